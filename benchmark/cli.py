@@ -1,0 +1,48 @@
+"""``python -m benchmark <command>``: the tools around a run. Each command is one function here
+that imports its implementation lazily, so `python -m benchmark --help` stays fast."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {}
+
+
+def command(name: str, help: str) -> Callable[[Callable[[list[str]], int]], Callable[[list[str]], int]]:
+    def deco(fn: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
+        COMMANDS[name] = (help, fn)
+        return fn
+
+    return deco
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: python -m benchmark <command> [args]\n\ncommands:")
+        for name, (help_, _) in sorted(COMMANDS.items()):
+            print(f"  {name:<10} {help_}")
+        print("\nthe benchmark itself runs with: python run_bench.py method=<m> dataset=<d>")
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"unknown command {argv[0]!r}; commands: {', '.join(sorted(COMMANDS))}", file=sys.stderr)
+        return 2
+    return COMMANDS[argv[0]][1](argv[1:])
+
+
+@command("list", "list registered methods, metrics, data sets and metric presets")
+def _list(argv: list[str]) -> int:
+    from benchmark.data import DATASETS
+    from benchmark.metrics import METRICS, preset_names
+    from methods import METHODS
+
+    print("methods:  " + ", ".join(METHODS.names()))
+    print("datasets: " + ", ".join(DATASETS.names()))
+    for name in METRICS.names():
+        s = METRICS.get(name)
+        print(f"metric {name:<8} {s.kind:<3} {'higher' if s.higher_is_better else 'lower'} is better, "
+              f"crop={'yes' if s.crop else 'no'}, backend={s.backend}: {s.description}")
+    print("metric presets: " + ", ".join(preset_names()))
+    return 0
+

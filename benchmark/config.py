@@ -1,0 +1,58 @@
+"""Typed schema of the top-level config and the checks Hydra's types cannot express.
+
+The schema is registered in Hydra's ConfigStore as ``bench_schema`` and listed first in
+``conf/bench.yaml``'s defaults, so a wrong type (``runs=abc``) or an unknown key
+(``rnus=3``) fails during composition, naming the key, before any work starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Dict
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig
+
+
+@dataclass
+class BenchSchema:
+    runs: int = 10
+    seed: int = 0
+    crop_border: int = 4
+    # metric name -> its options, composed from conf/metrics/ (a preset, or one file per name)
+    metrics: Dict[str, Any] = MISSING
+    device: str = "auto"
+    batch_size: int = 10
+    output_dir: str = "reports"
+    strict: bool = True
+    overwrite: bool = False
+    method: Any = MISSING
+    dataset: Any = MISSING
+
+
+ConfigStore.instance().store(name="bench_schema", node=BenchSchema)
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Range checks on the top-level keys; each error names the key and the allowed values."""
+    problems = []
+    if cfg.runs < 1:
+        problems.append(f"runs={cfg.runs}: runs must be an integer >= 1 (the paper uses 10)")
+    if cfg.seed < 0:
+        problems.append(f"seed={cfg.seed}: seed must be an integer >= 0")
+    if cfg.crop_border < 0:
+        problems.append(f"crop_border={cfg.crop_border}: crop_border must be an integer >= 0 (default 4)")
+    if cfg.batch_size < 1:
+        problems.append(f"batch_size={cfg.batch_size}: batch_size must be an integer >= 1 "
+                        f"(how many runs of one image go through the method in one call)")
+    if not _DEVICE.match(str(cfg.device)):
+        problems.append(f"device={cfg.device}: device must be one of auto, cpu, cuda, cuda:N, mps")
+    if not str(cfg.output_dir):
+        problems.append("output_dir is empty: give a folder, e.g. output_dir=reports")
+    if not cfg.metrics:
+        problems.append("metrics is empty: choose a preset (metrics=fast) or a list of names (metrics=[psnr,ssim])")
+    if problems:
+        raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))

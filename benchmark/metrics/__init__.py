@@ -1,0 +1,126 @@
+"""Metric registry: metric facts are data (kind, direction, crop policy, backend, files).
+
+A metric is a :class:`MetricSpec` whose ``factory`` builds a scorer once per process:
+
+* ``FR`` scorers: ``scorer(sr[N,3,H,W], hr[1,3,H,W]) -> Tensor[N]``
+* ``NR`` scorers: ``scorer(sr[N,3,H,W]) -> Tensor[N]``
+* ``set`` scorers: ``scorer.score_set(sr_paths, hr_paths) -> float`` for one run
+
+Inputs are float32 RGB in [0, 1] decoded from 8-bit files. The runner applies the border crop
+for specs with ``crop=True``, so no scorer crops on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import torch
+
+from benchmark.registry import Registry
+
+MetricKind = Literal["FR", "NR", "set"]
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """A file a metric or method needs before it can run."""
+
+    name: str
+    url: str
+    path: Path
+    needed_by: str
+
+    @property
+    def present(self) -> bool:
+        return self.path.is_file()
+
+    @property
+    def size(self) -> int | None:
+        return self.path.stat().st_size if self.present else None
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Everything the harness needs to know about one metric."""
+
+    name: str
+    kind: MetricKind
+    higher_is_better: bool
+    crop: bool
+    backend: str
+    factory: Callable[[dict[str, Any], torch.device], Any]
+    weights: Callable[[dict[str, Any]], list[WeightFile]] = field(default=lambda options: [])
+    description: str = ""
+
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+
+
+def register(spec: MetricSpec) -> MetricSpec:
+    METRICS.add(spec.name, spec)
+    return spec
+
+
+def conf_dir() -> Path:
+    """The ``conf/`` folder of the checkout (presets live in ``conf/metrics/``)."""
+    return Path(os.environ.get("SRBENCH_CONF", Path(__file__).resolve().parents[2] / "conf"))
+
+
+@dataclass(frozen=True)
+class MetricSelection:
+    """Resolved metric list: names in order, which of them are optional, per-metric options."""
+
+    names: tuple[str, ...]
+    optional: frozenset[str]
+    options: dict[str, dict[str, Any]]
+
+
+def preset_names() -> list[str]:
+    """Files of ``conf/metrics/``: presets (several metrics) and one file per metric."""
+    return sorted(p.stem for p in (conf_dir() / "metrics").glob("*.yaml"))
+
+
+def _load_group_file(name: str) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    path = conf_dir() / "metrics" / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown metrics preset or metric {name!r}; available in {path.parent}: "
+                         f"{', '.join(preset_names())}")
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=True) or {}
+
+
+def resolve(metrics: Any) -> MetricSelection:
+    """Turn ``cfg.metrics`` into a :class:`MetricSelection`.
+
+    Hydra composes ``cfg.metrics`` as a mapping ``{metric name: options}`` from conf/metrics/
+    (``metrics=fast`` loads a preset, ``metrics=[psnr,ssim]`` merges one file per name). From
+    Python a preset name or a list of names is accepted too. The option ``optional: true``
+    marks a metric that is skipped, and reported, when its files are missing.
+    """
+    if isinstance(metrics, str):
+        metrics = _load_group_file(metrics)
+    elif isinstance(metrics, (list, tuple)):
+        merged: dict[str, Any] = {}
+        for n in metrics:
+            merged.update(_load_group_file(str(n)))
+        metrics = merged
+    metrics = dict(metrics or {})
+    if not metrics:
+        raise ValueError("metrics is empty: choose a preset (metrics=fast) or a list (metrics=[psnr,ssim])")
+    names, optional, options = [], set(), {}
+    for name, opts in metrics.items():
+        METRICS.get(name)  # raises with the available names
+        opts = dict(opts or {})
+        if opts.pop("optional", False):
+            optional.add(name)
+        names.append(name)
+        options[name] = opts
+    return MetricSelection(tuple(names), frozenset(optional), options)
+
+
+# Register the built-in metrics.
+from benchmark.metrics import pyiqa_metrics  # noqa: E402,F401

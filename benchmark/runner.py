@@ -1,0 +1,387 @@
+"""method x images x runs: generation (batched over runs, resumable), scoring, stability.
+
+Data flows one way: config -> data set (validated up front) -> method -> stored samples ->
+scores (one tidy DataFrame) -> G-STD / L-STD -> results.json and the printed table.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from benchmark import __version__, stability
+from benchmark.config import validate
+from benchmark.data import Dataset, Sample, read_image, to_tensor, to_uint8, write_png_atomic
+from benchmark.metrics import METRICS, MetricSpec, resolve
+from benchmark.report import format_table
+from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
+from methods.base import SRMethod
+
+log = logging.getLogger("srbench")
+
+SET_IMAGE = "*"  # image column of set-level metric rows in scores.csv
+RANGE_TOL = 1e-6
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name} but CUDA is not available on this machine: use device=cpu or device=auto")
+    return dev
+
+
+@dataclass
+class MetricPlan:
+    """Which metrics run, with their scorers, and which are skipped and why."""
+
+    active: dict[str, tuple[MetricSpec, Any]]
+    skipped: dict[str, str]
+
+
+def plan_metrics(cfg: DictConfig, has_hr: bool, device: torch.device) -> MetricPlan:
+    """Resolve metric names, check their files, and build each scorer once."""
+    selection = resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
+    skipped: dict[str, str] = {}
+    missing: list[str] = []
+    for name in selection.names:
+        spec = METRICS.get(name)
+        if spec.kind in ("FR", "set") and not has_hr:
+            skipped[name] = "the data set has no HR images (full-reference metric)"
+            continue
+        absent = [w for w in spec.weights(selection.options[name]) if not w.present]
+        if absent:
+            why = "missing " + ", ".join(f"{w.path} (from {w.url})" for w in absent)
+            if name in selection.optional or not cfg.strict:
+                skipped[name] = why
+            else:
+                missing.append(f"{name}: {why}")
+    if missing:
+        raise FileNotFoundError(
+            "metric files are missing, nothing was generated:\n  - " + "\n  - ".join(missing)
+            + "\nFetch them with `python -m benchmark weights --download` on a machine with network (or put them "
+              "at the paths above), or pass strict=false to skip these metrics."
+        )
+    active = {}
+    for name in selection.names:
+        if name not in skipped:
+            spec = METRICS.get(name)
+            active[name] = (spec, spec.factory(selection.options[name], device))
+    for name, why in skipped.items():
+        log.warning("metric %s skipped: %s", name, why)
+    return MetricPlan(active, skipped)
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "srbench": __version__}
+    for pkg in ("torch", "pyiqa", "numpy", "pillow", "hydra-core"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=5, check=True).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def validate_output(out: Any, method: SRMethod, sample: Sample, seeds: Sequence[int | None],
+                    shape: tuple[int, ...]) -> None:
+    """Check a method's output against the contract; name method, image and seed when wrong."""
+    where = f"method {method.name!r} on image {sample.id!r} (seeds {list(seeds)})"
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"{where} returned {type(out).__name__}, expected a torch.Tensor of shape {list(shape)}")
+    if not out.is_floating_point():
+        raise ValueError(f"{where} returned dtype {out.dtype}, expected a floating-point tensor in [0, 1]")
+    if tuple(out.shape) != shape:
+        raise ValueError(f"{where} returned shape {list(out.shape)}, expected {list(shape)} "
+                         f"(batch, 3 channels, scale {method.scale} x LR size)")
+    for i, seed in enumerate(seeds):
+        x = out[i]
+        if not torch.isfinite(x).all():
+            raise ValueError(f"method {method.name!r} returned non-finite values (NaN/Inf) for image {sample.id!r}, "
+                             f"seed {seed}")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -RANGE_TOL or hi > 1 + RANGE_TOL:
+            raise ValueError(f"method {method.name!r} returned values in [{lo:.4g}, {hi:.4g}] for image "
+                             f"{sample.id!r}, seed {seed}; outputs must lie in [0, 1] (clamp in the adapter)")
+
+
+def _stored_ok(path: Path, size: tuple[int, int]) -> bool:
+    """A stored sample counts as finished only if it decodes and has the expected size."""
+    if not path.is_file():
+        return False
+    try:
+        arr = read_image(path)
+    except ValueError as err:
+        log.warning("stored sample %s is unreadable (%s); regenerating it", path, err)
+        return False
+    if arr.shape[:2] != size:
+        log.warning("stored sample %s is %dx%d, expected %dx%d; regenerating it", path, arr.shape[1], arr.shape[0],
+                    size[1], size[0])
+        return False
+    return True
+
+
+def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: int, seed: int,
+             batch_size: int, device: torch.device) -> dict[str, Any]:
+    """Write every missing ``samples/sampleRR/<id>.png``; return timing of what was generated."""
+    s = method.scale
+    todo: dict[str, list[int]] = {}
+    for smp in samples:
+        hr_size = (smp.lr_size[0] * s, smp.lr_size[1] * s)
+        missing = [r for r in range(runs) if not _stored_ok(store.sample_path(smp.id, r), hr_size)]
+        if missing:
+            todo[smp.id] = missing
+    total = sum(len(v) for v in todo.values())
+    timing = {"image_runs": 0, "seconds": 0.0}
+    if total == 0:
+        log.info("all %d image-runs already stored in %s", len(samples) * runs, store.root)
+        return timing
+    log.info("%s %d image-run(s) (%d already stored)", "importing" if method.stored_runs() is not None else "generating",
+             total, len(samples) * runs - total)
+    loaded = False
+    bar = tqdm(total=total, desc=f"generate {method.name}", unit="img-run", dynamic_ncols=True)
+    try:
+        for smp in samples:
+            if smp.id not in todo:
+                continue
+            if method.stored_runs() is not None:
+                for r in todo[smp.id]:
+                    _import_stored(method, smp, r, store)
+                    bar.update(1)
+                continue
+            if not loaded:
+                method.load(device)
+                loaded = True
+            lr = to_tensor(read_image(smp.lr_path)).unsqueeze(0).to(device)
+            for start in range(0, len(todo[smp.id]), batch_size):
+                chunk = todo[smp.id][start:start + batch_size]
+                seeds = [seed + r for r in chunk]
+                gens = [torch.Generator(device=device).manual_seed(sd) for sd in seeds]
+                batch = lr.expand(len(chunk), -1, -1, -1).contiguous()
+                _sync(device)
+                t0 = time.perf_counter()
+                with torch.inference_mode():
+                    out = method.upscale(batch, gens)
+                _sync(device)
+                timing["seconds"] += time.perf_counter() - t0
+                timing["image_runs"] += len(chunk)
+                validate_output(out, method, smp, seeds, (len(chunk), 3, smp.lr_size[0] * s, smp.lr_size[1] * s))
+                for i, r in enumerate(chunk):
+                    write_png_atomic(store.sample_path(smp.id, r), to_uint8(out[i]))
+                bar.update(len(chunk))
+    finally:
+        bar.close()
+    return timing
+
+
+def _import_stored(method: SRMethod, smp: Sample, run: int, store: Store) -> None:
+    """Copy one precomputed output into the store after checking it like a generated one."""
+    src = method.stored_path(smp.id, run)
+    arr = read_image(src)
+    want = (smp.lr_size[0] * method.scale, smp.lr_size[1] * method.scale)
+    if arr.shape[:2] != want:
+        raise ValueError(f"precomputed output {src} (image {smp.id!r}, run {run}) is {arr.shape[1]}x{arr.shape[0]}, "
+                         f"expected {want[1]}x{want[0]} (scale {method.scale} x LR); check method.scale and the files")
+    write_png_atomic(store.sample_path(smp.id, run), arr)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def _crop_t(x: torch.Tensor, border: int) -> torch.Tensor:
+    return x[..., border:-border, border:-border] if border > 0 else x
+
+
+def score(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequence[int | None],
+          plan: MetricPlan, crop_border: int, device: torch.device) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score every stored sample; each image (HR and N runs) is decoded once for all metrics.
+
+    Returns the tidy scores (image, run, seed, metric, value) and per-image L-STD.
+    """
+    rows: list[tuple[str, int, Any, str, float]] = []
+    lstd_rows: list[tuple[str, float | None]] = []
+    per_image = {n: v for n, v in plan.active.items() if v[0].kind != "set"}
+    for smp in tqdm(samples, desc="score", unit="img", dynamic_ncols=True):
+        arrays = [read_image(store.sample_path(smp.id, r)) for r in range(runs)]
+        sr = torch.stack([to_tensor(a) for a in arrays])
+        hr = to_tensor(read_image(smp.hr_path)).unsqueeze(0) if smp.hr_path is not None else None
+        for name, (spec, scorer) in per_image.items():
+            if spec.kind == "FR" and hr is None:
+                continue
+            x = _crop_t(sr, crop_border) if spec.crop else sr
+            with torch.inference_mode():
+                if spec.kind == "FR":
+                    y = _crop_t(hr, crop_border) if spec.crop else hr
+                    vals = scorer(x.to(device), y.to(device))
+                else:
+                    vals = scorer(x.to(device))
+            vals = [float(v) for v in vals]
+            if len(vals) != runs:
+                raise RuntimeError(f"metric {name} returned {len(vals)} values for {runs} runs of {smp.id!r}")
+            rows += [(smp.id, r, seeds[r], name, v) for r, v in enumerate(vals)]
+        lstd_rows.append((smp.id, stability.lstd_image(arrays, crop_border)))
+    for name, (spec, scorer) in plan.active.items():
+        if spec.kind != "set":
+            continue
+        with_hr = [s for s in samples if s.hr_path is not None]
+        for r in tqdm(range(runs), desc=f"score {name}", unit="run", dynamic_ncols=True):
+            value = scorer.score_set([store.sample_path(s.id, r) for s in with_hr], [s.hr_path for s in with_hr])
+            rows.append((SET_IMAGE, r, seeds[r], name, float(value)))
+    scores = pd.DataFrame(rows, columns=["image", "run", "seed", "metric", "value"])
+    scores["seed"] = scores["seed"].astype("Int64")
+    scores = scores.sort_values(["metric", "image", "run"], kind="stable").reset_index(drop=True)
+    lstd_df = pd.DataFrame(lstd_rows, columns=["image", "lstd"])
+    return scores, lstd_df
+
+
+def summarize(scores: pd.DataFrame, lstd_df: pd.DataFrame, plan: MetricPlan) -> tuple[dict, float | None]:
+    """Per-metric mean and G-STD (or mean and std over runs for set metrics), and the L-STD."""
+    per_image = scores[scores["image"] != SET_IMAGE]
+    g = stability.gstd(per_image)
+    metrics: dict[str, Any] = {}
+    for name, (spec, _) in plan.active.items():
+        df = scores[scores["metric"] == name]
+        if spec.kind == "set":
+            v = df["value"].to_numpy(dtype=np.float64)
+            metrics[name] = {"mean": float(v.mean()), "gstd": None,
+                             "std_over_runs": float(v.std(ddof=0)) if len(v) > 1 else None,
+                             "higher_is_better": spec.higher_is_better, "kind": spec.kind}
+        elif len(df):
+            img_means = df.groupby("image")["value"].mean()
+            metrics[name] = {"mean": float(img_means.mean()), "gstd": g.get(name),
+                             "higher_is_better": spec.higher_is_better, "kind": spec.kind,
+                             "num_images": int(len(img_means))}
+        else:
+            metrics[name] = {"mean": None, "gstd": None, "higher_is_better": spec.higher_is_better,
+                             "kind": spec.kind, "num_images": 0}
+    return metrics, stability.lstd(list(lstd_df["lstd"]))
+
+
+# ----------------------------------------------------------------------------- entry
+
+
+def _check_sizes(samples: Sequence[Sample], method: SRMethod, crop_border: int) -> None:
+    small = [f"{s.id} ({s.lr_size[1]}x{s.lr_size[0]})" for s in samples if min(s.lr_size) < method.min_size]
+    if small:
+        raise ValueError(f"method {method.name!r} needs LR images of at least {method.min_size} px per side; "
+                         f"too small: {', '.join(small)}")
+    tight = [s.id for s in samples if 2 * crop_border >= min(s.lr_size) * method.scale]
+    if tight:
+        raise ValueError(f"crop_border={crop_border} removes the whole image for: {', '.join(tight)}; "
+                         f"use a crop_border smaller than half the SR image side")
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Run the benchmark for one (method, data set) config; return the results dict."""
+    validate(cfg)
+    device = resolve_device(cfg.device)
+    dataset: Dataset = instantiate(cfg.dataset)
+    samples = dataset.samples()
+    method: SRMethod = instantiate(cfg.method)
+    if method.scale != dataset.scale:
+        raise ValueError(f"method {method.name!r} upscales x{method.scale} but dataset {dataset.name!r} is "
+                         f"x{dataset.scale}: set dataset.scale or method.scale so they agree")
+    if method.stored_runs() is not None:
+        missing = method.missing([s.id for s in samples])  # type: ignore[attr-defined]
+        if missing:
+            raise FileNotFoundError(f"{len(missing)} precomputed output(s) missing under {method.path}: "  # type: ignore[attr-defined]
+                                    + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+    _check_sizes(samples, method, cfg.crop_border)
+    stored = method.stored_runs()
+    runs = stored if stored is not None else (cfg.runs if method.stochastic else 1)
+    if stored is not None and stored != cfg.runs:
+        log.info("method.path holds %d run(s); scoring those (runs=%d ignored)", stored, cfg.runs)
+    if runs == 1 and method.stochastic:
+        log.warning("runs=1: G-STD and L-STD are undefined for a single run and are reported as null")
+    seeds: list[int | None] = [None] * runs if stored is not None else [cfg.seed + r for r in range(runs)]
+    plan = plan_metrics(cfg, any(s.hr_path is not None for s in samples), device)
+
+    store = Store(cfg.output_dir, dataset.name, method.name)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    generation = {"method": resolved["method"], "seed": None if stored is not None else cfg.seed,
+                  "dataset": dataset.describe()}
+    manifest = {
+        "generation": generation,
+        "generation_hash": config_hash(generation),
+        "config": resolved,
+        "config_hash": config_hash(resolved),
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    store.prepare(manifest, cfg.overwrite)
+
+    t0 = time.perf_counter()
+    gen_timing = generate(method, samples, store, runs, cfg.seed, cfg.batch_size, device)
+    t1 = time.perf_counter()
+    scores, lstd_df = score(samples, store, runs, seeds, plan, cfg.crop_border, device)
+    t2 = time.perf_counter()
+    metrics, lstd = summarize(scores, lstd_df, plan)
+    if not method.stochastic:
+        lstd = None
+        for m in metrics.values():
+            m["gstd"] = None
+
+    results = {
+        "method": method.name,
+        "dataset": dataset.name,
+        "runs": runs,
+        "seed": None if stored is not None else cfg.seed,
+        "crop_border": cfg.crop_border,
+        "stochastic": bool(method.stochastic),
+        "num_images": len(samples),
+        "metrics": metrics,
+        "skipped": plan.skipped,
+        "lstd": lstd,
+        "timing": {
+            "generation_seconds": round(t1 - t0, 3),
+            "scoring_seconds": round(t2 - t1, 3),
+            "image_runs_timed": gen_timing["image_runs"],
+            "seconds_per_image_run": (gen_timing["seconds"] / gen_timing["image_runs"]
+                                      if gen_timing["image_runs"] else None),
+            "parameters": method.num_parameters(),
+        },
+        "config": resolved,
+        "versions": versions(),
+    }
+    atomic_write_csv(store.scores_csv, scores)
+    atomic_write_csv(store.lstd_csv, lstd_df)
+    atomic_write_json(store.results_json, results)
+    print(format_table(results))
+    print(f"results: {store.results_json}")
+    return results

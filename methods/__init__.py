@@ -1,0 +1,10 @@
+"""SR method adapters, one per file, registered by name in :data:`METHODS`.
+
+Heavy imports (diffusers, spandrel, ...) live inside each adapter so that importing this
+package stays cheap.
+"""
+
+from methods.base import METHODS, SRMethod
+from methods import bicubic, noise_control, precomputed  # noqa: F401  (registration)
+
+__all__ = ["METHODS", "SRMethod"]

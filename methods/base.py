@@ -1,0 +1,53 @@
+"""The method contract of DESIGN.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from benchmark.registry import Registry
+
+METHODS: Registry[type] = Registry("method")
+
+
+class SRMethod:
+    """Base class of every SR method.
+
+    Contract: :meth:`upscale` takes ``lr`` of shape ``[B, 3, h, w]`` in [0, 1] and one
+    ``torch.Generator`` per batch element and returns ``[B, 3, scale*h, scale*w]`` in [0, 1].
+    All randomness must come from those generators, never from the global RNG, so that
+    run ``r`` (seed ``seed + r``) can be reproduced alone and runs can be batched.
+    The harness validates every output and names method, image and seed when it is wrong.
+    """
+
+    #: name under which results are stored (``<output_dir>/<dataset>/<name>``)
+    name: str = "method"
+    #: upscaling factor
+    scale: int = 4
+    #: False for deterministic methods: they run once and get no G-STD / L-STD
+    stochastic: bool = True
+    #: smallest LR side the method accepts (checked before generation)
+    min_size: int = 1
+
+    def load(self, device: torch.device) -> None:
+        """Load weights onto ``device``. Called once, before the first :meth:`upscale`."""
+
+    def upscale(self, lr: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        raise NotImplementedError
+
+    # Methods whose outputs already exist on disk (``precomputed``) override these two.
+    def stored_runs(self) -> int | None:
+        """Number of runs found on disk, or None for methods that generate."""
+        return None
+
+    def stored_path(self, sample_id: str, run: int) -> Path:
+        raise NotImplementedError
+
+    def num_parameters(self) -> int | None:
+        """Parameter count for the timing table, when the adapter can know it."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, scale={self.scale})"

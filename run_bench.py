@@ -1,0 +1,24 @@
+"""srbench entry point: ``python run_bench.py method=<m> dataset=<d> [runs=10 seed=0 ...]``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchmark.config  # noqa: E402,F401  (registers the typed schema)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="bench")
+def main(cfg: DictConfig) -> None:
+    from benchmark.runner import run
+
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()
