@@ -21,4 +21,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    try:
+        benchmark.config.check_group_choices(sys.argv[1:], Path(__file__).resolve().parent / "conf")
+    except ValueError as err:
+        sys.exit(f"error: {err}")
     main()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict
 
 from hydra.core.config_store import ConfigStore
@@ -56,3 +57,25 @@ def validate(cfg: DictConfig) -> None:
         problems.append("metrics is empty: choose a preset (metrics=fast) or a list of names (metrics=[psnr,ssim])")
     if problems:
         raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+GROUPS = {"method": "method", "dataset": "dataset", "metrics": "metric or metrics preset"}
+
+
+def check_group_choices(argv: list[str], conf: Path) -> None:
+    """Fail early, listing what exists, when a command line names an unknown config choice.
+
+    Hydra lists the options of a group for ``method=nope`` but not for a list such as
+    ``metrics=[psnr,nope]`` or a sweep ``-m method=a,nope``; this check covers every form.
+    """
+    for arg in argv:
+        m = re.match(r"^(method|dataset|metrics)=(.*)$", arg)
+        if not m:
+            continue
+        group, value = m.groups()
+        names = [v.strip().strip("'\"") for v in re.split(r",", value.strip().strip("[]")) if v.strip()]
+        available = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+        unknown = [n for n in names if n not in available]
+        if unknown:
+            raise ValueError(f"unknown {GROUPS[group]} {', '.join(map(repr, unknown))} in {arg!r}; "
+                             f"available in conf/{group}/: {', '.join(available)}")

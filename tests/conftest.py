@@ -1,0 +1,77 @@
+"""Shared fixtures: tiny synthetic data sets, Hydra composition, paths to ../shared."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REALSR = SHARED / "data" / "realsr_subset"
+NIQE_NPZ = SHARED / "data" / "niqe_pris_params.npz"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep the demo set and converted files out of the user's home during tests."""
+    cache = tmp_path_factory.getbasetemp() / "srbench_cache"
+    monkeypatch.setenv("SRBENCH_CACHE", str(cache))
+
+
+def write_png(path: Path, arr: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def make_pairs(root: Path, ids: Iterable[str], lr_size: tuple[int, int] = (16, 16), scale: int = 4,
+               seed: int = 0, hr: bool = True) -> tuple[Path, Path]:
+    """Random smooth LR/HR pairs (HR = scale x LR) under root/LR and root/HR."""
+    rng = np.random.default_rng(seed)
+    for i in ids:
+        h, w = lr_size
+        hr_img = (rng.random((h * scale, w * scale, 3)) * 200 + 28).astype(np.uint8)
+        lr_img = np.asarray(Image.fromarray(hr_img).resize((w, h), Image.Resampling.BICUBIC))
+        write_png(root / "LR" / f"{i}.png", lr_img)
+        if hr:
+            write_png(root / "HR" / f"{i}.png", hr_img)
+    return root / "LR", root / "HR"
+
+
+def compose(overrides: list[str]):
+    """Compose conf/bench.yaml with overrides, as run_bench.py does."""
+    from hydra import compose as _compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    import benchmark.config  # noqa: F401  (schema)
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return _compose(config_name="bench", overrides=overrides)
+
+
+def run_bench(overrides: list[str]):
+    from benchmark.runner import run
+
+    return run(compose(overrides))
+
+
+@pytest.fixture
+def pairs(tmp_path):
+    lr, hr = make_pairs(tmp_path / "data", ["img_a", "img_b", "img_c"])
+    return lr, hr
+
+
+def requires(path: Path):
+    return pytest.mark.skipif(not path.exists(), reason=f"needs {path} (../shared beside the checkout)")
+
+
+os.environ.setdefault("HYDRA_FULL_ERROR", "1")

@@ -1,0 +1,82 @@
+"""Every config in conf/ composes and instantiates (a broken YAML fails CI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from benchmark.data import DATASETS
+from benchmark.metrics import METRICS, resolve
+from conftest import ROOT, compose, make_pairs
+from methods import METHODS
+
+CONF = ROOT / "conf"
+
+
+def names(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def required_values(tmp_path: Path) -> list[str]:
+    """Values for the ``???`` fields of configs that have them."""
+    lr, hr = make_pairs(tmp_path / "d", ["a"])
+    (tmp_path / "pre" / "sample00").mkdir(parents=True)
+    return [f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", f"method.path={tmp_path / 'pre'}"]
+
+
+def fill(cfg, tmp_path: Path, group: str) -> None:
+    OmegaConf.set_struct(cfg, False)
+    for override in required_values(tmp_path):
+        key, value = override.split("=", 1)
+        g, k = key.split(".")
+        if g == group and k in cfg[g].keys() and OmegaConf.is_missing(cfg[g], k):
+            cfg[g][k] = value
+
+
+def test_default_composes_and_validates():
+    from benchmark.config import validate
+
+    cfg = compose([])
+    validate(cfg)
+    assert cfg.runs == 10 and cfg.seed == 0 and cfg.crop_border == 4 and cfg.output_dir == "reports"
+    assert cfg.method.name == "noise_control" and cfg.dataset.name == "demo"
+
+
+@pytest.mark.parametrize("name", names("method"))
+def test_every_method_config_instantiates(name, tmp_path):
+    cfg = compose([f"method={name}"])
+    fill(cfg, tmp_path, "method")
+    method = instantiate(cfg.method)
+    assert method.name == cfg.method.name and method.scale == cfg.dataset.scale
+    assert type(method) is METHODS.get(name)
+
+
+@pytest.mark.parametrize("name", names("dataset"))
+def test_every_dataset_config_instantiates(name, tmp_path, monkeypatch):
+    make_pairs(tmp_path / "realsr" / "x", ["a"])
+    (tmp_path / "realsr" / "x" / "LR").rename(tmp_path / "realsr" / "test_LR")
+    (tmp_path / "realsr" / "x" / "HR").rename(tmp_path / "realsr" / "test_HR")
+    monkeypatch.setenv("SRBENCH_REALSR", str(tmp_path / "realsr"))
+    cfg = compose([f"dataset={name}"])
+    fill(cfg, tmp_path, "dataset")
+    ds = instantiate(cfg.dataset)
+    assert ds.samples() and ds.name == name and type(ds) is DATASETS.get(name)
+
+
+@pytest.mark.parametrize("name", names("metrics"))
+def test_every_metrics_config_resolves(name):
+    cfg = compose([f"metrics={name}"])
+    sel = resolve(OmegaConf.to_container(cfg.metrics))
+    assert sel.names and all(n in METRICS for n in sel.names)
+
+
+def test_every_registered_name_has_a_config():
+    assert set(METHODS.names()) <= set(names("method"))
+    assert set(DATASETS.names()) <= set(names("dataset"))
+    assert set(METRICS.names()) <= set(names("metrics"))
+    # a one-metric file selects exactly that metric
+    for m in METRICS.names():
+        assert resolve(m).names == (m,)

@@ -1,0 +1,179 @@
+"""Runner end to end on tiny synthetic data: layout, resume, stale configs, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import benchmark.runner as runner_mod
+from benchmark.data import read_image
+from conftest import ROOT, make_pairs, run_bench
+
+
+def base(lr: Path, hr: Path | None, out: Path, *extra: str) -> list[str]:
+    args = ["dataset=folder", f"dataset.lr_dir={lr}", f"output_dir={out}", "metrics=[psnr,ssim]", "device=cpu"]
+    if hr is not None:
+        args.append(f"dataset.hr_dir={hr}")
+    return args + list(extra)
+
+
+def test_issue_done_when_precomputed(tmp_path, pairs):
+    """The command of the issue's 'Done when': sample00..sample02, crop 0, psnr+ssim."""
+    lr, hr = pairs
+    gen = tmp_path / "gen"
+    run_bench(base(lr, hr, gen, "method=noise_control", "runs=3"))
+    res = run_bench(["method=precomputed", f"method.path={gen / 'folder' / 'noise_control' / 'samples'}",
+                     "dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", "crop_border=0",
+                     "metrics=[psnr,ssim]", f"output_dir={tmp_path / 'out'}"])
+    on_disk = json.loads((tmp_path / "out" / "folder" / "precomputed" / "results.json").read_text())
+    assert on_disk["runs"] == 3 and on_disk == json.loads(json.dumps(res))
+    for m in ("psnr", "ssim"):
+        assert isinstance(on_disk["metrics"][m]["mean"], float) and on_disk["metrics"][m]["gstd"] > 0
+    assert on_disk["lstd"] > 0
+    for key in ("method", "dataset", "runs", "seed", "crop_border", "metrics", "lstd", "timing", "config", "versions"):
+        assert key in on_disk
+
+
+def test_layout_scores_and_values(tmp_path, pairs):
+    lr, hr = pairs
+    res = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=4", "seed=7", "method.sigma=0.08"))
+    root = tmp_path / "folder" / "noise_control"
+    assert sorted(p.name for p in (root / "samples").iterdir()) == ["sample00", "sample01", "sample02", "sample03"]
+    scores = pd.read_csv(root / "scores.csv")
+    assert list(scores.columns) == ["image", "run", "seed", "metric", "value"]
+    assert len(scores) == 3 * 4 * 2 and set(scores["seed"]) == {7, 8, 9, 10}
+    # results.json means and G-STD follow from scores.csv by the protocol's definition
+    for m in ("psnr", "ssim"):
+        df = scores[scores.metric == m]
+        assert res["metrics"][m]["mean"] == pytest.approx(df.value.mean(), abs=1e-12)
+        per_image_std = df.groupby("image").value.apply(lambda v: np.std(v.to_numpy(), ddof=0))
+        assert res["metrics"][m]["gstd"] == pytest.approx(per_image_std.mean(), abs=1e-12)
+    # L-STD recomputed here from the PNGs
+    vals = []
+    for i in ("img_a", "img_b", "img_c"):
+        stack = np.stack([read_image(root / "samples" / f"sample{r:02d}" / f"{i}.png") for r in range(4)]) / 255.0
+        vals.append(stack[:, 4:-4, 4:-4].std(axis=0).mean())
+    assert res["lstd"] == pytest.approx(float(np.mean(vals)), abs=1e-12)
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert {"config", "config_hash", "generation_hash", "git_commit", "versions", "device"} <= set(manifest)
+
+
+def test_deterministic_method_runs_once(tmp_path, pairs):
+    lr, hr = pairs
+    res = run_bench(base(lr, hr, tmp_path, "method=bicubic", "runs=5"))
+    root = tmp_path / "folder" / "bicubic" / "samples"
+    assert [p.name for p in root.iterdir()] == ["sample00"]
+    assert res["runs"] == 1 and res["lstd"] is None and res["metrics"]["psnr"]["gstd"] is None
+
+
+def test_no_hr_skips_fr_metrics_and_reports_it(tmp_path, capsys):
+    lr, _ = make_pairs(tmp_path / "d", ["a", "b"], hr=False)
+    res = run_bench(base(lr, None, tmp_path / "o", "method=noise_control", "runs=2"))
+    assert set(res["skipped"]) == {"psnr", "ssim"} and "no HR" in res["skipped"]["psnr"]
+    assert res["metrics"] == {} and res["lstd"] > 0
+    assert "skipped psnr" in capsys.readouterr().out
+
+
+def test_interrupted_run_resumes_to_identical_results(tmp_path, pairs, monkeypatch):
+    lr, hr = pairs
+    out = tmp_path / "out"
+    args = base(lr, hr, out, "method=noise_control", "runs=4", "batch_size=3")
+    run_bench(args)
+    root = out / "folder" / "noise_control"
+    ref_scores = (root / "scores.csv").read_bytes()
+    ref_results = json.loads((root / "results.json").read_text())
+    import shutil
+
+    shutil.rmtree(out)
+
+    real_write = runner_mod.write_png_atomic
+    calls = {"n": 0}
+
+    def dying_write(path, arr):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt("simulated interruption")
+        real_write(path, arr)
+
+    monkeypatch.setattr(runner_mod, "write_png_atomic", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(args)
+    assert not (root / "results.json").exists()
+    monkeypatch.setattr(runner_mod, "write_png_atomic", real_write)
+    res = run_bench(args)
+    assert res["timing"]["image_runs_timed"] == 12 - 6  # only what was missing was generated
+    assert (root / "scores.csv").read_bytes() == ref_scores
+    resumed = json.loads((root / "results.json").read_text())
+    # wall-clock timing is the one field that differs between two runs of anything
+    resumed.pop("timing"), ref_results.pop("timing")
+    assert resumed == ref_results
+
+
+def test_different_method_config_never_reuses_samples(tmp_path, pairs):
+    lr, hr = pairs
+    first = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=2", "method.sigma=0.02"))
+    with pytest.raises(ValueError, match=r"different configuration .*sigma: 0.02 -> 0.2.*overwrite=true"):
+        run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=2", "method.sigma=0.2"))
+    second = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=2", "method.sigma=0.2", "overwrite=true"))
+    assert second["lstd"] > 3 * first["lstd"]
+    # more runs with the same config extend the stored ones
+    third = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=3", "method.sigma=0.2"))
+    assert third["timing"]["image_runs_timed"] == 3
+
+
+@pytest.mark.parametrize("fault, what", [("has_nan", "non-finite"), ("has_inf", "non-finite"), ("range", r"\[0, 1\]"),
+                                         ("shape", "shape"), ("channels", "shape"), ("dtype", "dtype")])
+def test_bad_method_output_names_method_image_seed(tmp_path, pairs, fault, what):
+    lr, hr = pairs
+    args = base(lr, hr, tmp_path, "method=bicubic", "method._target_=srb_helpers.Broken", f"+method.fault={fault}",
+                "+method.bad_seed=2", "method.name=broken", "runs=3")
+    with pytest.raises(ValueError, match=what) as err:
+        run_bench(args)
+    assert "broken" in str(err.value) and "img_a" in str(err.value) and "2" in str(err.value)
+
+
+def test_scale_and_crop_checks(tmp_path, pairs):
+    lr, hr = pairs
+    with pytest.raises(ValueError, match="crop_border=40 removes the whole image"):
+        run_bench(base(lr, hr, tmp_path, "method=bicubic", "crop_border=40"))
+    with pytest.raises(ValueError, match="x2 but dataset"):
+        run_bench(base(lr, hr, tmp_path, "method=bicubic", "method.scale=2"))
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run_bench.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_multirun_and_unknown_names(tmp_path, pairs):
+    lr, hr = pairs
+    p = _cli("-m", "method=bicubic,noise_control", "runs=2", *base(lr, hr, tmp_path / "out"), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    for m in ("bicubic", "noise_control"):
+        assert (tmp_path / "out" / "folder" / m / "results.json").is_file()
+    p = _cli("method=nope", cwd=tmp_path)
+    assert p.returncode != 0 and "unknown method 'nope'" in p.stderr and "noise_control" in p.stderr
+    p = _cli("metrics=[psnr,nope]", cwd=tmp_path)
+    assert p.returncode != 0 and "unknown metric or metrics preset 'nope'" in p.stderr and "ssim" in p.stderr
+    p = _cli("-m", "method=bicubic,nope", cwd=tmp_path)
+    assert p.returncode != 0 and "unknown method 'nope'" in p.stderr and "noise_control" in p.stderr
+    p = _cli("dataset=nope", cwd=tmp_path)
+    assert p.returncode != 0 and "unknown dataset 'nope'" in p.stderr and "realsr" in p.stderr
+
+
+@pytest.mark.parametrize("override, key", [("runs=0", "runs"), ("runs=abc", "runs"), ("batch_size=0", "batch_size"),
+                                           ("device=tpu", "device"), ("rnus=3", "rnus"), ("crop_border=-1", "crop_border")])
+def test_config_errors_name_the_key(tmp_path, override, key):
+    from omegaconf.errors import OmegaConfBaseException
+    from hydra.errors import HydraException
+
+    with pytest.raises((ValueError, OmegaConfBaseException, HydraException)) as err:
+        run_bench([override, f"output_dir={tmp_path}"])
+    assert key in str(err.value)
+    assert not (tmp_path / "demo").exists()  # failed before any work

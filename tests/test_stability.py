@@ -1,0 +1,68 @@
+"""G-STD and L-STD against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark import stability
+
+
+def tidy(values: dict[str, list[float]], metric: str = "psnr") -> pd.DataFrame:
+    rows = [(img, r, r, metric, v) for img, vs in values.items() for r, v in enumerate(vs)]
+    return pd.DataFrame(rows, columns=["image", "run", "seed", "metric", "value"])
+
+
+def test_gstd_is_mean_over_images_of_population_std():
+    # image a: [1, 2, 3] -> population std sqrt(2/3); image b: constant -> 0
+    g = stability.gstd(tidy({"a": [1.0, 2.0, 3.0], "b": [2.0, 2.0, 2.0]}))
+    assert g["psnr"] == pytest.approx(math.sqrt(2 / 3) / 2, abs=1e-12)  # 0.408248...
+    # What the usual mistakes would give, so the test tells them apart:
+    assert g["psnr"] != pytest.approx(0.5)  # ddof=1: (1 + 0) / 2
+    assert g["psnr"] != pytest.approx(1 / 3)  # std over images per run, then mean over runs
+
+
+def test_gstd_per_metric_and_single_run_is_undefined():
+    df = pd.concat([tidy({"a": [0.0, 4.0]}, "psnr"), tidy({"a": [0.5, 0.5]}, "ssim"), tidy({"a": [7.0]}, "niqe")])
+    g = stability.gstd(df)
+    assert g == {"psnr": 2.0, "ssim": 0.0, "niqe": None}
+
+
+def _runs_with_noisy_border() -> list[np.ndarray]:
+    """3 runs of a 10x10 image: interior (crop 2) takes 0, 51, 102; the border flips 0/255/0."""
+    runs = []
+    for r, (inner, edge) in enumerate([(0, 0), (51, 255), (102, 0)]):
+        a = np.full((10, 10, 3), edge, np.uint8)
+        a[2:-2, 2:-2] = inner
+        runs.append(a)
+    return runs
+
+
+def test_lstd_by_hand_with_border_crop():
+    # interior per-pixel values 0, 0.2, 0.4: population std = sqrt(((0.2)^2 + 0 + 0.2^2) / 3)
+    expected = math.sqrt(0.08 / 3)  # 0.163299...
+    assert stability.lstd_image(_runs_with_noisy_border(), crop_border=2) == pytest.approx(expected, abs=1e-12)
+    # without the crop the flipping border dominates, with ddof=1 the value is 0.2: both differ
+    assert stability.lstd_image(_runs_with_noisy_border(), crop_border=0) > 0.3
+    assert expected != pytest.approx(0.2)
+
+
+def test_lstd_averages_over_runs_axis_not_pixels():
+    # two runs; every pixel differs by 1/255 * 10 between runs but the image is spatially constant
+    a, b = np.full((6, 6, 3), 100, np.uint8), np.full((6, 6, 3), 110, np.uint8)
+    assert stability.lstd_image([a, b], 0) == pytest.approx(5 / 255, abs=1e-12)  # std of {100,110}/255
+    # a spatially varying but run-constant image has L-STD 0 (std over pixels would not)
+    ramp = np.arange(36 * 3, dtype=np.uint8).reshape(6, 6, 3)
+    assert stability.lstd_image([ramp, ramp.copy()], 0) == 0.0
+
+
+def test_lstd_of_dataset_weights_each_image_once_with_its_own_size():
+    small = [np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)]  # L-STD 0.5
+    big = [np.zeros((20, 20, 3), np.uint8)] * 2  # L-STD 0
+    values = [stability.lstd_image(small, 0), stability.lstd_image(big, 0)]
+    assert stability.lstd(values) == pytest.approx(0.25)
+    assert stability.lstd_image(small[:1], 0) is None
+    assert stability.lstd([0.1, None]) is None
