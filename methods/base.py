@@ -8,6 +8,7 @@ from typing import Sequence
 import torch
 
 from benchmark.registry import Registry
+from benchmark.weights import WeightFile
 
 METHODS: Registry[type] = Registry("method")
 
@@ -30,6 +31,12 @@ class SRMethod:
     stochastic: bool = True
     #: smallest LR side the method accepts (checked before generation)
     min_size: int = 1
+
+    @classmethod
+    def weight_files(cls, **config) -> list[WeightFile]:
+        """Files this method needs, from its config (``cfg.method`` without ``_target_``),
+        without instantiating it, so the weights doctor can list them before a run."""
+        return []
 
     def load(self, device: torch.device) -> None:
         """Load weights onto ``device``. Called once, before the first :meth:`upscale`."""

@@ -20,26 +20,9 @@ from typing import Any, Callable, Literal
 import torch
 
 from benchmark.registry import Registry
+from benchmark.weights import WeightFile
 
 MetricKind = Literal["FR", "NR", "set"]
-
-
-@dataclass(frozen=True)
-class WeightFile:
-    """A file a metric or method needs before it can run."""
-
-    name: str
-    url: str
-    path: Path
-    needed_by: str
-
-    @property
-    def present(self) -> bool:
-        return self.path.is_file()
-
-    @property
-    def size(self) -> int | None:
-        return self.path.stat().st_size if self.present else None
 
 
 @dataclass(frozen=True)
