@@ -20,6 +20,7 @@ from typing import Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -174,6 +175,7 @@ def plot_scatter(df: pd.DataFrame, dataset: str, methods: Sequence[str], out_dir
         for m, st in per_method.items():
             s = st[st["metric"] == metric]
             ax.scatter(s["mean"], s["std"], s=14, label=m, alpha=0.8)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))  # long tick labels must not overlap
         ax.set_xlabel(f"{label(metric)} mean over runs", fontsize=8)
         ax.set_ylabel("std over runs", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -195,7 +197,7 @@ def plot_lstd_maps(maps: dict[str, np.ndarray], dataset: str, image: str, out_di
         ax.set_title(f"{m} (mean {a.mean():.4f})", fontsize=8)
         ax.axis("off")
     fig.colorbar(im, ax=axes[0].tolist(), fraction=0.046, pad=0.02)
-    fig.suptitle(f"{dataset}/{image}: per-pixel std over runs", fontsize=10)
+    fig.suptitle(f"{dataset}/{image}: per-pixel std over runs", fontsize=10, y=1.04)
     return save(fig, out_dir, f"lstd_{slug(dataset)}_{slug(image)}")
 
 
