@@ -334,7 +334,8 @@ def write_junit(comp: Comparison, path: Path) -> None:
     atomic_write_bytes(path, ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
 
 
-def main(argv: list[str]) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m benchmark check``."""
     ap = argparse.ArgumentParser(
         prog="python -m benchmark check",
         description="Compare results with a baseline. Exit 0: within tolerance; 1: quality or stability "
@@ -350,7 +351,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--methods", help="only these methods (comma-separated)")
     ap.add_argument("--junit", type=Path, help="also write JUnit XML here")
     ap.add_argument("--update-baseline", action="store_true", help="write the results as the new baseline and exit 0")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str]) -> int:
+    """Run the gate; returns the exit code (0 ok, 1 regressed, 2 not comparable or bad input)."""
+    args = parser().parse_args(argv)
     try:
         rules = DEFAULT_TOLERANCES + [parse_tolerance(t) for t in args.tol]
         current = collect(args.results, args.datasets, args.methods)

@@ -192,3 +192,24 @@ def test_cli_wiring(tmp_path, base):
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAIL: regressed (exit 1)" in proc.stdout
+
+
+def test_ci_example_workflow_uses_valid_commands():
+    """docs/ci-example.yml is valid YAML and its srbench commands parse with the real command lines."""
+    import shlex
+
+    import yaml
+
+    from benchmark.config import check_group_choices
+    from benchmark.reporting.cli import parse as parse_report
+
+    wf = yaml.safe_load((ROOT / "docs" / "ci-example.yml").read_text())
+    steps = wf["jobs"]["stability"]["steps"]
+    runs = [" ".join(s["run"].split()) for s in steps if "run" in s]
+    bench = next(r for r in runs if r.startswith("python run_bench.py"))
+    check_group_choices(shlex.split(bench)[2:], ROOT / "conf")  # method names exist
+    gate = shlex.split(next(r for r in runs if r.startswith("python -m benchmark check")))
+    args = regression.parser().parse_args(gate[4:])
+    assert args.junit and args.baseline and [parse_tolerance(t) for t in args.tol]
+    report = shlex.split(next(r for r in runs if r.startswith("python -m benchmark report")))
+    assert parse_report(report[4:])["out"] == "ci-results/report"

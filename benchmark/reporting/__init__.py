@@ -227,4 +227,16 @@ def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
         from benchmark.reporting.html import write_html
 
         rep.files.append(write_html(rep))
+    _readable(out)
     return rep
+
+
+def _readable(out: Path) -> None:
+    """Atomic writes create files readable by the owner only; a report is meant to be shared or served."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in out.rglob("*"):
+        if path.is_file():
+            path.chmod(0o666 & ~mask)
