@@ -35,9 +35,10 @@ import fnmatch
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pandas as pd
@@ -108,7 +109,7 @@ def entries(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for (ds, method), sub in df.groupby(["dataset", "method"], sort=True):
         first = sub.iloc[0]
-        num = lambda v: None if pd.isna(v) else float(v)  # noqa: E731
+        num = lambda v: None if pd.isna(v) else float(v)
         metrics, skipped, lstd = {}, {}, None
         for r in sub.itertuples():
             if r.metric == LSTD:
@@ -297,7 +298,7 @@ def format_comparison(comp: Comparison) -> str:
         rows.append([x.dataset, x.method, x.quantity, direction, _g(x.baseline), _g(x.current), change,
                      "" if x.allowed is None else f"±{x.allowed:.3g}", status])
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
-    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
     out = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
     n = {s: sum(x.status == s for x in comp.lines) for s in ("ok", "improved", "regressed", "not comparable")}
     verdict = {0: "PASS", 1: "FAIL: regressed", 2: "NOT COMPARABLE"}[comp.exit_code]

@@ -113,7 +113,7 @@ class Browser:
         self.executable, self.timeout, self.window = executable, timeout, window
         self._id = 0
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         self.profile = Path(tempfile.mkdtemp(prefix="srbench-chromium-"))
         self.log = open(self.profile / "chromium.log", "wb")
         self.proc = subprocess.Popen(
@@ -141,7 +141,7 @@ class Browser:
         except OSError:
             return ""
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if getattr(self, "ws", None):
             self.ws.close()
         if self.proc.poll() is None:

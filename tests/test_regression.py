@@ -10,7 +10,6 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-
 from report_fixtures import fixed_results, write_results
 
 from benchmark import regression

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from report_fixtures import write_results
 
 from benchmark.reporting import build_report, tables
@@ -150,7 +149,12 @@ def test_values_that_print_the_same_tie():
 
 def _latex_rows(tex: str):
     """Cells per row of the tabular, from pylatexenc's parse tree (strict: a parse error raises)."""
-    from pylatexenc.latexwalker import LatexEnvironmentNode, LatexMacroNode, LatexSpecialsNode, LatexWalker
+    from pylatexenc.latexwalker import (
+        LatexEnvironmentNode,
+        LatexMacroNode,
+        LatexSpecialsNode,
+        LatexWalker,
+    )
 
     nodes, _, _ = LatexWalker(tex, tolerant_parsing=False).get_latex_nodes()
 
@@ -240,3 +244,26 @@ def test_gstd_bars_from_the_frame(fixed, tmp_path):
 
     with Image.open(paths[0]) as im:
         assert im.width > 300 and im.height > 200
+
+
+def test_single_run_of_a_stochastic_method_prints_undefined_spread(tmp_path):
+    from report_fixtures import fixed_results
+
+    res = [r for r in fixed_results() if r["dataset"] == "DRealSR"]
+    ccsr = next(r for r in res if r["method"] == "ccsr")
+    ccsr.update(runs=1, lstd=None)
+    for m in ccsr["metrics"].values():
+        m["gstd"] = None
+    t = tables.build(collect(write_results(tmp_path / "r", res)))
+    assert [[c.plain() for c in row.cells] for row in t.groups[0].rows] == [
+        ["26.70", "28.12/-"], ["0.2858", "0.2858/-"], ["-", "-"]]
+
+
+def test_report_of_deterministic_results_only(tmp_path):
+    from report_fixtures import fixed_results
+
+    res = [r for r in fixed_results() if r["method"] == "bsrgan"]
+    rep = build_report(write_results(tmp_path / "r", res), out=tmp_path / "o")
+    assert rep.plots == {"DRealSR": [], "RealSR": []}  # no stochastic method: no stability plots
+    assert "No stochastic method" in (tmp_path / "o" / "index.html").read_text()
+    assert "\\textcolor{red}{26.70}" in (tmp_path / "o" / "table.tex").read_text()

@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
-
 from browser import Browser, find_chromium
 from conftest import make_pairs, run_bench
+from PIL import Image
 
 from benchmark.reporting import build_report, plots
 from benchmark.reporting.collect import collect

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,12 +67,21 @@ def _dataset_samples(df: pd.DataFrame, dataset: str) -> tuple[dict[str, Any], st
     """
     from hydra.utils import instantiate
 
-    folder = df[df["dataset"] == dataset]["path"].iloc[0]
+    sub = df[df["dataset"] == dataset]
+    folder = sub["path"].iloc[0]
     try:
         cfg = json.loads((Path(folder) / "results.json").read_text())["config"]["dataset"]
-        return {s.id: s for s in instantiate(cfg).samples()}, None
+        ds = instantiate(cfg)
+        samples = {s.id: s for s in ds.samples()}
+        want = {h for h in sub["content_hash"].dropna()}
+        have = ds.describe()["content_hash"] if want else None
     except Exception as err:  # noqa: BLE001 - any reason: the report goes on without LR/HR
         return {}, f"LR/HR images of {dataset} are not shown: cannot rebuild the data set from results.json ({err})"
+    if want and want != {have}:
+        # The files at the recorded paths changed since the runs: showing them would mislead.
+        return {}, (f"LR/HR images of {dataset} are not shown: the files found now (content hash {str(have)[:12]}) "
+                    f"are not the ones the runs used ({', '.join(h[:12] for h in sorted(want))})")
+    return samples, None
 
 
 def _image_ids(df: pd.DataFrame, dataset: str, methods: Sequence[str]) -> list[str]:
@@ -106,7 +115,7 @@ def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, sa
 
     view = ImageView(dataset, image)
     assets = rep.out / "images" / plots.slug(dataset) / plots.slug(image)
-    rel = lambda p: Path(p).relative_to(rep.out).as_posix()  # noqa: E731
+    rel = lambda p: Path(p).relative_to(rep.out).as_posix()
     ref: dict[str, np.ndarray] = {}
     smp = samples.get(image)
     if smp is not None:

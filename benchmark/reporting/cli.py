@@ -28,8 +28,6 @@ def _bool(key: str, value: str) -> bool:
 
 def parse(argv: list[str]) -> dict:
     """``<output_dir> key=value ...`` -> keyword arguments of build_report."""
-    if not argv or argv[0] in ("-h", "--help"):
-        raise SystemExit(USAGE)
     kwargs: dict = {"root": None}
     for arg in argv:
         if "=" not in arg:
@@ -60,12 +58,15 @@ def parse(argv: list[str]) -> dict:
 def report_main(argv: list[str]) -> int:
     from benchmark.reporting import build_report
 
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
     try:
         rep = build_report(**parse(argv))
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(open(rep.out / "table.md", encoding="utf-8").read())
+    print((rep.out / "table.md").read_text(encoding="utf-8"))
     for note in rep.notes:
         print(f"note: {note}")
     print(f"wrote {len(rep.files)} files to {rep.out}:")

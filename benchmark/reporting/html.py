@@ -20,12 +20,12 @@ def _css(part: tables.Part | None) -> str:
     return {1: "best", 2: "second"}.get((part.rank or 0) if part else 0, "")
 
 
-def render(rep: "Report") -> str:
+def render(rep: Report) -> str:
     """index.html of a report as text."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["css"] = _css
-    rel = lambda p: Path(p).relative_to(rep.out).as_posix()  # noqa: E731
+    rel = lambda p: Path(p).relative_to(rep.out).as_posix()
     plots = {ds: [rel(p) for p in paths if p.suffix == ".png" and p.name.startswith(("gstd_", "scatter_"))]
              for ds, paths in rep.plots.items()}
     pdfs = [rel(p) for paths in rep.plots.values() for p in paths if p.suffix == ".pdf"]
@@ -38,7 +38,7 @@ def render(rep: "Report") -> str:
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
 
-def write_html(rep: "Report") -> Path:
+def write_html(rep: Report) -> Path:
     from benchmark.store import atomic_write_bytes
 
     path = rep.out / "index.html"

@@ -13,24 +13,24 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.ticker  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
 
-from benchmark.data import read_image  # noqa: E402
-from benchmark.reporting.collect import LSTD  # noqa: E402
-from benchmark.reporting.tables import label  # noqa: E402
-from benchmark.store import Store  # noqa: E402
+from benchmark.data import read_image
+from benchmark.reporting.collect import LSTD
+from benchmark.reporting.tables import label
+from benchmark.store import Store
 
-SET_IMAGE = "*"
+SET_IMAGE = "*"  # image column of set-metric rows in scores.csv (benchmark.runner.SET_IMAGE)
 PDF_META = {"CreationDate": None}  # reproducible PDFs: no time stamp
 DPI = 120
 
