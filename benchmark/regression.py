@@ -267,7 +267,8 @@ def compare(current: pd.DataFrame, baseline: pd.DataFrame,
                 worse = (b - v) if hib else (v - b)  # > 0: in the bad direction
                 status = "regressed" if worse > allowed else "improved" if -worse > allowed else "ok"
                 comp.lines.append(Line(ds, m, quantity, status, kind, hib, float(b), v, allowed))
-    comp.unused_rules = [p for p, _ in rules if p not in used and (p, _) not in DEFAULT_TOLERANCES]
+    # A user rule that matches nothing is most likely a typo (psnr.std instead of psnr.gstd).
+    comp.unused_rules = [p for p, t in rules if p not in used and (p, t) not in DEFAULT_TOLERANCES]
     return comp
 
 

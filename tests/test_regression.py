@@ -212,3 +212,8 @@ def test_ci_example_workflow_uses_valid_commands():
     assert args.junit and args.baseline and [parse_tolerance(t) for t in args.tol]
     report = shlex.split(next(r for r in runs if r.startswith("python -m benchmark report")))
     assert parse_report(report[4:])["out"] == "ci-results/report"
+
+
+def test_a_tolerance_that_matches_nothing_is_reported(tmp_path, base, capsys):
+    assert _check(tmp_path, fixed_results(), base, "--tol", "psnr.std=abs:1") == 0
+    assert "--tol pattern 'psnr.std' matched no quantity" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,15 @@ def _css(part: tables.Part | None) -> str:
     return {1: "best", 2: "second"}.get((part.rank or 0) if part else 0, "")
 
 
+def _cell(v: object) -> object:
+    """Run facts as printed: integers without ``.0`` (pandas stores columns with a None as float), None as ``-``."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
 def render(rep: Report) -> str:
     """index.html of a report as text."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
@@ -32,9 +42,10 @@ def render(rep: Report) -> str:
     downloads = [rel(p) for p in rep.files if p.suffix in (".tex", ".md", ".csv")]
     runs = rep.df.drop_duplicates(["dataset", "method"])[["dataset", "method", "runs", "seed", "crop_border",
                                                           "stochastic", "num_images", "path"]]
+    records = [{k: _cell(v) for k, v in r.items()} for r in runs.to_dict("records")]
     return env.get_template("report.html.j2").render(
         table=rep.table, timing=rep.timing, plots=plots, pdfs=pdfs, downloads=downloads, images=rep.images,
-        notes=rep.notes, runs=runs.to_dict("records"),
+        notes=rep.notes, runs=records,
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
 
