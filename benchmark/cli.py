@@ -46,3 +46,17 @@ def _list(argv: list[str]) -> int:
     print("metric presets: " + ", ".join(preset_names()))
     return 0
 
+
+
+@command("report", "paper tables (LaTeX, Markdown, CSV), plots and index.html from stored results")
+def _report(argv: list[str]) -> int:
+    from benchmark.reporting.cli import report_main
+
+    return report_main(argv)
+
+
+@command("check", "regression gate: compare results with a baseline (exit 0 ok, 1 regressed, 2 not comparable)")
+def _check(argv: list[str]) -> int:
+    from benchmark.regression import main as check_main
+
+    return check_main(argv)

@@ -1,0 +1,251 @@
+"""``python -m benchmark report``: paper tables, plots and a static HTML report from stored results.
+
+Everything starts from one tidy DataFrame (:func:`benchmark.reporting.collect.collect`) of the
+results.json files below a folder; per-image figures also read scores.csv and samples/ beside
+each results.json. The plain-text table printed at the end of a run stays in
+:mod:`benchmark.report` (``format_table``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmark.reporting import tables
+from benchmark.reporting.collect import collect, dataset_order, method_order
+
+log = logging.getLogger("srbench")
+
+DEFAULT_MAX_IMAGES = 6
+
+
+@dataclass
+class ImageView:
+    """What the HTML report shows for one image (paths relative to the report folder)."""
+
+    dataset: str
+    image: str
+    lr: str | None = None
+    hr: str | None = None
+    methods: list[dict[str, Any]] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Files written by :func:`build_report` (absolute paths) and what the HTML shows."""
+
+    out: Path
+    df: pd.DataFrame
+    table: tables.Table
+    timing: tables.TimingTable | None
+    files: list[Path] = field(default_factory=list)
+    plots: dict[str, list[Path]] = field(default_factory=dict)
+    images: list[ImageView] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _write(path: Path, text: str, files: list[Path]) -> None:
+    from benchmark.store import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode())
+    files.append(path)
+
+
+def _dataset_samples(df: pd.DataFrame, dataset: str) -> tuple[dict[str, Any], str | None]:
+    """LR/HR paths of a data set, rebuilt from the config stored in its results.json.
+
+    A report is still useful without them (e.g. the data moved to another machine), so any
+    failure becomes a note in the report instead of an error.
+    """
+    from hydra.utils import instantiate
+
+    sub = df[df["dataset"] == dataset]
+    folder = sub["path"].iloc[0]
+    try:
+        cfg = json.loads((Path(folder) / "results.json").read_text())["config"]["dataset"]
+        ds = instantiate(cfg)
+        samples = {s.id: s for s in ds.samples()}
+        want = {h for h in sub["content_hash"].dropna()}
+        have = ds.describe()["content_hash"] if want else None
+    except Exception as err:  # noqa: BLE001 - any reason: the report goes on without LR/HR
+        return {}, f"LR/HR images of {dataset} are not shown: cannot rebuild the data set from results.json ({err})"
+    if want and want != {have}:
+        # The files at the recorded paths changed since the runs: showing them would mislead.
+        return {}, (f"LR/HR images of {dataset} are not shown: the files found now (content hash {str(have)[:12]}) "
+                    f"are not the ones the runs used ({', '.join(h[:12] for h in sorted(want))})")
+    return samples, None
+
+
+def _image_ids(df: pd.DataFrame, dataset: str, methods: Sequence[str]) -> list[str]:
+    from benchmark.reporting.plots import scores
+
+    ids: set[str] = set()
+    for m in methods:
+        folder = df[(df["dataset"] == dataset) & (df["method"] == m)]["path"]
+        if folder.empty:
+            continue
+        lstd_csv = Path(folder.iloc[0]) / "lstd.csv"
+        if lstd_csv.is_file():
+            ids |= set(pd.read_csv(lstd_csv, dtype={"image": str})["image"])
+        sc = scores(df, dataset, m)
+        if sc is not None:
+            ids |= set(sc["image"])
+    return sorted(ids)
+
+
+def _save_png(arr: np.ndarray, path: Path) -> str:
+    from benchmark.data import write_png_atomic
+
+    write_png_atomic(path, arr)
+    return path.as_posix()
+
+
+def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, samples: dict[str, Any],
+               plots_dir: Path) -> ImageView:
+    from benchmark.data import read_image
+    from benchmark.reporting import plots
+
+    view = ImageView(dataset, image)
+    assets = rep.out / "images" / plots.slug(dataset) / plots.slug(image)
+    rel = lambda p: Path(p).relative_to(rep.out).as_posix()
+    ref: dict[str, np.ndarray] = {}
+    smp = samples.get(image)
+    if smp is not None:
+        ref["lr"] = read_image(smp.lr_path)
+        view.lr = rel(_save_png(ref["lr"], assets / "lr.png"))
+        if smp.hr_path is not None:
+            ref["hr"] = read_image(smp.hr_path)
+            view.hr = rel(_save_png(ref["hr"], assets / "hr.png"))
+    ranking = plots.ranking_metric(rep.df, dataset)
+    maps: dict[str, np.ndarray] = {}
+    panels: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        if rep.df[(rep.df["dataset"] == dataset) & (rep.df["method"] == m)].empty:
+            continue
+        folder, runs, stochastic = plots.run_info(rep.df, dataset, m)
+        if not plots.sample_path(folder, image, 0).is_file():
+            view.methods.append({"method": m, "missing": f"no stored samples of {image} in {folder}"})
+            continue
+        bw = None
+        sc = plots.scores(rep.df, dataset, m)
+        if ranking is not None and sc is not None:
+            bw = plots.best_worst(sc, image, *ranking)
+        best_run, worst_run, best_v, worst_v = bw if bw is not None else (0, runs - 1, float("nan"), float("nan"))
+        p = {"best_run": best_run, "worst_run": worst_run, "best_value": best_v, "worst_value": worst_v,
+             "best": read_image(plots.sample_path(folder, image, best_run)),
+             "worst": read_image(plots.sample_path(folder, image, worst_run))}
+        panels[m] = p
+        if stochastic and runs > 1:
+            maps[m] = plots.lstd_map(folder, image, runs)
+        entry = {"method": m, "runs": runs, "metric": tables.label(ranking[0]) if ranking else None,
+                 "best_run": best_run, "worst_run": worst_run, "best_value": best_v, "worst_value": worst_v,
+                 "best": rel(_save_png(p["best"], assets / f"{plots.slug(m)}_best.png")),
+                 "worst": rel(_save_png(p["worst"], assets / f"{plots.slug(m)}_worst.png"))
+                 if worst_run != best_run else None}
+        view.methods.append(entry)
+    vmax = max((float(np.percentile(a, 99.5)) for a in maps.values()), default=0.0)
+    for entry in view.methods:
+        a = maps.get(entry["method"])
+        if a is not None:
+            entry["lstd_map"] = rel(plots.save_map_png(a, vmax, assets / f"{plots.slug(entry['method'])}_lstd.png"))
+            entry["lstd_value"] = float(a.mean())
+            entry["lstd_vmax"] = vmax
+    shape = next(iter(panels.values()))["best"].shape[:2] if panels else None
+    if panels and shape is not None:
+        box = plots.zoom_box(list(maps.values()), shape)
+        fig = plots.plot_visual(panels, dataset, image, box, ref,
+                                ranking[0] if ranking else "run", plots_dir)
+        rep.plots.setdefault(dataset, []).extend(fig)
+        view.figures.append(rel(fig[0]))
+    if maps:
+        fig = plots.plot_lstd_maps(maps, dataset, image, plots_dir)
+        rep.plots.setdefault(dataset, []).extend(fig)
+        view.figures.append(rel(fig[0]))
+    return view
+
+
+def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
+                 methods: str | Sequence[str] | None = None, out: str | Path | None = None,
+                 images: str | Sequence[str] | None = None, max_images: int = DEFAULT_MAX_IMAGES,
+                 plots: bool = True, html: bool = True) -> Report:
+    """Write table.tex/.md/.csv, results.csv (the tidy frame), timing tables, plots and index.html.
+
+    ``out`` defaults to ``<root>/report``. ``images`` picks the images of the per-image
+    figures and of the HTML gallery (default: the first ``max_images`` ids of each data set).
+    """
+    from benchmark.reporting import plots as plots_mod
+    from benchmark.reporting.collect import _split
+
+    root = Path(root)
+    df = collect(root, datasets, methods)
+    ds_order, m_order = dataset_order(df), method_order(df)
+    out = Path(out) if out is not None else (root if root.is_dir() else root.parent) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    table = tables.build(df, ds_order, m_order)
+    timing = tables.build_timing(df, ds_order, m_order)
+    rep = Report(out, df, table, timing)
+    _write(out / "table.tex", tables.to_latex(table), rep.files)
+    _write(out / "table.md", tables.to_markdown(table), rep.files)
+    _write(out / "table.csv", tables.to_csv(table), rep.files)
+    tidy = df.drop(columns=["protocol"]).to_csv(index=False, lineterminator="\n")
+    _write(out / "results.csv", tidy, rep.files)
+    if timing is not None:
+        _write(out / "timing.tex", tables.timing_latex(timing), rep.files)
+        _write(out / "timing.md", tables.timing_markdown(timing), rep.files)
+    chosen = _split(images)
+    if plots:
+        plots_dir = out / "plots"
+        for ds in ds_order:
+            ms = [m for m in m_order if not df[(df["dataset"] == ds) & (df["method"] == m)].empty]
+            rep.plots.setdefault(ds, [])
+            rep.plots[ds] += plots_mod.plot_gstd(df, ds, ms, plots_dir)
+            rep.plots[ds] += plots_mod.plot_scatter(df, ds, ms, plots_dir)
+            ids = _image_ids(df, ds, ms)
+            if chosen is not None:
+                unknown = [i for i in chosen if i not in ids]
+                if len(unknown) == len(chosen):
+                    rep.notes.append(f"{ds}: none of images={','.join(chosen)} is in this data set "
+                                     f"(images: {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''})")
+                pick = [i for i in chosen if i in ids]
+            else:
+                pick = ids[:max_images]
+                if len(ids) > len(pick):
+                    rep.notes.append(f"{ds}: per-image views show {len(pick)} of {len(ids)} images; "
+                                     f"choose with images=a,b or max_images=N")
+            if not pick:
+                continue
+            samples, why = _dataset_samples(df, ds)
+            if why:
+                rep.notes.append(why)
+            for image in pick:
+                rep.images.append(_per_image(rep, ds, ms, image, samples, plots_dir))
+        if chosen is not None and not any(v.image in chosen for v in rep.images):
+            raise ValueError(f"images={','.join(chosen)}: no such image in the chosen results; "
+                             + "; ".join(rep.notes))
+    for paths in rep.plots.values():
+        rep.files += paths
+    if html:
+        from benchmark.reporting.html import write_html
+
+        rep.files.append(write_html(rep))
+    _readable(out)
+    return rep
+
+
+def _readable(out: Path) -> None:
+    """Atomic writes create files readable by the owner only; a report is meant to be shared or served."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in out.rglob("*"):
+        if path.is_file():
+            path.chmod(0o666 & ~mask)

@@ -1,0 +1,79 @@
+"""Argument handling of ``python -m benchmark report <output_dir> [key=value ...]``."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: python -m benchmark report <output_dir> [datasets=a,b] [methods=x,y] [out=<dir>]
+                                  [images=id1,id2] [max_images=6] [plots=true] [html=true]
+
+Gathers every results.json below <output_dir> and writes to out (default <output_dir>/report):
+  table.tex  table.md  table.csv   Table 1 of the CCSR paper (mean/G-STD, L-STD; best red, second blue)
+  timing.tex timing.md             Table 2 style (parameters, seconds per image-run), when timing exists
+  results.csv                      the tidy frame every table and plot is made from
+  plots/*.png plots/*.pdf          G-STD bars, per-image mean vs std, L-STD maps, best/worst visual comparison
+  index.html                       static report (open it from the file system)
+datasets= and methods= choose and order rows and columns."""
+
+KEYS = {"datasets", "methods", "out", "images", "max_images", "plots", "html"}
+
+
+def _bool(key: str, value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{key}={value}: expected true or false")
+
+
+def parse(argv: list[str]) -> dict:
+    """``<output_dir> key=value ...`` -> keyword arguments of build_report."""
+    kwargs: dict = {"root": None}
+    for arg in argv:
+        if "=" not in arg:
+            if kwargs["root"] is not None:
+                raise ValueError(f"unexpected argument {arg!r}: give one folder, then key=value options\n{USAGE}")
+            kwargs["root"] = arg
+            continue
+        key, value = arg.split("=", 1)
+        key = key.lstrip("-")
+        if key not in KEYS:
+            raise ValueError(f"unknown option {key!r}; options: {', '.join(sorted(KEYS))}")
+        if key == "max_images":
+            try:
+                kwargs[key] = int(value)
+            except ValueError:
+                raise ValueError(f"max_images={value}: expected an integer >= 0") from None
+            if kwargs[key] < 0:
+                raise ValueError(f"max_images={value}: expected an integer >= 0")
+        elif key in ("plots", "html"):
+            kwargs[key] = _bool(key, value)
+        else:
+            kwargs[key] = value
+    if kwargs["root"] is None:
+        raise ValueError(f"give the folder that holds the results (the output_dir of the runs)\n{USAGE}")
+    return kwargs
+
+
+def report_main(argv: list[str]) -> int:
+    from benchmark.reporting import build_report
+
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
+    try:
+        rep = build_report(**parse(argv))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print((rep.out / "table.md").read_text(encoding="utf-8"))
+    for note in rep.notes:
+        print(f"note: {note}")
+    print(f"wrote {len(rep.files)} files to {rep.out}:")
+    for name in ("table.tex", "table.md", "table.csv", "results.csv", "timing.tex", "index.html"):
+        if (rep.out / name).is_file():
+            print(f"  {rep.out / name}")
+    n_plots = sum(len(v) for v in rep.plots.values())
+    if n_plots:
+        print(f"  {rep.out / 'plots'}/ ({n_plots} files)")
+    return 0

@@ -1,0 +1,57 @@
+"""The static HTML report: one index.html with relative links to files beside it (no server)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from benchmark.reporting import tables
+
+if TYPE_CHECKING:
+    from benchmark.reporting import Report
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def _css(part: tables.Part | None) -> str:
+    return {1: "best", 2: "second"}.get((part.rank or 0) if part else 0, "")
+
+
+def _cell(v: object) -> object:
+    """Run facts as printed: integers without ``.0`` (pandas stores columns with a None as float), None as ``-``."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def render(rep: Report) -> str:
+    """index.html of a report as text."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["css"] = _css
+    rel = lambda p: Path(p).relative_to(rep.out).as_posix()
+    plots = {ds: [rel(p) for p in paths if p.suffix == ".png" and p.name.startswith(("gstd_", "scatter_"))]
+             for ds, paths in rep.plots.items()}
+    pdfs = [rel(p) for paths in rep.plots.values() for p in paths if p.suffix == ".pdf"]
+    downloads = [rel(p) for p in rep.files if p.suffix in (".tex", ".md", ".csv")]
+    runs = rep.df.drop_duplicates(["dataset", "method"])[["dataset", "method", "runs", "seed", "crop_border",
+                                                          "stochastic", "num_images", "path"]]
+    records = [{k: _cell(v) for k, v in r.items()} for r in runs.to_dict("records")]
+    return env.get_template("report.html.j2").render(
+        table=rep.table, timing=rep.timing, plots=plots, pdfs=pdfs, downloads=downloads, images=rep.images,
+        notes=rep.notes, runs=records,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+
+
+def write_html(rep: Report) -> Path:
+    from benchmark.store import atomic_write_bytes
+
+    path = rep.out / "index.html"
+    atomic_write_bytes(path, render(rep).encode())
+    return path

@@ -1,0 +1,315 @@
+"""Paper tables from the tidy frame: Table 1 (quality and stability) and Table 2 (timing).
+
+One table model (:class:`Table`) is built from the frame and rendered as LaTeX, Markdown, CSV
+and HTML, so the four always agree. Conventions of the CCSR paper's Table 1:
+
+* rows: data sets x metrics (arrow from the metric's direction), then FID-like set metrics
+  (mean over runs, no G-STD), then L-STD; columns: methods;
+* cells: ``mean/G-STD`` for stochastic methods, ``mean`` for deterministic ones; L-STD is
+  ``-`` for deterministic methods;
+* per row the best value is red and the second best blue, separately for the means (by the
+  metric's direction) and for the G-STDs (lower is better). Values are compared as printed,
+  so numbers that print the same tie; tied values share a colour and the next distinct value
+  is the second best (dense ranking);
+* precision: PSNR, NIQE, MUSIQ, FID 2 decimals; SSIM, LPIPS, DISTS, CLIPIQA, G-STD, L-STD 4.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from benchmark.reporting.collect import LSTD, dataset_order, method_order
+
+# name -> (printed name, decimals of the mean). Unknown metrics print upper-case with 4 decimals.
+DISPLAY: dict[str, tuple[str, int]] = {
+    "psnr": ("PSNR", 2), "ssim": ("SSIM", 4), "lpips": ("LPIPS", 4), "dists": ("DISTS", 4),
+    "niqe": ("NIQE", 2), "clipiqa": ("CLIPIQA", 4), "musiq": ("MUSIQ", 2), "fid": ("FID", 2),
+    "kid": ("KID", 4), LSTD: ("L-STD", 4),
+}
+GSTD_DIGITS = 4
+# Row order of the paper; metrics it does not know follow in the order they appear.
+PAPER_ORDER = ["psnr", "ssim", "lpips", "dists", "niqe", "clipiqa", "musiq", "fid", "kid"]
+MISSING = "n/a"   # metric not computed for this method (skipped, or no results)
+UNDEFINED = "-"   # G-STD / L-STD of a deterministic method (or of a single run)
+
+
+def label(metric: str) -> str:
+    return DISPLAY.get(metric, (metric.upper(), 4))[0]
+
+
+def digits(metric: str) -> int:
+    return DISPLAY.get(metric, (metric, 4))[1]
+
+
+def fmt(value: float | None, ndigits: int) -> str:
+    """Fixed-point text; ``-0.00`` prints as ``0.00``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    text = f"{value:.{ndigits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def rank(values: Sequence[float | None], higher_is_better: bool) -> list[int | None]:
+    """1 for the best, 2 for the second best, None otherwise; None/NaN values are not ranked.
+
+    Dense ranking: every value equal to the best is 1, every value equal to the next distinct
+    value is 2. Pass values rounded as printed so that what looks tied is tied.
+    """
+    present = sorted({v for v in values if v is not None and not math.isnan(v)}, reverse=higher_is_better)
+    best = present[0] if present else None
+    second = present[1] if len(present) > 1 else None
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else 1 if v == best
+            else 2 if v == second else None for v in values]
+
+
+@dataclass
+class Part:
+    """One printed number of a cell with its rank in the row (1 best, 2 second)."""
+
+    text: str
+    rank: int | None = None
+
+
+@dataclass
+class Cell:
+    """``mean`` or ``mean/G-STD``; ``gstd`` None means the cell has no G-STD part."""
+
+    mean: Part
+    gstd: Part | None = None
+
+    def plain(self) -> str:
+        return self.mean.text + ("" if self.gstd is None else "/" + self.gstd.text)
+
+
+@dataclass
+class Row:
+    metric: str
+    label: str
+    higher_is_better: bool
+    cells: list[Cell]
+
+
+@dataclass
+class Group:
+    dataset: str
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Table:
+    methods: list[str]
+    groups: list[Group]
+    caption: str
+
+
+def _metric_rows(sub: pd.DataFrame) -> list[str]:
+    """Metrics with at least one value in this data set: paper order, then set metrics, then L-STD."""
+    have = sub[sub["status"] == "ok"]
+    kinds = have.groupby("metric")["kind"].first().to_dict()
+    names = list(dict.fromkeys(have["metric"]))
+    known = [m for m in PAPER_ORDER if m in kinds]
+    rest = [m for m in names if m not in known and m != LSTD]
+    per_image = [m for m in known + rest if kinds[m] != "set"]
+    sets = [m for m in known + rest if kinds[m] == "set"]
+    lstd = [LSTD] if LSTD in kinds or (sub["metric"] == LSTD).any() else []
+    return per_image + sets + lstd
+
+
+def _rounded(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def build(df: pd.DataFrame, datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None) -> Table:
+    """The Table-1 model of the tidy frame."""
+    datasets = list(datasets or dataset_order(df))
+    methods = list(methods or method_order(df))
+    groups = []
+    for ds in datasets:
+        sub = df[df["dataset"] == ds]
+        rows = []
+        for metric in _metric_rows(sub):
+            at = {r.method: r for r in sub[sub["metric"] == metric].itertuples()}
+            hib = bool(next(r.higher_is_better for r in at.values() if r.status == "ok")) if metric != LSTD else False
+            cells: list[Cell] = []
+            for m in methods:
+                r = at.get(m)
+                if metric == LSTD:
+                    ok = r is not None and r.status == "ok"
+                    undefined = r is not None and not ok
+                    cells.append(Cell(Part(fmt(r.mean, digits(metric)) if ok else UNDEFINED if undefined else MISSING)))
+                    continue
+                if r is None or r.status != "ok":
+                    cells.append(Cell(Part(MISSING)))
+                    continue
+                mean = Part(fmt(r.mean, digits(metric)))
+                if r.kind == "set" or not r.stochastic:
+                    cells.append(Cell(mean))
+                else:
+                    cells.append(Cell(mean, Part(UNDEFINED if math.isnan(r.gstd) else fmt(r.gstd, GSTD_DIGITS))))
+            for part_of, better in ((lambda c: c.mean, hib), (lambda c: c.gstd, False)):
+                parts = [part_of(c) for c in cells]
+                ranks = rank([_rounded(p.text) if p is not None else None for p in parts], better)
+                for p, rk in zip(parts, ranks):
+                    if p is not None:
+                        p.rank = rk
+            rows.append(Row(metric, label(metric), hib, cells))
+        why: dict[tuple[str, str], list[str]] = {}
+        for r in sub[sub["status"].isin(["skipped", "empty"])].itertuples():
+            if r.method in methods:
+                why.setdefault((r.metric, " ".join(str(r.note).split())), []).append(r.method)
+        notes = [f"{label(metric)} not computed for {', '.join(ms)}: {note}" for (metric, note), ms in why.items()]
+        groups.append(Group(ds, rows, notes))
+    return Table(methods, groups, _caption(df, methods))
+
+
+def _caption(df: pd.DataFrame, methods: Sequence[str]) -> str:
+    runs = sorted({int(r) for r in df[df["method"].isin(methods) & df["stochastic"]]["runs"].dropna()})
+    seeds = sorted({int(s) for s in df[df["method"].isin(methods) & df["stochastic"]]["seed"].dropna()})
+    n = "/".join(str(r) for r in runs) if runs else "N"
+    seed = f" (seeds {seeds[0]}..{seeds[0] + runs[0] - 1})" if len(seeds) == 1 and len(runs) == 1 else ""
+    return (f"Quality and stability. Stochastic methods: mean/G-STD over {n} runs per image{seed}; "
+            f"deterministic methods: mean of one run. FID-like set metrics: mean over runs. "
+            f"Best and second best of each row in red and blue.")
+
+
+# ----------------------------------------------------------------------------- LaTeX
+
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_TEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _tex_part(p: Part) -> str:
+    color = {1: "red", 2: "blue"}.get(p.rank or 0)
+    return rf"\textcolor{{{color}}}{{{p.text}}}" if color else p.text
+
+
+def _tex_cell(c: Cell) -> str:
+    return _tex_part(c.mean) + ("" if c.gstd is None else "/" + _tex_part(c.gstd))
+
+
+def _arrow(row: Row, tex: bool) -> str:
+    if tex:
+        return r"$\uparrow$" if row.higher_is_better else r"$\downarrow$"
+    return "↑" if row.higher_is_better else "↓"
+
+
+def to_latex(table: Table, label_: str = "tab:srbench") -> str:
+    """Booktabs table* in the layout of the paper's Table 1; needs \\usepackage{booktabs,xcolor}."""
+    out = io.StringIO()
+    cols = "ll" + "c" * len(table.methods)
+    out.write("% Generated by `python -m benchmark report`. Needs \\usepackage{booktabs} and \\usepackage{xcolor}.\n")
+    for g in table.groups:
+        for note in g.notes:
+            out.write(f"% {g.dataset}: {note}\n")
+    out.write("\\begin{table*}[t]\n\\centering\n")
+    out.write(f"\\caption{{{tex_escape(table.caption)}}}\n\\label{{{label_}}}\n")
+    out.write(f"\\begin{{tabular}}{{{cols}}}\n\\toprule\n")
+    out.write(" & ".join(["Datasets", "Metrics"] + [tex_escape(m) for m in table.methods]) + " \\\\\n")
+    for g in table.groups:
+        out.write("\\midrule\n")
+        for i, row in enumerate(g.rows):
+            first = tex_escape(g.dataset) if i == 0 else ""
+            cells = [first, tex_escape(row.label) + _arrow(row, True)] + [_tex_cell(c) for c in row.cells]
+            out.write(" & ".join(cells) + " \\\\\n")
+    out.write("\\bottomrule\n\\end{tabular}\n\\end{table*}\n")
+    return out.getvalue()
+
+
+# ----------------------------------------------------------------------------- Markdown / CSV
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _md_part(p: Part) -> str:
+    return f"**{p.text}**" if p.rank == 1 else f"_{p.text}_" if p.rank == 2 else p.text
+
+
+def to_markdown(table: Table) -> str:
+    """GitHub Markdown: best in bold, second best in italics."""
+    lines = ["| " + " | ".join(["Dataset", "Metric"] + [_md_escape(m) for m in table.methods]) + " |",
+             "|" + "---|" * 2 + ":---:|" * len(table.methods)]
+    for g in table.groups:
+        for i, row in enumerate(g.rows):
+            cells = [_md_escape(g.dataset) if i == 0 else "", f"{row.label} {_arrow(row, False)}"]
+            cells += [_md_part(c.mean) + ("" if c.gstd is None else "/" + _md_part(c.gstd)) for c in row.cells]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", table.caption.replace("in red and blue", "in **bold** and _italics_")]
+    notes = [f"- {g.dataset}: {_md_escape(n)}" for g in table.groups for n in g.notes]
+    if notes:
+        lines += [""] + notes
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(table: Table) -> str:
+    """The printed table as CSV (text cells as in the paper layout, without colours)."""
+    rows = []
+    for g in table.groups:
+        for row in g.rows:
+            rows.append({"dataset": g.dataset, "metric": row.label,
+                         "direction": "higher" if row.higher_is_better else "lower",
+                         **{m: c.plain() for m, c in zip(table.methods, row.cells)}})
+    buf = io.StringIO()
+    pd.DataFrame(rows, columns=["dataset", "metric", "direction", *table.methods]).to_csv(
+        buf, index=False, lineterminator="\n")
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- Table 2: timing
+
+
+@dataclass
+class TimingTable:
+    methods: list[str]
+    rows: list[tuple[str, list[str]]]
+
+
+def build_timing(df: pd.DataFrame, datasets: Sequence[str] | None = None,
+                 methods: Sequence[str] | None = None) -> TimingTable | None:
+    """Parameters (millions) and seconds per image-run per data set; None when no result has timing."""
+    datasets = list(datasets or dataset_order(df))
+    methods = list(methods or method_order(df))
+    runs = df.drop_duplicates(["dataset", "method"])
+    if runs["seconds_per_image_run"].isna().all() and runs["parameters"].isna().all():
+        return None
+    params = runs.groupby("method")["parameters"].max()
+    rows = [("Parameters (M)", [fmt(params.get(m, math.nan) / 1e6, 2) for m in methods])]
+    for ds in datasets:
+        sec = runs[runs["dataset"] == ds].set_index("method")["seconds_per_image_run"]
+        if sec.notna().any():
+            rows.append((f"Runtime on {ds} (s/image-run)", [fmt(sec.get(m, math.nan), 3) for m in methods]))
+    return TimingTable(methods, rows)
+
+
+def timing_latex(t: TimingTable, label_: str = "tab:srbench-timing") -> str:
+    out = io.StringIO()
+    out.write("% Generated by `python -m benchmark report`. Needs \\usepackage{booktabs}.\n")
+    out.write("\\begin{table}[t]\n\\centering\n")
+    out.write("\\caption{Model size and generation time per image and run (from each run's timing).}\n")
+    out.write(f"\\label{{{label_}}}\n\\begin{{tabular}}{{l{'c' * len(t.methods)}}}\n\\toprule\n")
+    out.write(" & ".join(["Model"] + [tex_escape(m) for m in t.methods]) + " \\\\\n\\midrule\n")
+    for name, cells in t.rows:
+        out.write(" & ".join([tex_escape(name)] + cells) + " \\\\\n")
+    out.write("\\bottomrule\n\\end{tabular}\n\\end{table}\n")
+    return out.getvalue()
+
+
+def timing_markdown(t: TimingTable) -> str:
+    lines = ["| " + " | ".join(["Model"] + [_md_escape(m) for m in t.methods]) + " |",
+             "|---|" + ":---:|" * len(t.methods)]
+    lines += ["| " + " | ".join([name] + cells) + " |" for name, cells in t.rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,219 @@
+"""The regression gate: each exit code, direction awareness, tolerances, baselines, JUnit XML."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from report_fixtures import fixed_results, write_results
+
+from benchmark import regression
+from benchmark.regression import Tolerance, main, parse_tolerance, tolerance_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _edit(dataset: str, method: str, fn) -> list[dict]:
+    res = fixed_results()
+    for r in res:
+        if r["dataset"] == dataset and r["method"] == method:
+            fn(r)
+    return res
+
+
+@pytest.fixture
+def base(tmp_path):
+    """Baseline written from the fixed results with --update-baseline."""
+    write_results(tmp_path / "base_results")
+    path = tmp_path / "baseline.json"
+    assert main([str(tmp_path / "base_results"), "--baseline", str(path), "--update-baseline"]) == 0
+    return path
+
+
+def _check(tmp_path, results, base, *extra, content_hash="abc123", capsys=None) -> int:
+    cur = tmp_path / "cur"
+    write_results(cur, results, content_hash=content_hash)
+    return main([str(cur), "--baseline", str(base), *extra])
+
+
+def test_same_results_pass(tmp_path, base, capsys):
+    assert _check(tmp_path, fixed_results(), base) == 0
+    out = capsys.readouterr().out
+    assert "PASS (exit 0)" in out and "0 regressed" in out
+    # 5 results: every metric mean, every defined G-STD / std over runs, every defined L-STD.
+    assert "RealSR   ccsr       fid.std_over_runs" in out
+
+
+@pytest.mark.parametrize("metric, field, value, kind", [
+    ("psnr", "mean", 24.0, "quality"),    # higher is better: a drop regresses
+    ("lpips", "mean", 0.33, "quality"),   # lower is better: a rise regresses
+    ("psnr", "gstd", 0.40, "stability"),  # G-STD up
+    ("fid", "std_over_runs", 2.0, "stability"),
+])
+def test_regressions_exit_1(tmp_path, base, capsys, metric, field, value, kind):
+    res = _edit("RealSR", "ccsr", lambda r: r["metrics"][metric].__setitem__(field, value))
+    assert _check(tmp_path, res, base) == 1
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("RealSR") and f"{metric}.{field}" in x and " ccsr " in x)
+    assert f"REGRESSED ({kind})" in line
+
+
+def test_lstd_increase_is_a_stability_regression(tmp_path, base, capsys):
+    res = _edit("DRealSR", "ccsr", lambda r: r.__setitem__("lstd", 0.0123 * 1.06))  # +6 % > 5 % default
+    assert _check(tmp_path, res, base) == 1
+    assert "REGRESSED (stability)" in next(x for x in capsys.readouterr().out.splitlines() if " lstd " in x)
+
+
+@pytest.mark.parametrize("metric, field, value", [
+    ("psnr", "mean", 25.5),    # higher is better: a rise is an improvement
+    ("lpips", "mean", 0.20),   # lower is better: a drop is an improvement
+    ("ssim", "gstd", 0.001),   # more stable
+])
+def test_improvements_pass_and_are_reported(tmp_path, base, capsys, metric, field, value):
+    res = _edit("RealSR", "ccsr", lambda r: r["metrics"][metric].__setitem__(field, value))
+    assert _check(tmp_path, res, base) == 0
+    out = capsys.readouterr().out
+    assert "1 improved" in out and "--update-baseline" in out
+
+
+def test_tolerances_decide(tmp_path, base):
+    # psnr 24.6451 -> 24.56: -0.085 dB is inside the default 0.5 % (0.123 dB) ...
+    res = _edit("RealSR", "ccsr", lambda r: r["metrics"]["psnr"].__setitem__("mean", 24.56))
+    assert _check(tmp_path, res, base) == 0
+    # ... and outside an absolute 0.05 dB once the relative part is switched off.
+    assert _check(tmp_path, res, base, "--tol", "psnr.mean=abs:0.05,rel:0") == 1
+    # G-STD 0.2853 -> 0.30 (+5 %) passes the default 10 %, fails a 1 % rule given with a wildcard.
+    res = _edit("RealSR", "ccsr", lambda r: r["metrics"]["psnr"].__setitem__("gstd", 0.30))
+    assert _check(tmp_path, res, base) == 0
+    assert _check(tmp_path, res, base, "--tol", "*.gstd=rel:0.01") == 1
+
+
+def test_tolerance_rules():
+    assert parse_tolerance("psnr.mean=abs:0.05") == ("psnr.mean", Tolerance(abs=0.05))
+    assert parse_tolerance("*.gstd=rel:0.2,abs:0") == ("*.gstd", Tolerance(abs=0.0, rel=0.2))
+    rules = regression.DEFAULT_TOLERANCES + [parse_tolerance("psnr.gstd=rel:0.5")]
+    assert tolerance_for("psnr.gstd", rules) == Tolerance(abs=1e-4, rel=0.5)  # abs kept from the default
+    assert tolerance_for("fid.mean", rules) == Tolerance(abs=0.0, rel=0.02)
+    assert tolerance_for("lstd", rules).allowed(0.04) == pytest.approx(0.002)
+    assert Tolerance(abs=0.01, rel=0.001).allowed(5.0) == 0.01
+    for bad in ("psnr.mean", "psnr.mean=0.1", "psnr.mean=abs:-1", "psnr.mean=abs:x", "x=rel:inf"):
+        with pytest.raises(ValueError, match="--tol"):
+            parse_tolerance(bad)
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda r: r.__setitem__("seed", 100), "first seed: baseline 0, now 100"),
+    (lambda r: r.__setitem__("runs", 5), "runs: baseline 10, now 5"),
+    (lambda r: r.__setitem__("crop_border", 0), "crop_border: baseline 4, now 0"),
+    (lambda r: r.__setitem__("num_images", 19), "number of images: baseline 20, now 19"),
+    (lambda r: r["metrics"].pop("niqe"), "metric set"),
+    (lambda r: r["config"].__setitem__("metrics", {**r["config"]["metrics"], "psnr": {"color_space": "yiq"}}),
+     "metric options"),
+])
+def test_protocol_changes_exit_2(tmp_path, base, capsys, change, reason):
+    assert _check(tmp_path, _edit("RealSR", "ccsr", change), base) == 2
+    out = capsys.readouterr().out
+    assert "NOT COMPARABLE" in out and reason in out
+
+
+def test_metric_file_locations_are_not_protocol(tmp_path, base):
+    res = _edit("RealSR", "ccsr", lambda r: r["config"]["metrics"]["niqe"].__setitem__("params_path", "/else/n.mat"))
+    assert _check(tmp_path, res, base) == 0
+
+
+def test_other_data_set_content_exit_2(tmp_path, base, capsys):
+    assert _check(tmp_path, fixed_results(), base, content_hash="def456") == 2
+    assert "data set content: baseline abc123, now def456" in capsys.readouterr().out
+
+
+def test_missing_and_new_results_exit_2(tmp_path, base, capsys):
+    res = [r for r in fixed_results() if r["method"] != "stable_sr"]
+    assert _check(tmp_path, res, base) == 2
+    assert "in the baseline but not in the results" in capsys.readouterr().out
+    extra = fixed_results() + [{**copy.deepcopy(fixed_results()[2]), "method": "ccsr_v2"}]
+    assert _check(tmp_path / "b", extra, base) == 2
+    assert "not in the baseline" in capsys.readouterr().out
+
+
+def test_missing_baseline_exit_2(tmp_path, capsys):
+    write_results(tmp_path / "cur")
+    assert main([str(tmp_path / "cur"), "--baseline", str(tmp_path / "none.json")]) == 2
+    assert "--update-baseline" in capsys.readouterr().err
+
+
+def test_filter_compares_a_subset(tmp_path, base):
+    res = _edit("RealSR", "stable_sr", lambda r: r["metrics"]["psnr"].__setitem__("mean", 20.0))
+    write_results(tmp_path / "cur", res)
+    assert main([str(tmp_path / "cur"), "--baseline", str(base), "--methods", "ccsr,bsrgan"]) == 0
+    assert main([str(tmp_path / "cur"), "--baseline", str(base)]) == 1
+
+
+def test_results_json_and_folder_work_as_baselines(tmp_path):
+    write_results(tmp_path / "a")
+    one = tmp_path / "a" / "RealSR" / "ccsr" / "results.json"
+    assert main([str(one), "--baseline", str(one)]) == 0
+    assert main([str(tmp_path / "a"), "--baseline", str(tmp_path / "a")]) == 0
+
+
+def test_update_baseline_then_pass(tmp_path, base):
+    res = _edit("RealSR", "ccsr", lambda r: r.__setitem__("lstd", 0.05))
+    assert _check(tmp_path, res, base) == 1
+    assert main([str(tmp_path / "cur"), "--baseline", str(base), "--update-baseline"]) == 0
+    entry = next(e for e in json.loads(base.read_text())["entries"] if (e["dataset"], e["method"]) == ("RealSR", "ccsr"))
+    assert entry["lstd"] == 0.05
+    assert main([str(tmp_path / "cur"), "--baseline", str(base)]) == 0
+
+
+def test_junit_xml(tmp_path, base):
+    res = _edit("RealSR", "ccsr", lambda r: r["metrics"]["psnr"].__setitem__("mean", 24.0))
+    res = [r for r in res if r["method"] != "stable_sr"] + [
+        {**copy.deepcopy(fixed_results()[1]), "seed": 3}]  # stable_sr with another seed: not comparable
+    junit = tmp_path / "check.xml"
+    assert _check(tmp_path, res, base, "--junit", str(junit)) == 2
+    suite = ET.parse(junit).getroot().find("testsuite")
+    failures = suite.findall("testcase/failure")
+    errors = suite.findall("testcase/error")
+    assert suite.get("failures") == "1" and len(failures) == 1 and failures[0].get("type") == "quality-regression"
+    assert suite.get("errors") == str(len(errors)) and len(errors) == 1
+    assert "first seed" in errors[0].get("message")
+    case = suite.find("testcase[@name='psnr.mean'][@classname='srbench.RealSR.ccsr']")
+    assert case is not None and case.find("failure") is not None
+
+
+def test_cli_wiring(tmp_path, base):
+    write_results(tmp_path / "cur", _edit("RealSR", "ccsr", lambda r: r.__setitem__("lstd", 0.5)))
+    proc = subprocess.run([sys.executable, "-m", "benchmark", "check", str(tmp_path / "cur"), "--baseline", str(base)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL: regressed (exit 1)" in proc.stdout
+
+
+def test_ci_example_workflow_uses_valid_commands():
+    """docs/ci-example.yml is valid YAML and its srbench commands parse with the real command lines."""
+    import shlex
+
+    import yaml
+
+    from benchmark.config import check_group_choices
+    from benchmark.reporting.cli import parse as parse_report
+
+    wf = yaml.safe_load((ROOT / "docs" / "ci-example.yml").read_text())
+    steps = wf["jobs"]["stability"]["steps"]
+    runs = [" ".join(s["run"].split()) for s in steps if "run" in s]
+    bench = next(r for r in runs if r.startswith("python run_bench.py"))
+    check_group_choices(shlex.split(bench)[2:], ROOT / "conf")  # method names exist
+    gate = shlex.split(next(r for r in runs if r.startswith("python -m benchmark check")))
+    args = regression.parser().parse_args(gate[4:])
+    assert args.junit and args.baseline and [parse_tolerance(t) for t in args.tol]
+    report = shlex.split(next(r for r in runs if r.startswith("python -m benchmark report")))
+    assert parse_report(report[4:])["out"] == "ci-results/report"
+
+
+def test_a_tolerance_that_matches_nothing_is_reported(tmp_path, base, capsys):
+    assert _check(tmp_path, fixed_results(), base, "--tol", "psnr.std=abs:1") == 0
+    assert "--tol pattern 'psnr.std' matched no quantity" in capsys.readouterr().out
