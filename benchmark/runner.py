@@ -361,6 +361,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     with timing_file(store, manifest["generation_hash"]) as gen_timing:  # keeps timing of earlier, resumed work
         generate(method, samples, store, runs, cfg.seed, cfg.batch_size, device, gen_timing)
+        if method.num_parameters() is not None:  # known once loaded; kept for resumed runs that load nothing
+            gen_timing["parameters"] = method.num_parameters()
     t1 = time.perf_counter()
     scores, lstd_df = score(samples, store, runs, seeds, plan, cfg.crop_border, device)
     t2 = time.perf_counter()
@@ -387,8 +389,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "image_runs_timed": gen_timing["image_runs"],
             "seconds_per_image_run": (gen_timing["seconds"] / gen_timing["image_runs"]
                                       if gen_timing["image_runs"] else None),
-            "parameters": method.num_parameters(),
-            **{k: v for k, v in gen_timing.items() if k not in ("image_runs", "seconds")},
+            "parameters": gen_timing.get("parameters"),
+            **{k: v for k, v in gen_timing.items() if k not in ("image_runs", "seconds", "parameters")},
         },
         "config": resolved,
         "versions": versions(),

@@ -40,9 +40,9 @@ def timing_file(store: Store, generation_hash: str) -> Iterator[dict[str, Any]]:
     timing: dict[str, Any] = {k: v for k, v in old.items() if k != "generation_hash"}
     timing["image_runs"] = int(timing.get("image_runs", 0))
     timing["seconds"] = float(timing.get("seconds", 0.0))
-    before = (timing["image_runs"], timing["seconds"])
+    before = dict(timing)
     try:
         yield timing
     finally:
-        if (timing["image_runs"], timing["seconds"]) != before or not old:
+        if timing != before or not old:
             atomic_write_json(path, {"generation_hash": generation_hash, **timing})
