@@ -66,7 +66,7 @@ def test_every_method_config_instantiates(name, tmp_path):
     cfg = compose([f"method={name}"])
     fill(cfg, tmp_path, "method")
     for key, value in baseline_required(name, tmp_path).items():
-        if key in cfg.method and OmegaConf.is_missing(cfg.method, key):
+        if key in cfg.method.keys() and OmegaConf.is_missing(cfg.method, key):
             cfg.method[key] = value
     method = instantiate(cfg.method)
     assert method.name == cfg.method.name and method.scale == cfg.dataset.scale
