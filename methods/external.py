@@ -18,6 +18,9 @@ checked before anything runs and listed by the weights doctor). Paths are shell-
 With ``all_runs: true`` the command runs once for all N runs (``{n_samples}`` = N, ``{seed}`` =
 the base seed) for repositories that draw N samples per image themselves; ``output_pattern`` then
 uses ``{run}`` or ``{sample}`` to tell the runs apart. Those runs cannot be reproduced one by one.
+``output_pattern`` may also use ``{index}`` (the image's position in the sorted staged folder) for
+scripts that number their outputs, and ``inputs: hr`` stages the HR images instead, for
+repositories that degrade the ground truth themselves (DDRM, DDNM).
 
 Timing: the command's wall time per image-run. It includes process start-up and model loading,
 which an external process does not let the harness exclude; results.json says so
@@ -68,7 +71,7 @@ class External(SRMethod):
                  scale: int = 4, steps: int | None = None, stochastic: bool = True, all_runs: bool = False,
                  output_pattern: str = "{id}.png", weights: Mapping[str, str] | None = None,
                  workdir: str | None = None, timeout: float = 3600.0, env: Mapping[str, Any] | None = None,
-                 keep_staging: bool = False, num_params: int | None = None) -> None:
+                 keep_staging: bool = False, num_params: int | None = None, inputs: str = "lr") -> None:
         if _missing(cmd):
             raise ValueError(f"method {name!r} needs method.cmd, a command template such as "
                              f"'{{python}} {{repo}}/inference.py --input {{input_dir}} --output {{output_dir}} "
@@ -87,6 +90,10 @@ class External(SRMethod):
         self.env = {k: str(v) for k, v in (env or {}).items()}
         self.keep_staging = bool(keep_staging)
         self._num_params = num_params
+        if inputs not in ("lr", "hr"):
+            raise ValueError(f"method.inputs must be 'lr' or 'hr', got {inputs!r}")
+        # "hr": repositories that degrade the ground truth themselves (DDRM, DDNM: bicubic SR of Table 3)
+        self.inputs = inputs
         if self.all_runs and "{run" not in output_pattern and "{sample" not in output_pattern:
             raise ValueError(f"method {name!r}: with all_runs=true, output_pattern must tell runs apart with "
                              f"{{run}} or {{sample}}, got {output_pattern!r}")
@@ -219,15 +226,17 @@ class External(SRMethod):
             self._account(timing, seconds, done, len(work[r]))
             self._finish(stage, errors)
 
-    @staticmethod
-    def _stage(stage: Path, samples: Sequence[Sample]) -> tuple[Path, Path]:
+    def _stage(self, stage: Path, samples: Sequence[Sample]) -> tuple[Path, Path]:
         if stage.exists():
             shutil.rmtree(stage)  # leftovers of an interrupted command must not count as its outputs
         in_dir, out_dir = stage / "input", stage / "output"
         in_dir.mkdir(parents=True)
         out_dir.mkdir()
         for smp in samples:
-            shutil.copyfile(smp.lr_path, in_dir / f"{smp.id}{smp.lr_path.suffix.lower()}")
+            src = smp.lr_path if self.inputs == "lr" else smp.hr_path
+            if src is None:
+                raise ValueError(f"method {self.name!r} reads HR images (method.inputs=hr) but image {smp.id!r} has none")
+            shutil.copyfile(src, in_dir / f"{smp.id}{src.suffix.lower()}")
         return in_dir, out_dir
 
     @staticmethod
@@ -249,8 +258,10 @@ class External(SRMethod):
         """Validate and store the outputs of one run; append a message per bad image; return how many were stored."""
         stored = 0
         expected: set[Path] = set()
+        order = {s.id: i for i, s in enumerate(sorted(samples, key=lambda s: s.id))}
         for smp in samples:
-            pattern = self.output_pattern.format(id=smp.id, run=run, sample=run, seed=seed)
+            # {index}: position in the sorted staged folder, for scripts that number their outputs
+            pattern = self.output_pattern.format(id=smp.id, run=run, sample=run, seed=seed, index=order[smp.id])
             matches = sorted(Path(p) for p in glob.glob(str(out_dir / pattern), recursive=True))
             where = f"image {smp.id!r}, seed {seed} (run {run})"
             if not matches:
