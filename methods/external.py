@@ -120,7 +120,8 @@ class External(SRMethod):
 
     def load(self, device: torch.device) -> None:
         """Check the repository and the weight files before any command runs."""
-        if "{repo}" in self.cmd or self.workdir:
+        uses_repo = "{repo}" in self.cmd or self.workdir or any("{repo}" in v for v in self.weights.values())
+        if self.repo is not None or uses_repo:
             if self.repo is None:
                 raise ValueError(f"method {self.name!r} needs method.repo=<clone of the official repository> "
                                  f"(see conf/method/{self.name}.yaml for which repository and commit)")

@@ -49,6 +49,8 @@ for name in sorted(os.listdir(a.input)):
         rng = np.random.default_rng([a.seed + k, sum(map(ord, stem))])
         out = np.clip(up + rng.normal(0, 8, up.shape), 0, 255).astype(np.uint8)
         name_out = stem + ("_out" if a.mode == "misnamed" and stem == "img_c" else "") + ".png"
+        if a.mode == "numbered":  # like DDRM/DDNM: outputs numbered in sorted input order
+            name_out = "%d_-1.png" % sorted(os.listdir(a.input)).index(name)
         folder = a.output if a.n_samples == 1 else os.path.join(a.output, "sample%02d" % k)
         os.makedirs(folder, exist_ok=True)
         Image.fromarray(out).save(os.path.join(folder, name_out))
@@ -174,3 +176,29 @@ def test_checkpoint_is_passed_and_checked(tmp_path, fake_repo):
                           cmd=CMD + " --ckpt {ckpt}"))
     assert res["timing"]["image_runs_timed"] == 3
     assert json.loads((tmp_path / "out" / "folder" / "external" / "results.json").read_text())["runs"] == 1
+
+
+def test_hr_inputs_and_numbered_outputs(tmp_path, fake_repo):
+    """inputs=hr stages the HR images (x4 of them: the fake script then upscales HR); {index} maps numbers."""
+    res = run_bench(bench(tmp_path, fake_repo, "method.inputs=hr", "method.output_pattern='{index}_-1.png'",
+                          "method.scale=4", runs=1, cmd=CMD.replace("--upscale {scale}", "--upscale 1") + " --mode numbered"))
+    root = tmp_path / "out" / "folder" / "external"
+    ref = reference(fake_repo, tmp_path / "data" / "HR", tmp_path / "refhr", seed=0)
+    # the fake upscales by 1 with --upscale 1; the reference run used 4, so compare against a run with 1
+    subprocess.run([sys.executable, str(fake_repo / "inference.py"), "--input", str(tmp_path / "data" / "HR"),
+                    "--output", str(tmp_path / "ref1"), "--seed", "0", "--upscale", "1"], check=True)
+    assert np.array_equal(read_image(root / "samples" / "sample00" / "img_b.png"), read_image(tmp_path / "ref1" / "img_b.png"))
+    assert res["timing"]["image_runs_timed"] == 3 and ref.exists()
+
+
+def test_ccsr_v1_preset_names_missing_repo_and_checkpoint(tmp_path):
+    import torch
+
+    cfg_over = ["method=ccsr_v1", f"method.repo={tmp_path / 'CCSR'}"]
+    m = build(cfg_over)
+    assert m.steps == 45 and "--t_max 0.6667" in m.cmd and "--repeat_times 1" in m.cmd
+    with pytest.raises(FileNotFoundError, match=r"CCSR of method .ccsr_v1. is not a directory: clone"):
+        m.load(torch.device("cpu"))
+    (tmp_path / "CCSR").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"CCSR/weights/real-world_ccsr\.ckpt \(method.weights.ckpt\)"):
+        build(cfg_over).load(torch.device("cpu"))
