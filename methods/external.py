@@ -29,6 +29,7 @@ which an external process does not let the harness exclude; results.json says so
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import glob
 import os
@@ -226,6 +227,8 @@ class External(SRMethod):
             done = self._collect(out_dir, work[r], r, seed + r, store, log_path, errors)
             self._account(timing, seconds, done, len(work[r]))
             self._finish(stage, errors)
+        with contextlib.suppress(OSError):  # drop the empty staging folder
+            (store.root / "staging").rmdir()
 
     def _stage(self, stage: Path, samples: Sequence[Sample]) -> tuple[Path, Path]:
         if stage.exists():
