@@ -74,13 +74,13 @@ def test_swinir_preset(tmp_path):
 def test_tiled_equals_untiled(tmp_path):
     make_rrdb(tmp_path / "r.pth")
     whole = preset("realesrgan", model_path=tmp_path / "r.pth", tile=0)
-    x = lr_image(40)
+    x = lr_image(30)
     ref = whole.upscale(x, [torch.Generator()])
     # one tile covers the image: bit-identical
     one = preset("realesrgan", model_path=tmp_path / "r.pth", tile=64)
     assert torch.equal(one.upscale(x, [torch.Generator()]), ref)
-    # 3x3 tiles with context wider than the receptive field (17 LR convs): equal within float error
-    tiled = preset("realesrgan", model_path=tmp_path / "r.pth", tile=16, tile_overlap=20)
+    # 2x2 tiles with context wider than the receptive field (17 LR convs): equal within float error
+    tiled = preset("realesrgan", model_path=tmp_path / "r.pth", tile=16, tile_overlap=18)
     assert torch.allclose(tiled.upscale(x, [torch.Generator()]), ref, atol=1e-5)
     # without context the tile borders differ: the tiles really are run separately
     seams = preset("realesrgan", model_path=tmp_path / "r.pth", tile=16, tile_overlap=0)
