@@ -28,6 +28,7 @@ from benchmark.data import Dataset, Sample, read_image, to_tensor, to_uint8, wri
 from benchmark.metrics import METRICS, MetricSpec, resolve
 from benchmark.report import format_table
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
+from benchmark.timing import timing_file
 from methods.base import SRMethod
 
 log = logging.getLogger("srbench")
@@ -151,8 +152,12 @@ def _stored_ok(path: Path, size: tuple[int, int]) -> bool:
 
 
 def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: int, seed: int,
-             batch_size: int, device: torch.device) -> dict[str, Any]:
-    """Write every missing ``samples/sampleRR/<id>.png``; return timing of what was generated."""
+             batch_size: int, device: torch.device, timing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write every missing ``samples/sampleRR/<id>.png``; return timing of what was generated.
+
+    ``timing`` (``image_runs``, ``seconds``) is updated in place as work completes, so a caller
+    keeps the timing of finished work even when generation stops with an error.
+    """
     s = method.scale
     todo: dict[str, list[int]] = {}
     for smp in samples:
@@ -161,9 +166,14 @@ def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: in
         if missing:
             todo[smp.id] = missing
     total = sum(len(v) for v in todo.values())
-    timing = {"image_runs": 0, "seconds": 0.0}
+    timing = {"image_runs": 0, "seconds": 0.0} if timing is None else timing
     if total == 0:
         log.info("all %d image-runs already stored in %s", len(samples) * runs, store.root)
+        return timing
+    if method.generate_runs is not None:  # methods that work per run over all images (external commands)
+        work = {r: [smp for smp in samples if r in todo.get(smp.id, ())] for r in range(runs)}
+        method.load(device)
+        method.generate_runs({r: v for r, v in work.items() if v}, seed, store, timing)
         return timing
     log.info("%s %d image-run(s) (%d already stored)", "importing" if method.stored_runs() is not None else "generating",
              total, len(samples) * runs - total)
@@ -192,11 +202,13 @@ def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: in
                 with torch.inference_mode():
                     out = method.upscale(batch, gens)
                 _sync(device)
-                timing["seconds"] += time.perf_counter() - t0
-                timing["image_runs"] += len(chunk)
+                dt = time.perf_counter() - t0
                 validate_output(out, method, smp, seeds, (len(chunk), 3, smp.lr_size[0] * s, smp.lr_size[1] * s))
                 for i, r in enumerate(chunk):
                     write_png_atomic(store.sample_path(smp.id, r), to_uint8(out[i]))
+                    # counted per stored image, so the totals kept across resumes match the stored samples
+                    timing["image_runs"] += 1
+                    timing["seconds"] += dt / len(chunk)
                 bar.update(len(chunk))
     finally:
         bar.close()
@@ -347,7 +359,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     store.prepare(manifest, cfg.overwrite)
 
     t0 = time.perf_counter()
-    gen_timing = generate(method, samples, store, runs, cfg.seed, cfg.batch_size, device)
+    with timing_file(store, manifest["generation_hash"]) as gen_timing:  # keeps timing of earlier, resumed work
+        generate(method, samples, store, runs, cfg.seed, cfg.batch_size, device, gen_timing)
+        if method.num_parameters() is not None:  # known once loaded; kept for resumed runs that load nothing
+            gen_timing["parameters"] = method.num_parameters()
     t1 = time.perf_counter()
     scores, lstd_df = score(samples, store, runs, seeds, plan, cfg.crop_border, device)
     t2 = time.perf_counter()
@@ -374,7 +389,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "image_runs_timed": gen_timing["image_runs"],
             "seconds_per_image_run": (gen_timing["seconds"] / gen_timing["image_runs"]
                                       if gen_timing["image_runs"] else None),
-            "parameters": method.num_parameters(),
+            "parameters": gen_timing.get("parameters"),
+            **{k: v for k, v in gen_timing.items() if k not in ("image_runs", "seconds", "parameters")},
         },
         "config": resolved,
         "versions": versions(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -51,6 +51,13 @@ class SRMethod:
 
     def stored_path(self, sample_id: str, run: int) -> Path:
         raise NotImplementedError
+
+    #: Optional hook for methods that work per run over all images (an official repository's script):
+    #: ``generate_runs(work, seed, store, timing)`` gets ``{run: [samples missing in that run]}``, the base
+    #: seed (run ``r`` uses ``seed + r``), the :class:`~benchmark.store.Store` to write
+    #: ``samples/sampleRR/<id>.png`` into, and the timing dict to add ``image_runs`` and ``seconds`` to.
+    #: The runner calls it (after :meth:`load`) instead of its per-image loop when it is not None.
+    generate_runs: Callable[..., None] | None = None
 
     def num_parameters(self) -> int | None:
         """Parameter count for the timing table, when the adapter can know it."""

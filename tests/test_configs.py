@@ -45,10 +45,29 @@ def test_default_composes_and_validates():
     assert cfg.method.name == "noise_control" and cfg.dataset.name == "demo"
 
 
+def baseline_required(name: str, tmp_path: Path) -> dict[str, str]:
+    """Tiny random checkpoints (released formats) and a repository folder for the baseline presets' ``???``."""
+    from baseline_models import make_dasr, make_rrdb, make_swinir
+
+    if name == "swinir":
+        make_swinir(tmp_path / "swinir.pth")
+        return {"model_path": str(tmp_path / "swinir.pth")}
+    if name == "dasr":
+        g, p = make_dasr(tmp_path / "dasr")
+        return {"model_path": str(g), "predictor_path": str(p)}
+    make_rrdb(tmp_path / "rrdb.pth")
+    (tmp_path / "repo").mkdir(exist_ok=True)
+    return {"model_path": str(tmp_path / "rrdb.pth"), "repo": str(tmp_path / "repo"),
+            "cmd": "{python} {repo}/inference.py -i {input_dir} -o {output_dir} --seed {seed}"}
+
+
 @pytest.mark.parametrize("name", names("method"))
 def test_every_method_config_instantiates(name, tmp_path):
     cfg = compose([f"method={name}"])
     fill(cfg, tmp_path, "method")
+    for key, value in baseline_required(name, tmp_path).items():
+        if key in cfg.method.keys() and OmegaConf.is_missing(cfg.method, key):
+            cfg.method[key] = value
     method = instantiate(cfg.method)
     assert method.name == cfg.method.name and method.scale == cfg.dataset.scale
     assert type(method) is METHODS.get(name)

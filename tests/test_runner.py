@@ -105,9 +105,12 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, pairs, monkeypat
     with pytest.raises(KeyboardInterrupt):
         run_bench(args)
     assert not (root / "results.json").exists()
-    monkeypatch.setattr(runner_mod, "write_png_atomic", real_write)
+    written = []
+    monkeypatch.setattr(runner_mod, "write_png_atomic", lambda path, arr: (written.append(path), real_write(path, arr)))
     res = run_bench(args)
-    assert res["timing"]["image_runs_timed"] == 12 - 6  # only what was missing was generated
+    assert len(written) == 12 - 6  # only what was missing was generated
+    # timing.json kept the 6 image-runs timed before the interruption: the totals cover every stored sample
+    assert res["timing"]["image_runs_timed"] == 12
     assert (root / "scores.csv").read_bytes() == ref_scores
     resumed = json.loads((root / "results.json").read_text())
     # wall-clock timing is the one field that differs between two runs of anything
@@ -124,7 +127,8 @@ def test_different_method_config_never_reuses_samples(tmp_path, pairs):
     assert second["lstd"] > 3 * first["lstd"]
     # more runs with the same config extend the stored ones
     third = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=3", "method.sigma=0.2"))
-    assert third["timing"]["image_runs_timed"] == 3
+    assert second["timing"]["image_runs_timed"] == 6
+    assert third["timing"]["image_runs_timed"] == 6 + 3  # timing.json kept the 6; only 3 were generated now
 
 
 @pytest.mark.parametrize("fault, what", [("has_nan", "non-finite"), ("has_inf", "non-finite"), ("range", r"\[0, 1\]"),
