@@ -5,6 +5,6 @@ package stays cheap.
 """
 
 from methods.base import METHODS, SRMethod
-from methods import bicubic, noise_control, precomputed  # noqa: F401  (registration)
+from methods import bicubic, ccsr, noise_control, precomputed  # noqa: F401  (registration)
 
 __all__ = ["METHODS", "SRMethod"]
