@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_tiny_ccsr import FROM_UNET, SD21_SCHEDULER, TINY_UNET, TINY_VAE  # noqa: E402
+from make_tiny_ccsr import FROM_UNET, SD21_SCHEDULER, TINY_UNET, TINY_VAE
 
 #: unet/config.json of stabilityai/stable-diffusion-2-1-base (the keys that shape the network)
 SD21_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,

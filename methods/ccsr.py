@@ -22,8 +22,9 @@ the multidiffusion VAEHook, which estimates GroupNorm statistics across tiles).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

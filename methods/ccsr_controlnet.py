@@ -138,7 +138,7 @@ class CCSRControlNetModel(ControlNetModel):
     def forward(  # type: ignore[override]
         self,
         sample: torch.Tensor,
-        timestep: torch.Tensor | float | int,
+        timestep: torch.Tensor | float,
         encoder_hidden_states: torch.Tensor,
         controlnet_cond: torch.Tensor | None = None,
         conditioning_scale: float = 1.0,

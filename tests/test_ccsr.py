@@ -14,8 +14,14 @@ import torch
 from benchmarks.make_tiny_ccsr import build_tiny_ccsr
 from conftest import make_pairs, run_bench
 from methods.ccsr import CCSR, finish, prepare_lr
-from methods.ccsr_sampler import (SamplerSettings, adain_color_fix, gaussian_weights, sliding_windows, truncate,
-                                  wavelet_color_fix)
+from methods.ccsr_sampler import (
+    SamplerSettings,
+    adain_color_fix,
+    gaussian_weights,
+    sliding_windows,
+    truncate,
+    wavelet_color_fix,
+)
 
 SMALL = dict(process_size=64)  # 16x16 LR -> 64x64 SR, 8x8 latent: the tiny models run in milliseconds
 
@@ -294,7 +300,10 @@ def test_sliding_windows_by_hand():
 
 def test_gaussian_weights_by_hand():
     w = gaussian_weights(4, 4)
-    f = lambda d, n: np.exp(-d * d / (n * n) / 0.02) / np.sqrt(2 * np.pi * 0.01)  # noqa: E731
+
+    def f(d: float, n: int) -> float:  # exp(-d^2 / n^2 / (2 var)) / sqrt(2 pi var), var = 0.01
+        return np.exp(-d * d / (n * n) / 0.02) / np.sqrt(2 * np.pi * 0.01)
+
     # x midpoint (4-1)/2 = 1.5, y midpoint 4/2 = 2 (the official asymmetry)
     assert np.allclose(w.numpy()[2, 0], f(0.0, 4) * f(1.5, 4), rtol=1e-6)
     assert np.allclose(w.numpy()[0, 1], f(2.0, 4) * f(0.5, 4), rtol=1e-6)
