@@ -213,8 +213,8 @@ class CCSR(SRMethod):
             problems.append(f"{cn_file}: _class_name is {cn.get('_class_name')!r}, expected 'ControlNetModel'")
         if cn.get("use_vae_encode_condition") is not True:
             problems.append(f"{cn_file}: use_vae_encode_condition is {cn.get('use_vae_encode_condition')!r}, expected "
-                            "true (a CCSR-v2 ControlNet conditions on the VAE latent; is this the 'Controlnet' of "
-                            "the CCSR-v2 release rather than the pre-trained one or an SD ControlNet?)")
+                            "true (a CCSR-v2 ControlNet conditions on the VAE latent of the LR image; put the "
+                            "'Controlnet' folder of the CCSR-v2 release here, not a Stable Diffusion ControlNet)")
         for k in MATCHING_KEYS:
             a, b = cn.get(k), unet.get(k)
             if a is not None and b is not None and _norm(a) != _norm(b):
