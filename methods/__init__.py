@@ -5,7 +5,7 @@ package stays cheap.
 """
 
 from methods.base import METHODS, SRMethod
-from methods import bicubic, noise_control, precomputed  # noqa: F401  (registration)
+from methods import bicubic, ccsr, noise_control, precomputed  # noqa: F401  (registration)
 from methods import dasr, diffusers_sr, external, gan  # noqa: F401  (registration; heavy imports happen inside the adapters)
 
 __all__ = ["METHODS", "SRMethod"]

@@ -24,7 +24,9 @@ def required_values(tmp_path: Path) -> list[str]:
     """Values for the ``???`` fields of configs that have them."""
     lr, hr = make_pairs(tmp_path / "d", ["a"])
     (tmp_path / "pre" / "sample00").mkdir(parents=True)
-    return [f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", f"method.path={tmp_path / 'pre'}"]
+    return [f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", f"method.path={tmp_path / 'pre'}",
+            # CCSR reads its weights in load(), not at construction: any path instantiates
+            f"method.sd_path={tmp_path / 'sd'}", f"method.ccsr_path={tmp_path / 'ccsr'}"]
 
 
 def fill(cfg, tmp_path: Path, group: str) -> None:
