@@ -117,8 +117,8 @@ class OutputLock:
             # held exclusively by a whole run, or shared by running shards: name whichever it is
             raise self._refusal(path, self._held_shard_locks() or [path]) from None
         except (OSError, sqlite3.Error) as err:
-            code = getattr(err, "errno", None) or _sqlite_errno(err)
-            raise write_errors.explain(path, OSError(code, str(err))) from err
+            os_err = err if isinstance(err, OSError) else OSError(_sqlite_errno(err), str(err))
+            raise write_errors.explain(path, os_err) from err
         # only a whole run describes itself in .lock.info; shards describe themselves in their shard lock's
         self._register(lock, path if not shared else None)
 

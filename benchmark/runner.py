@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from benchmark import __version__, determinism, stability
+from benchmark import __version__, determinism, scoring_errors, stability
 from benchmark.config import validate
 from benchmark.data import Dataset, Sample, png_complete, read_image, to_tensor, to_uint8, write_png_atomic
 from benchmark.lock import holds_output_locks, lock_output
@@ -84,7 +84,8 @@ def plan_metrics(cfg: DictConfig, has_hr: bool, device: torch.device) -> MetricP
     for name in selection.names:
         if name not in skipped:
             spec = METRICS.get(name)
-            active[name] = (spec, spec.factory(selection.options[name], device))
+            scorer = spec.factory(selection.options[name], device)
+            active[name] = (spec, scoring_errors.named(name, scorer, cfg.crop_border))  # errors name the metric
     for name, why in skipped.items():
         log.warning("metric %s skipped: %s", name, why)
     return MetricPlan(active, skipped)
