@@ -114,8 +114,10 @@ class OutputLock:
             else:
                 lock.acquire_write(timeout=0, blocking=False)
         except filelock.Timeout:
-            # held exclusively by a whole run, or shared by running shards: name whichever it is
-            raise self._refusal(path, self._held_shard_locks() or [path]) from None
+            # a shard (shared) is refused only by a whole run (exclusive, described in .lock.info);
+            # a whole run by either: name the running shards if there are any
+            holders = [path] if shared else (self._running_shards() or [path])
+            raise self._refusal(path, holders) from None
         except (OSError, sqlite3.Error) as err:
             os_err = err if isinstance(err, OSError) else OSError(_sqlite_errno(err), str(err))
             raise write_errors.explain(path, os_err) from err
@@ -127,8 +129,25 @@ class OutputLock:
         if others:
             raise self._refusal(others[0], others)
 
+    def _running_shards(self) -> list[Path]:
+        """Shard locks whose ``.info`` names a live process (a killed holder's .info stays behind).
+
+        Read from the .info files rather than by trying the locks, so that describing a refusal
+        never takes, even briefly, a lock that a starting shard is about to take.
+        """
+        running = []
+        for info in sorted(self.folder.glob(f"{LOCK_NAME}.shard-*-of-*.info")):
+            try:
+                d = json.loads(info.read_text())
+            except (OSError, ValueError):
+                continue
+            if d.get("host") == socket.gethostname() and not _alive(int(d.get("pid", -1))):
+                continue
+            running.append(info.with_suffix(""))
+        return running
+
     def _held_shard_locks(self) -> list[Path]:
-        """Shard lock files of this folder that some process holds now."""
+        """Shard lock files of this folder that some process holds now (tried, not guessed)."""
         held = []
         for path in sorted(self.folder.glob(f"{LOCK_NAME}.shard-*-of-*")):
             if path.suffix == ".info" or path == self.shard_lock:
@@ -180,6 +199,18 @@ def _describe(info: Path) -> str | None:
         return None
     shard = f", shard {d['shard']}" if d.get("shard") else ""
     return f"pid {d.get('pid')} on host {d.get('host')} since {d.get('started')}{shard} (command: {d.get('command')})"
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _sqlite_errno(err: BaseException) -> int | None:
