@@ -23,6 +23,7 @@ def main(cfg: DictConfig) -> None:
 if __name__ == "__main__":
     try:
         benchmark.config.check_group_choices(sys.argv[1:], Path(__file__).resolve().parent / "conf")
+        benchmark.config.check_override_keys(sys.argv[1:])
     except ValueError as err:
         sys.exit(f"error: {err}")
     main()

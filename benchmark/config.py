@@ -7,13 +7,21 @@ The schema is registered in Hydra's ConfigStore as ``bench_schema`` and listed f
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
+
+
+@dataclass
+class ShardSchema:
+    index: int = 0
+    count: int = 1
 
 
 @dataclass
@@ -30,6 +38,9 @@ class BenchSchema:
     overwrite: bool = False
     method: Any = MISSING
     dataset: Any = MISSING
+    shard: ShardSchema = field(default_factory=ShardSchema)
+    # run a deterministic method twice per image and fail if the outputs differ (issue 7)
+    check_determinism: bool = False
 
 
 ConfigStore.instance().store(name="bench_schema", node=BenchSchema)
@@ -79,3 +90,21 @@ def check_group_choices(argv: list[str], conf: Path) -> None:
         if unknown:
             raise ValueError(f"unknown {GROUPS[group]} {', '.join(map(repr, unknown))} in {arg!r}; "
                              f"available in conf/{group}/: {', '.join(available)}")
+
+
+def check_override_keys(argv: list[str]) -> None:
+    """Fail early, listing the allowed keys, when a command line sets an unknown top-level key.
+
+    Hydra rejects ``rnus=3`` too, but only says the key is not in ``BenchSchema``.
+    """
+    allowed = sorted(f.name for f in dataclasses.fields(BenchSchema))
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        top = re.split(r"[./@]", arg.split("=", 1)[0].lstrip("+~"), maxsplit=1)[0]
+        if top == "hydra" or top in allowed:
+            continue
+        close = difflib.get_close_matches(top, allowed, n=1)
+        raise ValueError(f"unknown key {top!r} in {arg!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                         + f"; allowed top-level keys: {', '.join(allowed)}; options of a method or data set "
+                           f"are set as method.<key>=... or dataset.<key>=...")

@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from benchmark import write_errors
 from benchmark.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -125,19 +126,46 @@ def to_uint8(tensor) -> np.ndarray:
 
 
 def write_png_atomic(path: Path, arr: np.ndarray) -> None:
-    """Write an 8-bit RGB PNG so that a reader never sees a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
+    """Write an 8-bit RGB PNG so that a reader never sees a partial file.
+
+    A failed write raises :class:`~benchmark.write_errors.OutputWriteError` naming ``path``.
+    """
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             Image.fromarray(arr, mode="RGB").save(f, format="PNG", compress_level=1)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as err:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise write_errors.explain(path, err) from err
         raise
+
+
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk every complete PNG ends with
+
+
+def png_complete(path: Path) -> bool:
+    """True when ``path`` ends with PNG's IEND chunk.
+
+    Decoding alone does not prove a file complete: with ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES``
+    (a process-wide flag that some libraries set on import) PIL fills a truncated PNG with
+    grey instead of failing. Checking the end chunk does not depend on that flag.
+    """
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() < len(PNG_END):
+                return False
+            f.seek(-len(PNG_END), os.SEEK_END)
+            return f.read() == PNG_END
+    except OSError:
+        return False
 
 
 # ----------------------------------------------------------------------------- data sets

@@ -22,9 +22,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from benchmark import __version__, stability
+from benchmark import __version__, determinism, scoring_errors, stability
 from benchmark.config import validate
-from benchmark.data import Dataset, Sample, read_image, to_tensor, to_uint8, write_png_atomic
+from benchmark.data import Dataset, Sample, png_complete, read_image, to_tensor, to_uint8, write_png_atomic
+from benchmark.lock import holds_output_locks, lock_output
 from benchmark.metrics import METRICS, MetricSpec, resolve
 from benchmark.report import format_table
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
@@ -84,7 +85,8 @@ def plan_metrics(cfg: DictConfig, has_hr: bool, device: torch.device) -> MetricP
     for name in selection.names:
         if name not in skipped:
             spec = METRICS.get(name)
-            active[name] = (spec, spec.factory(selection.options[name], device))
+            scorer = spec.factory(selection.options[name], device)
+            active[name] = (spec, scoring_errors.named(name, scorer, cfg.crop_border))  # errors name the metric
     for name, why in skipped.items():
         log.warning("metric %s skipped: %s", name, why)
     return MetricPlan(active, skipped)
@@ -138,6 +140,9 @@ def validate_output(out: Any, method: SRMethod, sample: Sample, seeds: Sequence[
 def _stored_ok(path: Path, size: tuple[int, int]) -> bool:
     """A stored sample counts as finished only if it decodes and has the expected size."""
     if not path.is_file():
+        return False
+    if not png_complete(path):  # truncated by a crash or a full disk outside srbench's atomic writes
+        log.warning("stored sample %s is truncated (no PNG end chunk); regenerating it", path)
         return False
     try:
         arr = read_image(path)
@@ -317,6 +322,7 @@ def _check_sizes(samples: Sequence[Sample], method: SRMethod, crop_border: int) 
                          f"use a crop_border smaller than half the SR image side")
 
 
+@holds_output_locks  # releases the output-folder lock taken below when run returns or raises
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the benchmark for one (method, data set) config; return the results dict."""
     validate(cfg)
@@ -343,6 +349,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     plan = plan_metrics(cfg, any(s.hr_path is not None for s in samples), device)
 
     store = Store(cfg.output_dir, dataset.name, method.name)
+    lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched
     resolved = OmegaConf.to_container(cfg, resolve=True)
     generation = {"method": resolved["method"], "seed": None if stored is not None else cfg.seed,
                   "dataset": dataset.describe()}
@@ -360,9 +367,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     with timing_file(store, manifest["generation_hash"]) as gen_timing:  # keeps timing of earlier, resumed work
+        done_before = gen_timing["image_runs"]
         generate(method, samples, store, runs, cfg.seed, cfg.batch_size, device, gen_timing)
         if method.num_parameters() is not None:  # known once loaded; kept for resumed runs that load nothing
             gen_timing["parameters"] = method.num_parameters()
+    if cfg.check_determinism:
+        determinism.check(method, samples, store, cfg.seed, device, loaded=gen_timing["image_runs"] > done_before)
     t1 = time.perf_counter()
     scores, lstd_df = score(samples, store, runs, seeds, plan, cfg.crop_border, device)
     t2 = time.perf_counter()
