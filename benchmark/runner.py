@@ -396,7 +396,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "timing": {
             "generation_seconds": round(t1 - t0, 3),
             "scoring_seconds": round(t2 - t1, 3),
-            "image_runs_timed": gen_timing["image_runs"],
+            "image_runs_timed": gen_timing["image_runs"],  # all of them, earlier resumed work included
+            "image_runs_generated_now": gen_timing["image_runs"] - done_before,  # by this invocation
             "seconds_per_image_run": (gen_timing["seconds"] / gen_timing["image_runs"]
                                       if gen_timing["image_runs"] else None),
             "parameters": gen_timing.get("parameters"),

@@ -216,7 +216,7 @@ def test_damaged_stored_sample_is_regenerated_with_log_line(tmp_path, pairs, cap
     caplog.set_level("INFO", logger="srbench")
     res = run_bench(args)
     assert f"stored sample {victim} {message}" in caplog.text and "regenerating it" in caplog.text
-    assert res["timing"]["image_runs_timed"] == 1
+    assert res["timing"]["image_runs_generated_now"] == 1
     assert (root / "scores.csv").read_bytes() == ref_scores and pngs(root / "samples") == ref_pngs
 
 
@@ -231,7 +231,7 @@ def test_partial_temporary_file_is_never_taken_as_finished(tmp_path, pairs):
     final.unlink()
     (final.parent / ".img_b.abc123.png.tmp").write_bytes(ref[: len(ref) // 3])
     res = run_bench(args)
-    assert res["timing"]["image_runs_timed"] == 1 and final.read_bytes() == ref
+    assert res["timing"]["image_runs_generated_now"] == 1 and final.read_bytes() == ref
 
 
 # ----------------------------------------------------------------------------- 2. write failures
@@ -276,7 +276,7 @@ def test_disk_full_during_generation_keeps_finished_samples_and_rerun_continues(
     assert leftovers(root) == [] and not (root / "results.json").exists()
     monkeypatch.undo()
     res = run_bench(args)
-    assert res["timing"]["image_runs_timed"] == 9 - 4
+    assert res["timing"]["image_runs_generated_now"] == 9 - 4
     assert (root / "scores.csv").read_bytes() == (ref_root / "scores.csv").read_bytes()
     assert res["metrics"] == ref["metrics"] and res["lstd"] == ref["lstd"]
 
@@ -292,7 +292,7 @@ def test_failed_write_of_scores_names_the_file_and_rerun_finishes(tmp_path, pair
     assert not (root / "scores.csv").exists() and not (root / "results.json").exists()
     monkeypatch.undo()
     res = run_bench(args)
-    assert res["timing"]["image_runs_timed"] == 0 and (root / "results.json").is_file()
+    assert res["timing"]["image_runs_generated_now"] == 0 and (root / "results.json").is_file()
 
 
 def test_unwritable_output_folder_simulated(tmp_path, pairs, monkeypatch):
@@ -320,7 +320,7 @@ def test_unwritable_output_folder_simulated(tmp_path, pairs, monkeypatch):
     monkeypatch.undo()
     assert pngs(root / "samples") == before
     res = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=3"))
-    assert res["timing"]["image_runs_timed"] == 3
+    assert res["timing"]["image_runs_generated_now"] == 3
 
 
 def _read_only_prefix(folder: Path) -> list[str] | None:
@@ -378,7 +378,7 @@ def test_read_only_output_folder_real(tmp_path, pairs):
     # writable again: the rerun continues from what was stored
     p = cli(base(lr, hr, out, "method=noise_control", "runs=3"), tmp_path)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert json.loads((root / "results.json").read_text())["timing"]["image_runs_timed"] == 3
+    assert json.loads((root / "results.json").read_text())["timing"]["image_runs_generated_now"] == 3
 
 
 # ----------------------------------------------------------------------------- 3. bad method output
