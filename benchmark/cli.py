@@ -46,3 +46,10 @@ def _list(argv: list[str]) -> int:
     print("metric presets: " + ", ".join(preset_names()))
     return 0
 
+
+
+@command("weights", "list the weight files a run needs (metrics, method); --download fetches missing ones")
+def _weights(argv: list[str]) -> int:
+    from benchmark.weights import doctor
+
+    return doctor(argv)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
@@ -30,6 +30,8 @@ class BenchSchema:
     overwrite: bool = False
     method: Any = MISSING
     dataset: Any = MISSING
+    # folder used as TORCH_HOME for metric/backbone weights (<dir>/hub/pyiqa, .../checkpoints, .../clip); null: $TORCH_HOME
+    weights_dir: Optional[str] = None
 
 
 ConfigStore.instance().store(name="bench_schema", node=BenchSchema)

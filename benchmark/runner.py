@@ -28,6 +28,7 @@ from benchmark.data import Dataset, Sample, read_image, to_tensor, to_uint8, wri
 from benchmark.metrics import METRICS, MetricSpec, resolve
 from benchmark.report import format_table
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
+from benchmark.weights import WeightFile, apply_weights_dir, fetch_missing
 from methods.base import SRMethod
 
 log = logging.getLogger("srbench")
@@ -59,8 +60,9 @@ class MetricPlan:
 def plan_metrics(cfg: DictConfig, has_hr: bool, device: torch.device) -> MetricPlan:
     """Resolve metric names, check their files, and build each scorer once."""
     selection = resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
+    apply_weights_dir(cfg.get("weights_dir"))
     skipped: dict[str, str] = {}
-    missing: list[str] = []
+    missing: dict[str, list[WeightFile]] = {}
     for name in selection.names:
         spec = METRICS.get(name)
         if spec.kind in ("FR", "set") and not has_hr:
@@ -68,17 +70,15 @@ def plan_metrics(cfg: DictConfig, has_hr: bool, device: torch.device) -> MetricP
             continue
         absent = [w for w in spec.weights(selection.options[name]) if not w.present]
         if absent:
-            why = "missing " + ", ".join(f"{w.path} (from {w.url})" for w in absent)
+            why = ("missing " + ", ".join(f"{w.path} (from {w.url})" for w in absent)
+                   + f"; fetch with `python -m benchmark weights metrics=[{name}] --download`")
             if name in selection.optional or not cfg.strict:
                 skipped[name] = why
             else:
-                missing.append(f"{name}: {why}")
-    if missing:
-        raise FileNotFoundError(
-            "metric files are missing, nothing was generated:\n  - " + "\n  - ".join(missing)
-            + "\nFetch them with `python -m benchmark weights --download` on a machine with network (or put them "
-              "at the paths above), or pass strict=false to skip these metrics."
-        )
+                missing[name] = absent
+    # downloads when the network is reachable; offline it stops here, before any generation,
+    # naming each missing file and the command that fetches it
+    fetch_missing(missing)
     active = {}
     for name in selection.names:
         if name not in skipped:
