@@ -86,7 +86,7 @@ def resize_for_inception(arr: np.ndarray, mode: str = "clean") -> torch.Tensor:
         return torch.from_numpy(np.stack(chans, axis=0).astype(np.float32))
     from pyiqa.archs.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
-    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().unsqueeze(0)
+    t = torch.tensor(arr).permute(2, 0, 1).float().unsqueeze(0)
     return interpolate_bilinear_2d_like_tensorflow1x(t, size=SIZE, align_corners=False).squeeze(0)
 
 
