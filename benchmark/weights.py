@@ -206,7 +206,10 @@ def collect(cfg: Any) -> list[WeightFile]:
     files: list[WeightFile] = []
     selection = resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
     for name in selection.names:
-        files += METRICS.get(name).weights(selection.options[name])
+        for w in METRICS.get(name).weights(selection.options[name]):
+            # optional metrics are skipped (not stopped on) when their files are missing
+            files.append(WeightFile(w.name, w.url, w.path, f"{w.needed_by} (optional)")
+                         if name in selection.optional else w)
     if cfg.get("method") is not None:
         method_cfg = OmegaConf.to_container(cfg.method, resolve=True)
         target = method_cfg.pop("_target_", None)
