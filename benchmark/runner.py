@@ -28,7 +28,7 @@ from benchmark.data import Dataset, Sample, read_image, to_tensor, to_uint8, wri
 from benchmark.metrics import METRICS, MetricSpec, resolve
 from benchmark.report import format_table
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
-from benchmark.weights import WeightFile, apply_weights_dir, fetch_missing
+from benchmark.weights import WeightFile, apply_weights_dir, check_method_files, fetch_missing
 from methods.base import SRMethod
 
 log = logging.getLogger("srbench")
@@ -329,6 +329,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.warning("runs=1: G-STD and L-STD are undefined for a single run and are reported as null")
     seeds: list[int | None] = [None] * runs if stored is not None else [cfg.seed + r for r in range(runs)]
     plan = plan_metrics(cfg, any(s.hr_path is not None for s in samples), device)
+    check_method_files(type(method), OmegaConf.to_container(cfg.method, resolve=True))
 
     store = Store(cfg.output_dir, dataset.name, method.name)
     resolved = OmegaConf.to_container(cfg, resolve=True)

@@ -179,6 +179,30 @@ def fetch_missing(missing: Mapping[str, Sequence[WeightFile]]) -> None:
     )
 
 
+def check_method_files(method_cls: type, method_cfg: Mapping[str, Any]) -> None:
+    """Stop before generation when files the method declares are missing and cannot be fetched.
+
+    With network nothing is done here: the method's own loader (diffusers, huggingface_hub,
+    torch.hub) downloads into its own cache layout, which srbench must not write into.
+    """
+    cfg = {k: v for k, v in method_cfg.items() if k != "_target_"}
+    name = str(cfg.get("name", method_cls.__name__))
+    files = [w for w in method_cls.weight_files(**cfg) if not w.present]
+    if not files:
+        return
+    reason = offline_reason(w.url for w in files)
+    if reason is None:
+        log.info("method %s will download %s", name, ", ".join(w.name for w in files))
+        return
+    lines = [f"{w.name} -> {w.path}\n      from {w.url}" for w in files]
+    overrides = _run_overrides()
+    raise FileNotFoundError(
+        f"method {name} needs files that are missing and cannot be downloaded ({reason}); nothing was "
+        "generated:\n  - " + "\n  - ".join(lines)
+        + f"\nFetch them on a machine with network with `{fetch_command(overrides)}` and copy them to the paths "
+          "above (or point the method's config at where they are).")
+
+
 # ----------------------------------------------------------------------------- the doctor
 
 

@@ -112,3 +112,24 @@ def test_cli_entry_point(tmp_path):
     help_ = subprocess.run([sys.executable, "-m", "benchmark", "--help"], cwd=ROOT, capture_output=True, text=True,
                            timeout=60)
     assert "weights" in help_.stdout
+
+
+def test_run_stops_before_generation_when_method_files_are_missing_offline(tmp_path, monkeypatch):
+    from methods.noise_control import NoiseControl
+
+    from conftest import make_pairs, run_bench
+
+    lr, hr = make_pairs(tmp_path / "d", ["a", "b"])
+    want = tmp_path / "ckpt" / "model.safetensors"
+    monkeypatch.setattr(NoiseControl, "weight_files", classmethod(lambda cls, **cfg: [
+        WeightFile("model.safetensors", "https://example.org/model.safetensors", want, cfg["name"])]))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    args = ["method=noise_control", "dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}",
+            "metrics=[psnr]", "runs=2", f"output_dir={tmp_path / 'out'}"]
+    with pytest.raises(FileNotFoundError, match="model.safetensors") as err:
+        run_bench(args)
+    assert str(want) in str(err.value) and "noise_control" in str(err.value)
+    assert not (tmp_path / "out" / "folder").exists()
+    want.parent.mkdir()
+    want.write_bytes(b"w")
+    assert run_bench(args)["metrics"]["psnr"]["mean"] is not None
