@@ -60,3 +60,10 @@ def _check(argv: list[str]) -> int:
     from benchmark.regression import main as check_main
 
     return check_main(argv)
+
+
+@command("weights", "list the weight files a run needs (metrics, method); --download fetches missing ones")
+def _weights(argv: list[str]) -> int:
+    from benchmark.weights import doctor
+
+    return doctor(argv)

@@ -12,7 +12,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
@@ -41,6 +41,8 @@ class BenchSchema:
     shard: ShardSchema = field(default_factory=ShardSchema)
     # run a deterministic method twice per image and fail if the outputs differ (issue 7)
     check_determinism: bool = False
+    # folder used as TORCH_HOME for metric/backbone weights (<dir>/hub/pyiqa, .../checkpoints, .../clip); null: $TORCH_HOME
+    weights_dir: Optional[str] = None
 
 
 ConfigStore.instance().store(name="bench_schema", node=BenchSchema)

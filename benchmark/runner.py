@@ -30,6 +30,7 @@ from benchmark.metrics import METRICS, MetricSpec, resolve
 from benchmark.report import format_table
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
 from benchmark.timing import timing_file
+from benchmark.weights import WeightFile, apply_weights_dir, check_method_files, fetch_missing
 from methods.base import SRMethod
 
 log = logging.getLogger("srbench")
@@ -61,8 +62,9 @@ class MetricPlan:
 def plan_metrics(cfg: DictConfig, has_hr: bool, device: torch.device) -> MetricPlan:
     """Resolve metric names, check their files, and build each scorer once."""
     selection = resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
+    apply_weights_dir(cfg.get("weights_dir"))
     skipped: dict[str, str] = {}
-    missing: list[str] = []
+    missing: dict[str, list[WeightFile]] = {}
     for name in selection.names:
         spec = METRICS.get(name)
         if spec.kind in ("FR", "set") and not has_hr:
@@ -70,17 +72,15 @@ def plan_metrics(cfg: DictConfig, has_hr: bool, device: torch.device) -> MetricP
             continue
         absent = [w for w in spec.weights(selection.options[name]) if not w.present]
         if absent:
-            why = "missing " + ", ".join(f"{w.path} (from {w.url})" for w in absent)
+            why = ("missing " + ", ".join(f"{w.path} (from {w.url})" for w in absent)
+                   + f"; fetch with `python -m benchmark weights metrics=[{name}] --download`")
             if name in selection.optional or not cfg.strict:
                 skipped[name] = why
             else:
-                missing.append(f"{name}: {why}")
-    if missing:
-        raise FileNotFoundError(
-            "metric files are missing, nothing was generated:\n  - " + "\n  - ".join(missing)
-            + "\nFetch them with `python -m benchmark weights --download` on a machine with network (or put them "
-              "at the paths above), or pass strict=false to skip these metrics."
-        )
+                missing[name] = absent
+    # downloads when the network is reachable; offline it stops here, before any generation,
+    # naming each missing file and the command that fetches it
+    fetch_missing(missing)
     active = {}
     for name in selection.names:
         if name not in skipped:
@@ -347,6 +347,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.warning("runs=1: G-STD and L-STD are undefined for a single run and are reported as null")
     seeds: list[int | None] = [None] * runs if stored is not None else [cfg.seed + r for r in range(runs)]
     plan = plan_metrics(cfg, any(s.hr_path is not None for s in samples), device)
+    check_method_files(type(method), OmegaConf.to_container(cfg.method, resolve=True))
 
     store = Store(cfg.output_dir, dataset.name, method.name)
     lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched

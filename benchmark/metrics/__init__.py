@@ -107,3 +107,4 @@ def resolve(metrics: Any) -> MetricSelection:
 
 # Register the built-in metrics.
 from benchmark.metrics import pyiqa_metrics  # noqa: E402,F401
+from benchmark.metrics import deep, fid  # noqa: E402,F401
