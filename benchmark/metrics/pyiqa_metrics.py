@@ -56,8 +56,22 @@ def _psnr(options: dict[str, Any], device: torch.device) -> _PyiqaScorer:
     return _PyiqaScorer(_create("psnr", device, **kwargs), True)
 
 
-def _ssim(options: dict[str, Any], device: torch.device) -> _PyiqaScorer:
-    return _PyiqaScorer(_create("ssim", device, color_space=options.get("color_space", "ycbcr")), True)
+def _backend(options: dict[str, Any], metric: str) -> str:
+    """``fast`` (default): srbench's separable filters, equal to pyiqa to 1e-6 (tests/test_fast_exact.py);
+    ``pyiqa``: pyiqa's own 2-D filters."""
+    backend = options.get("backend", "fast")
+    if backend not in ("fast", "pyiqa"):
+        raise ValueError(f"metrics.{metric}.backend={backend!r}: use fast (separable, equal to pyiqa) or pyiqa")
+    return backend
+
+
+def _ssim(options: dict[str, Any], device: torch.device):
+    color_space = options.get("color_space", "ycbcr")
+    if _backend(options, "ssim") == "fast":
+        from benchmark.metrics.fast_exact import FastSSIM
+
+        return FastSSIM(color_space, device)
+    return _PyiqaScorer(_create("ssim", device, color_space=color_space), True)
 
 
 def niqe_params_file(options: dict[str, Any]) -> Path:
@@ -92,7 +106,12 @@ def _niqe(options: dict[str, Any], device: torch.device) -> _PyiqaScorer:
     path = niqe_params_file(options)
     if not path.is_file():
         raise FileNotFoundError(f"NIQE params file {path} is missing: {_niqe_hint()}")
-    return _PyiqaScorer(_create("niqe", device, pretrained_model_path=str(_niqe_mat(path))), False)
+    metric = _create("niqe", device, pretrained_model_path=str(_niqe_mat(path)))
+    if _backend(options, "niqe") == "fast":
+        from benchmark.metrics.fast_exact import FastNIQE
+
+        return FastNIQE(metric)
+    return _PyiqaScorer(metric, False)
 
 
 def _niqe_hint() -> str:
@@ -107,7 +126,7 @@ def _niqe_weights(options: dict[str, Any]) -> list[WeightFile]:
 
 register(MetricSpec("psnr", "FR", True, True, "pyiqa", _psnr,
                     description="PSNR on Y (YCbCr, BT.601), border crop"))
-register(MetricSpec("ssim", "FR", True, True, "pyiqa", _ssim,
+register(MetricSpec("ssim", "FR", True, True, "pyiqa (separable filters: backend=fast)", _ssim,
                     description="SSIM on Y (YCbCr, BT.601), 8-bit rounding, 'valid' filtering, border crop"))
-register(MetricSpec("niqe", "NR", False, False, "pyiqa", _niqe, _niqe_weights,
+register(MetricSpec("niqe", "NR", False, False, "pyiqa (separable filters: backend=fast)", _niqe, _niqe_weights,
                     description="NIQE (pyiqa defaults) on the whole SR image"))
