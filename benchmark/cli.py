@@ -46,3 +46,10 @@ def _list(argv: list[str]) -> int:
     print("metric presets: " + ", ".join(preset_names()))
     return 0
 
+
+
+@command("merge", "assemble image shards (shard.index/shard.count) into one result: merge <output_dir>")
+def _merge(argv: list[str]) -> int:
+    from benchmark.merge import main as merge_main
+
+    return merge_main(argv)

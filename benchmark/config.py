@@ -8,12 +8,20 @@ The schema is registered in Hydra's ConfigStore as ``bench_schema`` and listed f
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
+
+
+@dataclass
+class ShardSchema:
+    """Which slice of the images this process runs: image j goes to shard ``j % count``."""
+
+    index: int = 0
+    count: int = 1
 
 
 @dataclass
@@ -30,6 +38,8 @@ class BenchSchema:
     overwrite: bool = False
     method: Any = MISSING
     dataset: Any = MISSING
+    # image sharding: shard.index=i shard.count=k runs every k-th image; merge with `python -m benchmark merge`
+    shard: ShardSchema = field(default_factory=ShardSchema)
 
 
 ConfigStore.instance().store(name="bench_schema", node=BenchSchema)
@@ -55,6 +65,10 @@ def validate(cfg: DictConfig) -> None:
         problems.append("output_dir is empty: give a folder, e.g. output_dir=reports")
     if not cfg.metrics:
         problems.append("metrics is empty: choose a preset (metrics=fast) or a list of names (metrics=[psnr,ssim])")
+    shard = cfg.get("shard")
+    if shard is not None and not (shard.count >= 1 and 0 <= shard.index < shard.count):
+        problems.append(f"shard.index={shard.index} shard.count={shard.count}: need shard.count >= 1 and "
+                        f"0 <= shard.index < shard.count (shards are numbered 0 .. count-1)")
     if problems:
         raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
