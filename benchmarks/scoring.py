@@ -315,6 +315,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"generating {len(samples)} images x {args.runs} runs with noise_control (not timed) ...", flush=True)
         generate(NoiseControl(), samples, store, args.runs, 0, 10, device)
         niqe_mat = _niqe_mat(args.niqe_params)  # the .mat pyiqa reads (converted once, not timed)
+        import cv2  # noqa: F401  (imports are not timed: both ways need pyiqa, OpenCV and PIL)
+        import pyiqa
+        from pyiqa.archs import niqe_arch, psnr_arch, ssim_arch  # noqa: F401
+
+        pyiqa.create_metric("psnr", device=device)  # pyiqa's first create_metric builds its registry
         dirs = [store.sample_dir(r) for r in range(args.runs)]
 
         print("scoring the official way ...", flush=True)

@@ -122,12 +122,19 @@ def test_niqe_equals_pyiqa_on_calibration_and_random_images():
 
 @requires(NIQE_NPZ)
 @requires(REALSR)
-def test_niqe_equals_pyiqa_on_realsr_batch():
+def test_niqe_equals_pyiqa_on_realsr_noise_control_runs():
+    """Nikon_001 x noise_control seeds 0..9: an AGGD fit there sits near a step of pyiqa's 0.001
+    grid, so a separable filter without the float32 remainder moved NIQE by 1.2e-5."""
+    from benchmark.data import to_uint8
+    from methods.noise_control import NoiseControl
+
     metric = pyiqa_niqe_metric()
-    hr = load(sorted((REALSR / "test_HR").glob("*.png"))[1])
-    sr = quantize(hr + 0.05 * torch.randn(3, *hr.shape[1:], generator=torch.Generator().manual_seed(4)))
+    lr = load(REALSR / "test_LR" / "Nikon_001_LR4.png").expand(10, -1, -1, -1).contiguous()
+    out = NoiseControl().upscale(lr, [torch.Generator().manual_seed(r) for r in range(10)])
+    sr = torch.stack([torch.from_numpy(to_uint8(o).copy()).permute(2, 0, 1).float() / 255 for o in out])
     ours = FastNIQE(metric)(sr)
-    assert torch.allclose(ours, metric(sr).to(torch.float64).reshape(-1), atol=TOL, rtol=0)
+    one_by_one = torch.cat([metric(s[None]).reshape(-1) for s in sr]).to(torch.float64)  # as the CCSR scripts
+    assert torch.allclose(ours, one_by_one, atol=TOL, rtol=0)
     assert torch.allclose(ours, torch.cat([FastNIQE(metric)(s[None]) for s in sr]), atol=1e-10, rtol=0)
 
 
