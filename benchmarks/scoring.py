@@ -143,7 +143,7 @@ def official(sample_dirs: Sequence[Path], gt_dir: Path, niqe_mat: Path, device: 
             img_sr_list = sorted(glob.glob(os.path.join(sample_dirs[dir_idx], "*.png")))
             sr = _img2tensor(cv2.imread(img_sr_list[img_idx], cv2.IMREAD_COLOR)).unsqueeze(0).to(device).contiguous()
             d[dir_idx, ...] = (sr[..., 4:-4, 4:-4] / 255.0)[0]
-        std_alls.append(float(np.mean(np.std(np.array(d), axis=0))))
+        std_alls.append(float(np.mean(np.std(np.array(d.numpy()), axis=0))))  # the script: np.array(d)
     out["lstd_per_image"] = np.array(std_alls)
     out["lstd"] = float(np.mean(std_alls))
     return out
