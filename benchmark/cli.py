@@ -67,3 +67,10 @@ def _weights(argv: list[str]) -> int:
     from benchmark.weights import doctor
 
     return doctor(argv)
+
+
+@command("merge", "assemble image shards (shard.index/shard.count) into one result: merge <output_dir>")
+def _merge(argv: list[str]) -> int:
+    from benchmark.merge import main as merge_main
+
+    return merge_main(argv)

@@ -20,6 +20,8 @@ from omegaconf import MISSING, DictConfig
 
 @dataclass
 class ShardSchema:
+    """Which slice of the images this process runs: image j goes to shard ``j % count``."""
+
     index: int = 0
     count: int = 1
 
@@ -38,6 +40,7 @@ class BenchSchema:
     overwrite: bool = False
     method: Any = MISSING
     dataset: Any = MISSING
+    # image sharding: shard.index=i shard.count=k runs every k-th image; merge with `python -m benchmark merge`
     shard: ShardSchema = field(default_factory=ShardSchema)
     # run a deterministic method twice per image and fail if the outputs differ (issue 7)
     check_determinism: bool = False
@@ -68,6 +71,10 @@ def validate(cfg: DictConfig) -> None:
         problems.append("output_dir is empty: give a folder, e.g. output_dir=reports")
     if not cfg.metrics:
         problems.append("metrics is empty: choose a preset (metrics=fast) or a list of names (metrics=[psnr,ssim])")
+    shard = cfg.get("shard")
+    if shard is not None and not (shard.count >= 1 and 0 <= shard.index < shard.count):
+        problems.append(f"shard.index={shard.index} shard.count={shard.count}: need shard.count >= 1 and "
+                        f"0 <= shard.index < shard.count (shards are numbered 0 .. count-1)")
     if problems:
         raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
 

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from benchmark import __version__, determinism, scoring_errors, stability
+from benchmark import shard as sharding
 from benchmark.config import validate
 from benchmark.data import Dataset, Sample, png_complete, read_image, to_tensor, to_uint8, write_png_atomic
 from benchmark.lock import holds_output_locks, lock_output
@@ -126,6 +127,12 @@ def validate_output(out: Any, method: SRMethod, sample: Sample, seeds: Sequence[
     if tuple(out.shape) != shape:
         raise ValueError(f"{where} returned shape {list(out.shape)}, expected {list(shape)} "
                          f"(batch, 3 channels, scale {method.scale} x LR size)")
+    # One pass over the whole batch in the common case; the per-run loop below only runs to
+    # name the culprit (per-run reductions cost ~5x more per image-run on 2 cores).
+    lo_all, hi_all = torch.aminmax(out.detach())
+    if bool(torch.isfinite(lo_all)) and bool(torch.isfinite(hi_all)) and float(lo_all) >= -RANGE_TOL \
+            and float(hi_all) <= 1 + RANGE_TOL:
+        return
     for i, seed in enumerate(seeds):
         x = out[i]
         if not torch.isfinite(x).all():
@@ -328,7 +335,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     validate(cfg)
     device = resolve_device(cfg.device)
     dataset: Dataset = instantiate(cfg.dataset)
-    samples = dataset.samples()
+    samples = sharding.select(dataset.samples(), cfg)  # all images, or this shard's (shard.index/count)
     method: SRMethod = instantiate(cfg.method)
     if method.scale != dataset.scale:
         raise ValueError(f"method {method.name!r} upscales x{method.scale} but dataset {dataset.name!r} is "
@@ -349,7 +356,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     plan = plan_metrics(cfg, any(s.hr_path is not None for s in samples), device)
     check_method_files(type(method), OmegaConf.to_container(cfg.method, resolve=True))
 
-    store = Store(cfg.output_dir, dataset.name, method.name)
+    store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
     lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched
     resolved = OmegaConf.to_container(cfg, resolve=True)
     generation = {"method": resolved["method"], "seed": None if stored is not None else cfg.seed,

@@ -1,0 +1,202 @@
+"""``python -m benchmark merge <output_dir>``: assemble image shards into one result.
+
+For each ``<output_dir>/<dataset>/<method>/`` folder holding ``manifest.shard-*-of-K.json``
+files, checks that all K shards finished with the same generation config, then writes the
+unsharded ``scores.csv``, ``lstd.csv``, ``results.json`` and ``manifest.json``:
+
+* per-image scores and per-image L-STD are concatenated (each image belongs to one shard);
+* means, G-STD and L-STD are recomputed from them by the runner's own ``summarize``, over all
+  images (never averaged over shards);
+* set-level metrics (FID, KID) are recomputed per run over the images of all shards, from
+  the stored samples, with the same scorer the runner uses.
+
+The result equals an unsharded run of the same config (``timing`` aside, which sums the shards).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
+
+log = logging.getLogger("srbench")
+
+_MANIFEST = re.compile(r"^manifest\.shard-(\d+)-of-(\d+)\.json$")
+
+
+def find_sharded(output_dir: Path) -> list[Path]:
+    """Result folders under ``output_dir`` that hold shard manifests."""
+    return sorted({p.parent for p in output_dir.rglob("manifest.shard-*-of-*.json") if ".hydra" not in p.parts})
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read {path}: {err}; rerun that shard") from err
+
+
+def merge_folder(root: Path, device: str = "cpu") -> dict[str, Any]:
+    """Merge the shards of one result folder; return the merged results dict."""
+    from omegaconf import OmegaConf
+
+    from benchmark.runner import SET_IMAGE, MetricPlan, resolve_device, summarize
+    from benchmark.metrics import METRICS
+
+    found: dict[int, set[int]] = {}
+    for p in root.glob("manifest.shard-*-of-*.json"):
+        m = _MANIFEST.match(p.name)
+        if m:
+            found.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
+    if not found:
+        raise FileNotFoundError(f"{root} holds no manifest.shard-*-of-*.json: nothing to merge")
+    if len(found) > 1:
+        raise ValueError(f"{root} holds shards of different shard.count values ({sorted(found)}): delete the "
+                         f"files of the count you do not want (manifest/scores/lstd/results.shard-*-of-N.*)")
+    count = next(iter(found))
+    tags = [f"shard-{i}-of-{count}" for i in range(count)]
+    missing = [i for i, t in enumerate(tags) if not (root / f"results.{t}.json").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{root}: shard(s) {', '.join(map(str, missing))} of {count} have not finished (no results.shard-i-of-"
+            f"{count}.json); run them with shard.index=<i> shard.count={count} and merge again")
+    manifests = [_load_json(root / f"manifest.{t}.json") for t in tags]
+    results = [_load_json(root / f"results.{t}.json") for t in tags]
+    hashes = {m.get("generation_hash") for m in manifests}
+    if len(hashes) != 1:
+        raise ValueError(f"{root}: the shards were generated with different configurations (generation hashes "
+                         f"{', '.join(sorted(str(h)[:12] for h in hashes))}); rerun the odd ones with overwrite=true")
+    scoring = {json.dumps({k: v for k, v in r["config"].items() if k not in ("shard",)}, sort_keys=True)
+               for r in results}
+    if len(scoring) != 1:
+        raise ValueError(f"{root}: the shards were scored with different configurations (metrics, runs, "
+                         f"crop_border, ...); rerun them with one config")
+
+    first = results[0]
+    # image ids are strings even when they look like numbers ("001")
+    scores = pd.concat([pd.read_csv(root / f"scores.{t}.csv", dtype={"image": str, "metric": str})
+                        for t in tags], ignore_index=True)
+    lstd_df = pd.concat([pd.read_csv(root / f"lstd.{t}.csv", dtype={"image": str}) for t in tags],
+                        ignore_index=True)
+    # an undefined per-image L-STD (one run) is an empty cell: back to None, as the runner holds it
+    lstd_df["lstd"] = pd.Series([None if pd.isna(v) else float(v) for v in lstd_df["lstd"]], dtype=object)
+    scores["seed"] = scores["seed"].astype("Int64")
+    scores = scores[scores["image"] != SET_IMAGE]
+
+    config = dict(first["config"], shard={"index": 0, "count": 1})
+    from hydra.utils import instantiate
+
+    dataset = instantiate(OmegaConf.create(config["dataset"]))
+    samples = dataset.samples()
+    ids = [s.id for s in samples]
+    have = set(lstd_df["image"])
+    if have != set(ids):
+        lost = sorted(set(ids) - have)
+        raise ValueError(f"{root}: the shards cover {len(have)} of the data set's {len(ids)} images"
+                         + (f" (missing: {', '.join(lost[:10])})" if lost else "")
+                         + "; was the data set changed after the shards ran?")
+    order = {i: n for n, i in enumerate(ids)}
+    lstd_df = lstd_df.assign(_o=lstd_df["image"].map(order)).sort_values("_o").drop(columns="_o")
+    lstd_df = lstd_df.reset_index(drop=True)
+
+    # Set-level metrics over all images of each run, with the runner's scorer.
+    dev = resolve_device(device)
+    active: dict[str, tuple[Any, Any]] = {}
+    rows = []
+    runs = int(first["runs"])
+    seeds = (scores.drop_duplicates("run").set_index("run")["seed"].to_dict() if len(scores) else {})
+    store = Store(Path(config["output_dir"]), first["dataset"], first["method"])
+    store.root = root  # the folder merged, wherever output_dir pointed when the shards ran
+    from benchmark.metrics import resolve
+
+    selection = resolve(config["metrics"])
+    for name in first["metrics"]:
+        spec = METRICS.get(name)
+        scorer = spec.factory(selection.options.get(name, {}), dev) if spec.kind == "set" else None
+        active[name] = (spec, scorer)
+        if spec.kind == "set":
+            with_hr = [s for s in samples if s.hr_path is not None]
+            for r in range(runs):
+                value = scorer.score_set([store.sample_path(s.id, r) for s in with_hr], [s.hr_path for s in with_hr])
+                rows.append((SET_IMAGE, r, seeds.get(r), name, float(value)))
+    if rows:
+        extra = pd.DataFrame(rows, columns=["image", "run", "seed", "metric", "value"])
+        extra["seed"] = extra["seed"].astype("Int64")
+        scores = pd.concat([scores, extra], ignore_index=True)
+    scores = scores.sort_values(["metric", "image", "run"], kind="stable").reset_index(drop=True)
+    plan = MetricPlan(active, dict(first.get("skipped", {})))
+    metrics, lstd = summarize(scores, lstd_df, plan)
+    if not first.get("stochastic", True):
+        lstd = None
+        for m in metrics.values():
+            m["gstd"] = None
+
+    merged = dict(first)
+    merged.update(metrics=metrics, lstd=lstd, num_images=len(samples), config=config)
+    timing = {k: v for k, v in first.get("timing", {}).items()}
+    for key in ("generation_seconds", "scoring_seconds", "image_runs_timed"):
+        if all(isinstance(r.get("timing", {}).get(key), (int, float)) for r in results):
+            timing[key] = sum(r["timing"][key] for r in results)
+    seconds = [r["timing"].get("seconds_per_image_run") for r in results]
+    timed = [r["timing"].get("image_runs_timed") or 0 for r in results]
+    if all(s is not None for s in seconds) and sum(timed):
+        timing["seconds_per_image_run"] = sum(s * n for s, n in zip(seconds, timed)) / sum(timed)
+    timing["shards"] = count
+    merged["timing"] = timing
+
+    manifest = {k: v for k, v in manifests[0].items() if k != "shard"}
+    manifest["config"] = config
+    manifest["config_hash"] = config_hash(config)
+    manifest["merged_from"] = [f"manifest.{t}.json" for t in tags]
+    atomic_write_csv(root / "scores.csv", scores)
+    atomic_write_csv(root / "lstd.csv", lstd_df)
+    atomic_write_json(root / "results.json", merged)
+    atomic_write_json(root / "manifest.json", manifest)
+    return merged
+
+
+def merge(output_dir: str | Path, device: str = "cpu") -> list[Path]:
+    """Merge every sharded result folder under ``output_dir``; return the results.json paths."""
+    out = Path(output_dir)
+    if not out.is_dir():
+        raise FileNotFoundError(f"output folder {out} does not exist")
+    folders = find_sharded(out) if not list(out.glob("manifest.shard-*-of-*.json")) else [out]
+    if not folders:
+        raise FileNotFoundError(f"no sharded results under {out} (no manifest.shard-*-of-*.json); "
+                                f"run with shard.index=<i> shard.count=<k> first")
+    written = []
+    for root in folders:
+        merge_folder(root, device)
+        written.append(root / "results.json")
+    return written
+
+
+def main(argv: list[str]) -> int:
+    """CLI: ``merge <output_dir> [--device cpu]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m benchmark merge", description=__doc__.split("\n\n")[0])
+    ap.add_argument("output_dir", help="the output_dir of the shards (or one <dataset>/<method> folder)")
+    ap.add_argument("--device", default="cpu", help="device for set-level metrics such as FID (default cpu)")
+    args = ap.parse_args(argv)
+    try:
+        paths = merge(args.output_dir, args.device)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    from benchmark.report import format_table
+
+    for p in paths:
+        print(format_table(json.loads(p.read_text())))
+        print(f"merged: {p}")
+    return 0
+
+
+__all__ = ["merge", "merge_folder", "find_sharded", "main"]

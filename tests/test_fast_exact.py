@@ -1,0 +1,156 @@
+"""srbench's separable SSIM and NIQE give pyiqa's numbers (to 1e-6).
+
+pyiqa is the reference: every value here is computed by pyiqa itself on the same input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from benchmark.data import read_image, to_tensor
+from benchmark.metrics import METRICS
+from benchmark.metrics.fast_exact import FastNIQE, FastSSIM, gaussian_1d_for, separable_valid
+from conftest import NIQE_NPZ, REALSR, requires
+
+IDS = ["I03", "I04", "I06", "I08", "I19"]
+TOL = 1e-6
+
+
+def calibra() -> Path:
+    import pyiqa
+
+    return Path(pyiqa.__file__).resolve().parent.parent / "ResultsCalibra"
+
+
+def load(path: Path) -> torch.Tensor:
+    return to_tensor(read_image(path)).unsqueeze(0)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """What the harness feeds metrics: 8-bit values scaled to [0, 1]."""
+    return (x.clamp(0, 1) * 255).round() / 255
+
+
+def pyiqa_ssim(sr: torch.Tensor, hr: torch.Tensor, color_space: str = "ycbcr") -> torch.Tensor:
+    import pyiqa
+
+    m = pyiqa.create_metric("ssim", test_y_channel=True, color_space=color_space, device="cpu")
+    return m(sr, hr.expand(sr.shape[0], -1, -1, -1)).to(torch.float64).reshape(-1)
+
+
+def pyiqa_niqe_metric():
+    import pyiqa
+
+    from benchmark.metrics.pyiqa_metrics import _niqe_mat
+
+    return pyiqa.create_metric("niqe", pretrained_model_path=str(_niqe_mat(NIQE_NPZ)), device="cpu")
+
+
+def test_separable_pass_equals_2d_convolution():
+    from pyiqa.matlab_utils import fspecial
+
+    w = fspecial(11, 1.5, 1).to(torch.float64)
+    g = gaussian_1d_for(w)
+    assert float(torch.outer(g, g).sum()) == pytest.approx(float(w.sum()), abs=1e-15)  # the scaled sum
+    assert torch.allclose(torch.outer(g, g), w[0, 0], atol=1e-9, rtol=0)  # float32 rounding only
+    x = torch.rand(2, 1, 40, 33, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 255
+    ref = F.conv2d(x, torch.outer(g, g)[None, None])
+    assert separable_valid(x, g).shape == ref.shape == (2, 1, 30, 23)
+    assert torch.allclose(separable_valid(x, g), ref, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("color_space", ["ycbcr", "yiq"])
+@pytest.mark.parametrize("i", IDS)
+def test_ssim_equals_pyiqa_on_calibration_pairs(i, color_space):
+    x, y = load(calibra() / "dist_dir" / f"{i}.bmp"), load(calibra() / "ref_dir" / f"{i}.bmp")
+    batch = torch.cat([x, x.flip(-1), y])  # distorted, mirrored, identical (SSIM 1)
+    ours = FastSSIM(color_space)(batch, y)
+    assert torch.allclose(ours, pyiqa_ssim(batch, y, color_space), atol=TOL, rtol=0)
+    assert float(ours[2]) == pytest.approx(1.0, abs=1e-12)
+
+
+def _edge_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(1)
+    checker = ((torch.arange(24)[:, None] + torch.arange(24)[None, :]) % 2).float().expand(1, 3, 24, 24)
+    return [
+        ("random 37x53", quantize(torch.rand(3, 3, 37, 53, generator=g)), quantize(torch.rand(1, 3, 37, 53, generator=g))),
+        ("smallest 11x11", quantize(torch.rand(2, 3, 11, 11, generator=g)), quantize(torch.rand(1, 3, 11, 11, generator=g))),
+        ("white vs white", torch.ones(2, 3, 16, 16), torch.ones(1, 3, 16, 16)),
+        ("black vs white", torch.zeros(2, 3, 16, 16), torch.ones(1, 3, 16, 16)),
+        ("white vs black", torch.ones(2, 3, 16, 16), torch.zeros(1, 3, 16, 16)),
+        ("checker vs inverse", checker.clone(), 1 - checker),
+        ("noise around flat 250/255", quantize(250 / 255 + 0.004 * torch.randn(4, 3, 30, 30, generator=g)),
+         torch.full((1, 3, 30, 30), 250 / 255)),
+        ("negative structure (ReLU)", quantize(torch.rand(1, 3, 20, 20, generator=g)),
+         quantize(1 - torch.rand(1, 3, 20, 20, generator=g))),
+    ]
+
+
+@pytest.mark.parametrize("name, sr, hr", _edge_cases(), ids=[c[0] for c in _edge_cases()])
+def test_ssim_equals_pyiqa_on_random_and_edge_cases(name, sr, hr):
+    assert torch.allclose(FastSSIM()(sr, hr), pyiqa_ssim(sr, hr), atol=TOL, rtol=0)
+
+
+def test_ssim_smaller_than_window_is_a_clear_error():
+    with pytest.raises(ValueError, match="smaller than the 11x11"):
+        FastSSIM()(torch.rand(1, 3, 10, 12), torch.rand(1, 3, 10, 12))
+
+
+@requires(REALSR)
+def test_ssim_equals_pyiqa_on_realsr_with_noise():
+    hr = load(sorted((REALSR / "test_HR").glob("*.png"))[0])[..., 4:-4, 4:-4]
+    sr = quantize(hr + 0.05 * torch.randn(3, *hr.shape[1:], generator=torch.Generator().manual_seed(2)))
+    assert torch.allclose(FastSSIM()(sr, hr), pyiqa_ssim(sr, hr), atol=TOL, rtol=0)
+
+
+@requires(NIQE_NPZ)
+def test_niqe_equals_pyiqa_on_calibration_and_random_images():
+    metric = pyiqa_niqe_metric()
+    fast = FastNIQE(metric)
+    images = [load(calibra() / "dist_dir" / f"{i}.bmp") for i in IDS] + [load(calibra() / "ref_dir" / "I03.bmp")]
+    g = torch.Generator().manual_seed(3)
+    images.append(quantize(torch.rand(2, 3, 200, 291, generator=g)))  # two blocks by three, odd sizes
+    images.append(quantize(0.5 + 0.1 * torch.randn(1, 3, 96, 96, generator=g)))  # exactly one block
+    for img in images:
+        ref = metric(img).to(torch.float64).reshape(-1)
+        assert torch.allclose(fast(img), ref, atol=TOL, rtol=0), (img.shape, fast(img), ref)
+
+
+@requires(NIQE_NPZ)
+@requires(REALSR)
+def test_niqe_equals_pyiqa_on_realsr_noise_control_runs():
+    """Nikon_001 x noise_control seeds 0..9: an AGGD fit there sits near a step of pyiqa's 0.001
+    grid, so a separable filter without the float32 remainder moved NIQE by 1.2e-5."""
+    from benchmark.data import to_uint8
+    from methods.noise_control import NoiseControl
+
+    metric = pyiqa_niqe_metric()
+    lr = load(REALSR / "test_LR" / "Nikon_001_LR4.png").expand(10, -1, -1, -1).contiguous()
+    out = NoiseControl().upscale(lr, [torch.Generator().manual_seed(r) for r in range(10)])
+    sr = torch.stack([torch.from_numpy(to_uint8(o).copy()).permute(2, 0, 1).float() / 255 for o in out])
+    ours = FastNIQE(metric)(sr)
+    one_by_one = torch.cat([metric(s[None]).reshape(-1) for s in sr]).to(torch.float64)  # as the CCSR scripts
+    assert torch.allclose(ours, one_by_one, atol=TOL, rtol=0)
+    assert torch.allclose(ours, torch.cat([FastNIQE(metric)(s[None]) for s in sr]), atol=1e-10, rtol=0)
+
+
+@requires(NIQE_NPZ)
+def test_niqe_too_small_is_a_clear_error():
+    with pytest.raises(ValueError, match="at least 96x96"):
+        FastNIQE(pyiqa_niqe_metric())(torch.rand(1, 3, 95, 200))
+
+
+def test_registry_uses_fast_backend_by_default_and_pyiqa_on_request():
+    from benchmark.metrics.pyiqa_metrics import _PyiqaScorer
+
+    cpu = torch.device("cpu")
+    assert isinstance(METRICS.get("ssim").factory({}, cpu), FastSSIM)
+    assert isinstance(METRICS.get("ssim").factory({"backend": "pyiqa"}, cpu), _PyiqaScorer)
+    with pytest.raises(ValueError, match="backend='gpu'"):
+        METRICS.get("ssim").factory({"backend": "gpu"}, cpu)
+    if NIQE_NPZ.exists():
+        assert isinstance(METRICS.get("niqe").factory({"params_path": str(NIQE_NPZ)}, cpu), FastNIQE)
