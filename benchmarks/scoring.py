@@ -159,7 +159,7 @@ def srbench(samples, store, runs: int, niqe_params: Path, device: torch.device) 
     from benchmark.runner import plan_metrics, score, summarize
 
     cfg = OmegaConf.create({"metrics": {"psnr": {}, "ssim": {}, "niqe": {"params_path": str(niqe_params)}},
-                            "strict": True})
+                            "strict": True, "crop_border": 4})
     plan = plan_metrics(cfg, True, device)
     scores, lstd_df = score(samples, store, runs, list(range(runs)), plan, 4, device)
     metrics, lstd = summarize(scores, lstd_df, plan)
