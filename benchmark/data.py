@@ -12,6 +12,7 @@ Image conversion rule (one rule for every image srbench reads, LR, HR or SR):
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -23,7 +24,6 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from benchmark import write_errors
 from benchmark.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -130,21 +130,11 @@ def write_png_atomic(path: Path, arr: np.ndarray) -> None:
 
     A failed write raises :class:`~benchmark.write_errors.OutputWriteError` naming ``path``.
     """
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(arr, mode="RGB").save(f, format="PNG", compress_level=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise write_errors.explain(path, err) from err
-        raise
+    from benchmark.store import atomic_write_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode="RGB").save(buf, format="PNG", compress_level=1)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk every complete PNG ends with

@@ -27,14 +27,16 @@ from benchmark import write_errors
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``, so that a reader
+    never sees a partial file. The temporary file ``.<stem>.<random><suffix>.tmp`` sits beside
+    ``path`` (same file system, so the replace is atomic); nothing reads ``*.tmp`` files.
 
     A failed write raises :class:`~benchmark.write_errors.OutputWriteError` naming ``path``.
     """
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{path.suffix}.tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -70,6 +70,25 @@ def pairs(tmp_path):
     return lr, hr
 
 
+CALIBRA_IDS = ["I03", "I04", "I06", "I08", "I19"]
+
+
+def calibra() -> Path:
+    """pyiqa's installed ResultsCalibra folder (five TID2013 pairs: dist_dir/, ref_dir/)."""
+    import pyiqa
+
+    return Path(pyiqa.__file__).resolve().parent.parent / "ResultsCalibra"
+
+
+def pair(i: str):
+    """(distorted, reference) of calibration image ``i`` as [1, 3, H, W] tensors in [0, 1]."""
+    from benchmark.data import read_image, to_tensor
+
+    d = calibra()
+    return (to_tensor(read_image(d / "dist_dir" / f"{i}.bmp")).unsqueeze(0),
+            to_tensor(read_image(d / "ref_dir" / f"{i}.bmp")).unsqueeze(0))
+
+
 def requires(path: Path):
     return pytest.mark.skipif(not path.exists(), reason=f"needs {path} (../shared beside the checkout)")
 

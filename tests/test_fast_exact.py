@@ -14,16 +14,11 @@ import torch.nn.functional as F
 from benchmark.data import read_image, to_tensor
 from benchmark.metrics import METRICS
 from benchmark.metrics.fast_exact import FastNIQE, FastSSIM, gaussian_1d_for, separable_valid
-from conftest import NIQE_NPZ, REALSR, requires
+from conftest import CALIBRA_IDS, NIQE_NPZ, REALSR, calibra, requires
 
-IDS = ["I03", "I04", "I06", "I08", "I19"]
+IDS = CALIBRA_IDS
 TOL = 1e-6
 
-
-def calibra() -> Path:
-    import pyiqa
-
-    return Path(pyiqa.__file__).resolve().parent.parent / "ResultsCalibra"
 
 
 def load(path: Path) -> torch.Tensor:

@@ -8,30 +8,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.data import read_image, to_tensor
 from benchmark.metrics import METRICS
+from conftest import CALIBRA_IDS, pair
 
-IDS = ["I03", "I04", "I06", "I08", "I19"]
+IDS = CALIBRA_IDS
 CPU = torch.device("cpu")
 
-
-def calibra() -> Path:
-    import pyiqa
-
-    return Path(pyiqa.__file__).resolve().parent.parent / "ResultsCalibra"
-
-
-def pair(i: str) -> tuple[torch.Tensor, torch.Tensor]:
-    d = calibra()
-    return (to_tensor(read_image(d / "dist_dir" / f"{i}.bmp")).unsqueeze(0),
-            to_tensor(read_image(d / "ref_dir" / f"{i}.bmp")).unsqueeze(0))
 
 
 def y_bt601(x: torch.Tensor) -> torch.Tensor:

@@ -8,32 +8,18 @@ called directly.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from benchmark.data import read_image, to_tensor
 from benchmark.metrics import METRICS
-from conftest import NIQE_NPZ, requires, run_bench
+from conftest import CALIBRA_IDS, NIQE_NPZ, calibra, pair, requires, run_bench
 
-IDS = ["I03", "I04", "I06", "I08", "I19"]
+IDS = CALIBRA_IDS
 OFFICIAL_PSNR_RGB = [21.11, 20.99, 27.01, 23.30, 21.62]
 OFFICIAL_SSIM_YIQ = [0.6993, 0.9978, 0.9989, 0.9669, 0.6519]
 OFFICIAL_NIQE = [15.7536, 3.6549, 3.2355, 3.1840, 8.6352]
 PYIQA_NIQE = [15.65, 3.65, 3.23, 3.19, 9.07]  # what pyiqa itself reaches (DESIGN.md)
 
-
-def calibra() -> Path:
-    import pyiqa
-
-    return Path(pyiqa.__file__).resolve().parent.parent / "ResultsCalibra"
-
-
-def pair(i: str) -> tuple[torch.Tensor, torch.Tensor]:
-    d = calibra()
-    return (to_tensor(read_image(d / "dist_dir" / f"{i}.bmp")).unsqueeze(0),
-            to_tensor(read_image(d / "ref_dir" / f"{i}.bmp")).unsqueeze(0))
 
 
 def scorer(name: str, **options):

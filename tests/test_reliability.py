@@ -285,7 +285,7 @@ def test_failed_write_of_scores_names_the_file_and_rerun_finishes(tmp_path, pair
     lr, hr = pairs
     args = base(lr, hr, tmp_path, "method=noise_control", "runs=2")
     root = tmp_path / "folder" / "noise_control"
-    _fail_fsync_of(monkeypatch, r"\.scores\.csv\..*\.tmp$", nth=1, code=errno.EIO)
+    _fail_fsync_of(monkeypatch, r"\.scores\..*\.csv\.tmp$", nth=1, code=errno.EIO)
     with pytest.raises(OutputWriteError, match=re.escape(f"cannot write {root / 'scores.csv'}:")):
         run_bench(args)
     assert len(pngs(root / "samples")) == 6 and leftovers(root) == []
