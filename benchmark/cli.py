@@ -50,7 +50,7 @@ def _list(argv: list[str]) -> int:
 
 @command("report", "paper tables (LaTeX, Markdown, CSV), plots and index.html from stored results")
 def _report(argv: list[str]) -> int:
-    from benchmark.reporting.cli import report_main
+    from benchmark.report.cli import report_main
 
     return report_main(argv)
 

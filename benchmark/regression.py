@@ -43,7 +43,7 @@ from xml.etree import ElementTree as ET
 
 import pandas as pd
 
-from benchmark.reporting.collect import LSTD, collect, frame, load, rows_of
+from benchmark.report.collect import LSTD, collect, frame, load, rows_of
 
 BASELINE_FORMAT = 1
 EXIT_OK, EXIT_REGRESSED, EXIT_NOT_COMPARABLE = 0, 1, 2

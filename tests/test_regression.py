@@ -200,7 +200,7 @@ def test_ci_example_workflow_uses_valid_commands():
     import yaml
 
     from benchmark.config import check_group_choices
-    from benchmark.reporting.cli import parse as parse_report
+    from benchmark.report.cli import parse as parse_report
 
     wf = yaml.safe_load((ROOT / "docs" / "ci-example.yml").read_text())
     steps = wf["jobs"]["stability"]["steps"]

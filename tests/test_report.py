@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from report_fixtures import write_results
 
-from benchmark.reporting import build_report, tables
-from benchmark.reporting.collect import collect
+from benchmark.report import build_report, tables
+from benchmark.report.collect import collect
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["RealSR", "DRealSR"]
@@ -234,7 +234,7 @@ def test_report_cli(fixed, tmp_path):
 
 def test_gstd_bars_from_the_frame(fixed, tmp_path):
     """Without per-image files the G-STD bars still come from results.json; one bar per stochastic method."""
-    from benchmark.reporting import plots
+    from benchmark.report import plots
 
     df = collect(fixed)
     paths = plots.plot_gstd(df, "RealSR", ["bsrgan", "ccsr", "stable_sr"], tmp_path)

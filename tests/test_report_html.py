@@ -15,8 +15,8 @@ from browser import Browser, find_chromium
 from conftest import make_pairs, run_bench
 from PIL import Image
 
-from benchmark.reporting import build_report, plots
-from benchmark.reporting.collect import collect
+from benchmark.report import build_report, plots
+from benchmark.report.collect import collect
 
 IMAGES = ["img_a", "img_b", "img_c"]
 

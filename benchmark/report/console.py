@@ -1,4 +1,4 @@
-"""Tables from results: the one printed at the end of a run."""
+"""The plain-text table printed at the end of a run (and of ``python -m benchmark merge``)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from benchmark.reporting.collect import LSTD, dataset_order, method_order
+from benchmark.report.collect import LSTD, dataset_order, method_order
 
 # name -> (printed name, decimals of the mean). Unknown metrics print upper-case with 4 decimals.
 DISPLAY: dict[str, tuple[str, int]] = {

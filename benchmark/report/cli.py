@@ -56,7 +56,7 @@ def parse(argv: list[str]) -> dict:
 
 
 def report_main(argv: list[str]) -> int:
-    from benchmark.reporting import build_report
+    from benchmark.report import build_report
 
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)

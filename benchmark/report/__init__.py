@@ -1,9 +1,9 @@
 """``python -m benchmark report``: paper tables, plots and a static HTML report from stored results.
 
-Everything starts from one tidy DataFrame (:func:`benchmark.reporting.collect.collect`) of the
+Everything starts from one tidy DataFrame (:func:`benchmark.report.collect.collect`) of the
 results.json files below a folder; per-image figures also read scores.csv and samples/ beside
-each results.json. The plain-text table printed at the end of a run stays in
-:mod:`benchmark.report` (``format_table``).
+each results.json. The plain-text table printed at the end of a run is
+:func:`benchmark.report.console.format_table` (re-exported here).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.reporting import tables
-from benchmark.reporting.collect import collect, dataset_order, method_order
+from benchmark.report import tables
+from benchmark.report.console import format_table  # noqa: F401  (the runner's end-of-run table)
+from benchmark.report.collect import collect, dataset_order, method_order
 
 log = logging.getLogger("srbench")
 
@@ -85,7 +86,7 @@ def _dataset_samples(df: pd.DataFrame, dataset: str) -> tuple[dict[str, Any], st
 
 
 def _image_ids(df: pd.DataFrame, dataset: str, methods: Sequence[str]) -> list[str]:
-    from benchmark.reporting.plots import scores
+    from benchmark.report.plots import scores
 
     ids: set[str] = set()
     for m in methods:
@@ -111,7 +112,7 @@ def _save_png(arr: np.ndarray, path: Path) -> str:
 def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, samples: dict[str, Any],
                plots_dir: Path) -> ImageView:
     from benchmark.data import read_image
-    from benchmark.reporting import plots
+    from benchmark.report import plots
 
     view = ImageView(dataset, image)
     assets = rep.out / "images" / plots.slug(dataset) / plots.slug(image)
@@ -181,8 +182,8 @@ def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
     ``out`` defaults to ``<root>/report``. ``images`` picks the images of the per-image
     figures and of the HTML gallery (default: the first ``max_images`` ids of each data set).
     """
-    from benchmark.reporting import plots as plots_mod
-    from benchmark.reporting.collect import _split
+    from benchmark.report import plots as plots_mod
+    from benchmark.report.collect import _split
 
     root = Path(root)
     df = collect(root, datasets, methods)
@@ -233,7 +234,7 @@ def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
     for paths in rep.plots.values():
         rep.files += paths
     if html:
-        from benchmark.reporting.html import write_html
+        from benchmark.report.html import write_html
 
         rep.files.append(write_html(rep))
     _readable(out)

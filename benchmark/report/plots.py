@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data import read_image
-from benchmark.reporting.collect import LSTD
-from benchmark.reporting.tables import label
+from benchmark.report.collect import LSTD
+from benchmark.report.tables import label
 from benchmark.store import Store
 
 SET_IMAGE = "*"  # image column of set-metric rows in scores.csv (benchmark.runner.SET_IMAGE)

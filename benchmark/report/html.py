@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from benchmark.reporting import tables
+from benchmark.report import tables
 
 if TYPE_CHECKING:
-    from benchmark.reporting import Report
+    from benchmark.report import Report
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
