@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
@@ -329,14 +330,26 @@ def _check_sizes(samples: Sequence[Sample], method: SRMethod, crop_border: int) 
                          f"use a crop_border smaller than half the SR image side")
 
 
+def build(node: DictConfig) -> Any:
+    """``hydra.utils.instantiate``, but a user error raised by the constructor (ValueError,
+    FileNotFoundError, ...) reaches the user as itself, with its message naming the file and the
+    fix, instead of wrapped in Hydra's InstantiationException."""
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, (ValueError, OSError)):
+            raise err.__cause__ from None
+        raise
+
+
 @holds_output_locks  # releases the output-folder lock taken below when run returns or raises
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the benchmark for one (method, data set) config; return the results dict."""
     validate(cfg)
     device = resolve_device(cfg.device)
-    dataset: Dataset = instantiate(cfg.dataset)
+    dataset: Dataset = build(cfg.dataset)
     samples = sharding.select(dataset.samples(), cfg)  # all images, or this shard's (shard.index/count)
-    method: SRMethod = instantiate(cfg.method)
+    method: SRMethod = build(cfg.method)
     if method.scale != dataset.scale:
         raise ValueError(f"method {method.name!r} upscales x{method.scale} but dataset {dataset.name!r} is "
                          f"x{dataset.scale}: set dataset.scale or method.scale so they agree")

@@ -181,3 +181,11 @@ def test_config_errors_name_the_key(tmp_path, override, key):
         run_bench([override, f"output_dir={tmp_path}"])
     assert key in str(err.value)
     assert not (tmp_path / "demo").exists()  # failed before any work
+
+
+def test_constructor_errors_reach_the_user_unwrapped(tmp_path):
+    """Hydra wraps constructor exceptions; the runner hands the adapter's own error on."""
+    with pytest.raises(FileNotFoundError, match="LR folder .*nope.* does not exist"):
+        run_bench(["dataset=folder", f"dataset.lr_dir={tmp_path / 'nope'}", f"output_dir={tmp_path}"])
+    with pytest.raises(ValueError, match="method.sigma must be >= 0"):
+        run_bench(["method=noise_control", "method.sigma=-1", f"output_dir={tmp_path}"])
