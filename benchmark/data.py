@@ -195,6 +195,16 @@ def _image_size(path: Path, role: str, problems: list[str]) -> tuple[int, int] |
     return int(arr.shape[0]), int(arr.shape[1])
 
 
+def file_sha256(path: str | os.PathLike) -> bytes:
+    """SHA-256 digest of a file's bytes, read in 1 MiB chunks (content hashes of data sets,
+    reference-feature caches and converted parameter files all use it)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.digest()
+
+
 class Dataset:
     """Base class: a named list of samples at a fixed scale."""
 
@@ -215,7 +225,7 @@ class Dataset:
             h.update(s.id.encode())
             for p in (s.lr_path, s.hr_path):
                 if p is not None:
-                    h.update(hashlib.sha256(p.read_bytes()).digest())
+                    h.update(file_sha256(p))
         return {"name": self.name, "scale": self.scale, "num_images": len(self.samples()),
                 "content_hash": h.hexdigest()}
 

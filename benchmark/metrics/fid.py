@@ -28,7 +28,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from benchmark.data import default_cache_dir, read_image
+from benchmark.data import default_cache_dir, file_sha256, read_image
 from benchmark.metrics import MetricSpec, WeightFile, register
 from benchmark.metrics.deep import require
 from benchmark.weights import hub_file
@@ -45,14 +45,6 @@ def inception_file(needed_by: str = "fid") -> WeightFile:
     from pyiqa.archs.inception import FID_WEIGHTS_URL
 
     return hub_file("pyiqa", FID_WEIGHTS_URL, needed_by)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @contextmanager
@@ -106,7 +98,7 @@ class InceptionFeatures:
         self.mode = mode
         self.batch_size = batch_size
         # what decides the features: the weights, the resizing, the output layer
-        self.key = f"pyiqa-inceptionv3-pool2048-{mode}-{_sha256(weights)[:16]}"
+        self.key = f"pyiqa-inceptionv3-pool2048-{mode}-{file_sha256(weights).hex()[:16]}"
 
     @torch.no_grad()
     def __call__(self, paths: Sequence[Path]) -> np.ndarray:
@@ -124,7 +116,7 @@ class InceptionFeatures:
         """Features of the reference (HR) images, from the cache when the same files were seen."""
         h = hashlib.sha256()
         for p in paths:
-            h.update(hashlib.sha256(Path(p).read_bytes()).digest())
+            h.update(file_sha256(p))
         cache = default_cache_dir() / "fid_features" / self.key / f"{h.hexdigest()[:32]}_{len(paths)}.npy"
         if cache.is_file():
             feats = np.load(cache)

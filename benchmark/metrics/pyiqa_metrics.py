@@ -7,7 +7,6 @@ runner's border crop; NIQE on the whole RGB image with pyiqa's defaults.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +92,13 @@ def _niqe_mat(path: Path) -> Path:
         return path
     import scipy.io
 
-    from benchmark.data import default_cache_dir
+    from benchmark.data import default_cache_dir, file_sha256
 
     data = np.load(path)
     missing = {"mu_pris_param", "cov_pris_param"} - set(data.files)
     if missing:
         raise ValueError(f"NIQE params file {path} lacks {sorted(missing)} (has {data.files})")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = file_sha256(path).hex()[:16]
     out = default_cache_dir() / "niqe" / f"niqe_pris_params_{digest}.mat"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
