@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.shard import read_json
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
 
 log = logging.getLogger("srbench")
@@ -34,13 +35,6 @@ _MANIFEST = re.compile(r"^manifest\.shard-(\d+)-of-(\d+)\.json$")
 def find_sharded(output_dir: Path) -> list[Path]:
     """Result folders under ``output_dir`` that hold shard manifests."""
     return sorted({p.parent for p in output_dir.rglob("manifest.shard-*-of-*.json") if ".hydra" not in p.parts})
-
-
-def _load_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read {path}: {err}; rerun that shard") from err
 
 
 def merge_folder(root: Path, device: str = "cpu") -> dict[str, Any]:
@@ -67,8 +61,8 @@ def merge_folder(root: Path, device: str = "cpu") -> dict[str, Any]:
         raise FileNotFoundError(
             f"{root}: shard(s) {', '.join(map(str, missing))} of {count} have not finished (no results.shard-i-of-"
             f"{count}.json); run them with shard.index=<i> shard.count={count} and merge again")
-    manifests = [_load_json(root / f"manifest.{t}.json") for t in tags]
-    results = [_load_json(root / f"results.{t}.json") for t in tags]
+    manifests = [read_json(root / f"manifest.{t}.json") for t in tags]
+    results = [read_json(root / f"results.{t}.json") for t in tags]
     hashes = {m.get("generation_hash") for m in manifests}
     if len(hashes) != 1:
         raise ValueError(f"{root}: the shards were generated with different configurations (generation hashes "

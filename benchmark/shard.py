@@ -91,7 +91,7 @@ class ShardStore(Store):
         samples may be stale: the run stops, or with ``overwrite`` deletes only this shard's
         sample files and outputs (every shard must then be rerun with ``overwrite=true``).
         """
-        manifests = {p.name: _read(p) for p in sorted(self.root.glob("manifest*.json"))}
+        manifests = {p.name: read_json(p) for p in sorted(self.root.glob("manifest*.json"))}
         samples = self.root / "samples"
         has_samples = samples.exists() and any(samples.iterdir())
         stale = sorted(n for n, m in manifests.items() if m.get("generation_hash") != manifest["generation_hash"])
@@ -119,7 +119,8 @@ class ShardStore(Store):
                         f.unlink()
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A shard's manifest or results file; an unreadable one names the file and the fix."""
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
