@@ -77,6 +77,16 @@ def sigkill(proc: subprocess.Popen) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
+def kill_part_way(s: dict, marker_name: str, script: Path = RUN_BENCH, **env: str) -> None:
+    """Start the run of ``s`` in a fresh output folder and SIGKILL it at its kill point (``env``)."""
+    shutil.rmtree(s["root"], ignore_errors=True)
+    marker = s["tmp"] / marker_name
+    marker.unlink(missing_ok=True)
+    proc = start(s["args"], s["tmp"], script, SRB_PAUSE_MARKER=str(marker), **env)
+    wait_for(marker, proc)
+    sigkill(proc)
+
+
 def results_without_timing(path: Path) -> dict:
     res = json.loads(path.read_text())
     res.pop("timing")  # wall-clock: the one field two runs of anything differ in
@@ -121,13 +131,8 @@ def _assert_same_as_reference(setup: dict) -> None:
 
 def test_sigkill_during_generation_then_rerun_is_identical(kill_setup):
     s = kill_setup
-    shutil.rmtree(s["root"], ignore_errors=True)
-    marker = s["tmp"] / "gen.marker"
-    marker.unlink(missing_ok=True)
     # batches of 2 runs: calls 1-2 are img_a, 3-4 img_b; stop inside call 4 (img_b, runs 2-3)
-    proc = start(s["args"], s["tmp"], SRB_PAUSE_AT="4", SRB_PAUSE_MARKER=str(marker))
-    wait_for(marker, proc)
-    sigkill(proc)
+    kill_part_way(s, "gen.marker", SRB_PAUSE_AT="4")
     stored = pngs(s["root"] / "samples")
     assert sorted(stored) == sorted(["sample00/img_a.png", "sample01/img_a.png", "sample02/img_a.png",
                                      "sample03/img_a.png", "sample00/img_b.png", "sample01/img_b.png"])
@@ -141,14 +146,8 @@ def test_sigkill_during_generation_then_rerun_is_identical(kill_setup):
 
 def test_sigkill_during_scoring_then_rerun_is_identical(kill_setup):
     s = kill_setup
-    shutil.rmtree(s["root"], ignore_errors=True)
-    marker = s["tmp"] / "score.marker"
-    marker.unlink(missing_ok=True)
     # the PSNR scorer is called once per image after generation: stop at the second image
-    proc = start(s["args"], s["tmp"], TESTS / "srb_pause_scoring.py", SRB_SCORE_PAUSE_AT="2",
-                 SRB_PAUSE_MARKER=str(marker))
-    wait_for(marker, proc)
-    sigkill(proc)
+    kill_part_way(s, "score.marker", TESTS / "srb_pause_scoring.py", SRB_SCORE_PAUSE_AT="2")
     assert len(pngs(s["root"] / "samples")) == 12
     assert not (s["root"] / "scores.csv").exists() and not (s["root"] / "results.json").exists()
     p = cli(s["args"], s["tmp"])
@@ -161,12 +160,7 @@ def test_sigkill_then_truncated_png_is_regenerated_with_log_line(kill_setup):
     """A file cut short outside srbench's atomic writes (a copy, a full disk, a crash of another
     tool) is found on resume by the rerun process and regenerated, and the log says so."""
     s = kill_setup
-    shutil.rmtree(s["root"], ignore_errors=True)
-    marker = s["tmp"] / "trunc.marker"
-    marker.unlink(missing_ok=True)
-    proc = start(s["args"], s["tmp"], SRB_PAUSE_AT="5", SRB_PAUSE_MARKER=str(marker))
-    wait_for(marker, proc)
-    sigkill(proc)
+    kill_part_way(s, "trunc.marker", SRB_PAUSE_AT="5")
     victim = s["root"] / "samples" / "sample01" / "img_b.png"
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])
