@@ -44,7 +44,8 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from benchmark.data import Sample, read_image, write_png_atomic
+from benchmark.data import Sample
+from benchmark.images import read_image, write_png_atomic
 from benchmark.weights import WeightFile
 from methods.base import METHODS, SRMethod
 

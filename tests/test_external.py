@@ -12,7 +12,7 @@ import pytest
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from benchmark.data import read_image
+from benchmark.images import read_image
 from conftest import compose, make_pairs, run_bench
 from methods.external import External
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import benchmark.runner as runner_mod
-from benchmark.data import read_image
+from benchmark.images import read_image
 from conftest import ROOT, make_pairs, run_bench
 
 
