@@ -10,6 +10,9 @@ unsharded ``scores.csv``, ``lstd.csv``, ``results.json`` and ``manifest.json``:
 * set-level metrics (FID, KID) are recomputed per run over the images of all shards, from
   the stored samples, by :func:`benchmark.scoring.score_sets`, as in the runner.
 
+The data set (image ids, LR/HR paths) comes from the plain-data record in the shard manifests
+(:mod:`benchmark.datarecord`); nothing read from the folder is instantiated or unpickled.
+
 The result equals an unsharded run of the same config (``timing`` aside, which sums the shards).
 """
 
@@ -22,9 +25,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import OmegaConf
 
-from benchmark.config import build, resolve_device
+from benchmark import datarecord
+from benchmark.config import resolve_device
 from benchmark.metrics import resolve
 from benchmark.report import format_table
 from benchmark.results import Result
@@ -86,8 +89,15 @@ def merge_folder(root: Path, device: str = "cpu") -> Result:
     scores = scores[scores["image"] != SET_IMAGE]
 
     config = dict(first.config or {}, shard={"index": 0, "count": 1})
-    dataset = build(OmegaConf.create(config["dataset"]))
-    samples = dataset.samples()
+    # The data set comes from the plain-data record the runner wrote into each shard manifest,
+    # never from the stored config's _target_: a results folder is data, not code.
+    records = [m.get(datarecord.RECORD_KEY) if isinstance(m, dict) else None for m in manifests]
+    samples = datarecord.samples_of(records[0], root / f"manifest.{tags[0]}.json")
+    for t, rec in zip(tags[1:], records[1:]):
+        other = datarecord.samples_of(rec, root / f"manifest.{t}.json")
+        if [s.id for s in other] != [s.id for s in samples] or rec.get("content_hash") != records[0].get("content_hash"):
+            raise ValueError(f"{root}: manifest.{t}.json records another data set than manifest.{tags[0]}.json "
+                             f"(image list or content hash differ); rerun the odd shard with the same data set")
     ids = [s.id for s in samples]
     have = set(lstd_df["image"])
     if have != set(ids):
