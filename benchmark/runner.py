@@ -16,13 +16,12 @@ from typing import Any, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 from benchmark import __version__, datarecord, determinism
 from benchmark import shard as sharding
 from benchmark.config import build, resolve_device, validate
 from benchmark.data import Dataset, Sample
-from benchmark.images import png_complete, read_image, to_tensor, to_uint8, write_png_atomic
+from benchmark.sink import SampleSink, Todo, missing_runs, run_seed
 from benchmark.lock import holds_output_locks, lock_output
 from benchmark.report import format_table
 from benchmark.results import Result
@@ -30,11 +29,10 @@ from benchmark.scoring import plan_metrics, score
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
 from benchmark.timing import timing_file
 from benchmark.weights import check_method_files
-from methods.base import SRMethod
+from methods.base import SampleSource
 
 log = logging.getLogger("srbench")
 
-RANGE_TOL = 1e-6
 
 
 # ----------------------------------------------------------------------------- set-up
@@ -63,137 +61,35 @@ def git_commit() -> str | None:
 # ----------------------------------------------------------------------------- generation
 
 
-def validate_output(out: Any, method: SRMethod, sample: Sample, seeds: Sequence[int | None],
-                    shape: tuple[int, ...]) -> None:
-    """Check a method's output against the contract; name method, image and seed when wrong."""
-    where = f"method {method.name!r} on image {sample.id!r} (seeds {list(seeds)})"
-    if not isinstance(out, torch.Tensor):
-        raise ValueError(f"{where} returned {type(out).__name__}, expected a torch.Tensor of shape {list(shape)}")
-    if not out.is_floating_point():
-        raise ValueError(f"{where} returned dtype {out.dtype}, expected a floating-point tensor in [0, 1]")
-    if tuple(out.shape) != shape:
-        raise ValueError(f"{where} returned shape {list(out.shape)}, expected {list(shape)} "
-                         f"(batch, 3 channels, scale {method.scale} x LR size)")
-    # One pass over the whole batch in the common case; the per-run loop below only runs to
-    # name the culprit (per-run reductions cost ~5x more per image-run on 2 cores).
-    lo_all, hi_all = torch.aminmax(out.detach())
-    if bool(torch.isfinite(lo_all)) and bool(torch.isfinite(hi_all)) and float(lo_all) >= -RANGE_TOL \
-            and float(hi_all) <= 1 + RANGE_TOL:
-        return
-    for i, seed in enumerate(seeds):
-        x = out[i]
-        if not torch.isfinite(x).all():
-            raise ValueError(f"method {method.name!r} returned non-finite values (NaN/Inf) for image {sample.id!r}, "
-                             f"seed {seed}")
-        lo, hi = float(x.min()), float(x.max())
-        if lo < -RANGE_TOL or hi > 1 + RANGE_TOL:
-            raise ValueError(f"method {method.name!r} returned values in [{lo:.4g}, {hi:.4g}] for image "
-                             f"{sample.id!r}, seed {seed}; outputs must lie in [0, 1] (clamp in the adapter)")
-
-
-def _stored_ok(path: Path, size: tuple[int, int]) -> bool:
-    """A stored sample counts as finished only if it decodes and has the expected size."""
-    if not path.is_file():
-        return False
-    if not png_complete(path):  # truncated by a crash or a full disk outside srbench's atomic writes
-        log.warning("stored sample %s is truncated (no PNG end chunk); regenerating it", path)
-        return False
-    try:
-        arr = read_image(path)
-    except ValueError as err:
-        log.warning("stored sample %s is unreadable (%s); regenerating it", path, err)
-        return False
-    if arr.shape[:2] != size:
-        log.warning("stored sample %s is %dx%d, expected %dx%d; regenerating it", path, arr.shape[1], arr.shape[0],
-                    size[1], size[0])
-        return False
-    return True
-
-
-def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: int, seed: int,
+def generate(method: SampleSource, samples: Sequence[Sample], store: Store, runs: int, seed: int | None,
              batch_size: int, device: torch.device, timing: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write every missing ``samples/sampleRR/<id>.png``; return timing of what was generated.
+    """Have ``method`` produce every missing ``samples/sampleRR/<id>.png``; return the timing.
 
-    ``timing`` (``image_runs``, ``seconds``) is updated in place as work completes, so a caller
-    keeps the timing of finished work even when generation stops with an error.
+    The same path for every kind of method: the todo (missing or unusable stored samples) goes
+    to ``method.produce`` with a :class:`~benchmark.sink.SampleSink` that seeds run ``r`` with
+    ``seed + r`` (``seed`` None: a source that draws no seeds), validates, writes atomically and
+    times. ``timing`` (``image_runs``, ``seconds``) is updated in place as work completes, so a
+    caller keeps the timing of finished work even when generation stops with an error.
     """
-    s = method.scale
-    todo: dict[str, list[int]] = {}
-    for smp in samples:
-        hr_size = (smp.lr_size[0] * s, smp.lr_size[1] * s)
-        missing = [r for r in range(runs) if not _stored_ok(store.sample_path(smp.id, r), hr_size)]
-        if missing:
-            todo[smp.id] = missing
-    total = sum(len(v) for v in todo.values())
     timing = {"image_runs": 0, "seconds": 0.0} if timing is None else timing
-    if total == 0:
+    todo = Todo(list(samples), runs, missing_runs(samples, store, runs, method.scale), batch_size, device)
+    if todo.total == 0:
         log.info("all %d image-runs already stored in %s", len(samples) * runs, store.root)
         return timing
-    if method.generate_runs is not None:  # methods that work per run over all images (external commands)
-        work = {r: [smp for smp in samples if r in todo.get(smp.id, ())] for r in range(runs)}
-        method.load(device)
-        method.generate_runs({r: v for r, v in work.items() if v}, seed, store, timing, samples=list(samples), runs=runs)
-        return timing
-    log.info("%s %d image-run(s) (%d already stored)", "importing" if method.stored_runs() is not None else "generating",
-             total, len(samples) * runs - total)
-    loaded = False
-    bar = tqdm(total=total, desc=f"generate {method.name}", unit="img-run", dynamic_ncols=True)
+    log.info("%s %d image-run(s) (%d already stored)", "generating" if method.seeded else "importing",
+             todo.total, len(samples) * runs - todo.total)
+    sink = SampleSink(store, method, seed, timing, todo.total, "generate" if method.seeded else "import", samples)
     try:
-        for smp in samples:
-            if smp.id not in todo:
-                continue
-            if method.stored_runs() is not None:
-                for r in todo[smp.id]:
-                    _import_stored(method, smp, r, store)
-                    bar.update(1)
-                continue
-            if not loaded:
-                method.load(device)
-                loaded = True
-            lr = to_tensor(read_image(smp.lr_path)).unsqueeze(0).to(device)
-            for start in range(0, len(todo[smp.id]), batch_size):
-                chunk = todo[smp.id][start:start + batch_size]
-                seeds = [seed + r for r in chunk]
-                gens = [torch.Generator(device=device).manual_seed(sd) for sd in seeds]
-                batch = lr.expand(len(chunk), -1, -1, -1).contiguous()
-                _sync(device)
-                t0 = time.perf_counter()
-                with torch.inference_mode():
-                    out = method.upscale(batch, gens)
-                _sync(device)
-                dt = time.perf_counter() - t0
-                validate_output(out, method, smp, seeds, (len(chunk), 3, smp.lr_size[0] * s, smp.lr_size[1] * s))
-                for i, r in enumerate(chunk):
-                    write_png_atomic(store.sample_path(smp.id, r), to_uint8(out[i]))
-                    # counted per stored image, so the totals kept across resumes match the stored samples
-                    timing["image_runs"] += 1
-                    timing["seconds"] += dt / len(chunk)
-                bar.update(len(chunk))
+        method.produce(todo, sink)
     finally:
-        bar.close()
+        sink.close()
     return timing
-
-
-def _import_stored(method: SRMethod, smp: Sample, run: int, store: Store) -> None:
-    """Copy one precomputed output into the store after checking it like a generated one."""
-    src = method.stored_path(smp.id, run)
-    arr = read_image(src)
-    want = (smp.lr_size[0] * method.scale, smp.lr_size[1] * method.scale)
-    if arr.shape[:2] != want:
-        raise ValueError(f"precomputed output {src} (image {smp.id!r}, run {run}) is {arr.shape[1]}x{arr.shape[0]}, "
-                         f"expected {want[1]}x{want[0]} (scale {method.scale} x LR); check method.scale and the files")
-    write_png_atomic(store.sample_path(smp.id, run), arr)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ----------------------------------------------------------------------------- entry
 
 
-def _check_sizes(samples: Sequence[Sample], method: SRMethod, crop_border: int) -> None:
+def _check_sizes(samples: Sequence[Sample], method: SampleSource, crop_border: int) -> None:
     small = [f"{s.id} ({s.lr_size[1]}x{s.lr_size[0]})" for s in samples if min(s.lr_size) < method.min_size]
     if small:
         raise ValueError(f"method {method.name!r} needs LR images of at least {method.min_size} px per side; "
@@ -211,30 +107,26 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     dataset: Dataset = build(cfg.dataset)
     samples = sharding.select(dataset.samples(), cfg)  # all images, or this shard's (shard.index/count)
-    method: SRMethod = build(cfg.method)
+    method: SampleSource = build(cfg.method)
     if method.scale != dataset.scale:
         raise ValueError(f"method {method.name!r} upscales x{method.scale} but dataset {dataset.name!r} is "
                          f"x{dataset.scale}: set dataset.scale or method.scale so they agree")
-    if method.stored_runs() is not None:
-        missing = method.missing([s.id for s in samples])  # type: ignore[attr-defined]
-        if missing:
-            raise FileNotFoundError(f"{len(missing)} precomputed output(s) missing under {method.path}: "  # type: ignore[attr-defined]
-                                    + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+    method.check_inputs(samples)  # e.g. precomputed outputs missing: before any work
     _check_sizes(samples, method, cfg.crop_border)
-    stored = method.stored_runs()
-    runs = stored if stored is not None else (cfg.runs if method.stochastic else 1)
-    if stored is not None and stored != cfg.runs:
-        log.info("method.path holds %d run(s); scoring those (runs=%d ignored)", stored, cfg.runs)
+    fixed = method.fixed_runs()
+    runs = fixed if fixed is not None else (cfg.runs if method.stochastic else 1)
+    if fixed is not None and fixed != cfg.runs:
+        log.info("method %s holds %d run(s); scoring those (runs=%d ignored)", method.name, fixed, cfg.runs)
     if runs == 1 and method.stochastic:
         log.warning("runs=1: G-STD and L-STD are undefined for a single run and are reported as null")
-    seeds: list[int | None] = [None] * runs if stored is not None else [cfg.seed + r for r in range(runs)]
+    seed = cfg.seed if method.seeded else None  # None: the source draws no seeds (precomputed outputs)
     plan = plan_metrics(cfg, any(s.hr_path is not None for s in samples), device)
     check_method_files(type(method), OmegaConf.to_container(cfg.method, resolve=True))
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
     lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    generation = {"method": resolved["method"], "seed": None if stored is not None else cfg.seed,
+    generation = {"method": resolved["method"], "seed": seed,
                   "dataset": dataset.describe()}
     # what report and merge need from the data set, as plain data: they never rebuild it from
     # the stored config's _target_ (results folders are data, not code)
@@ -255,12 +147,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     with timing_file(store, manifest["generation_hash"]) as gen_timing:  # keeps timing of earlier, resumed work
         done_before = gen_timing["image_runs"]
-        generate(method, samples, store, runs, cfg.seed, cfg.batch_size, device, gen_timing)
+        generate(method, samples, store, runs, seed, cfg.batch_size, device, gen_timing)
         if method.num_parameters() is not None:  # known once loaded; kept for resumed runs that load nothing
             gen_timing["parameters"] = method.num_parameters()
     if cfg.check_determinism:
         determinism.check(method, samples, store, cfg.seed, device, loaded=gen_timing["image_runs"] > done_before)
     t1 = time.perf_counter()
+    seeds = [run_seed(seed, r) for r in range(runs)]
     scores, lstd_df = score(samples, store, runs, seeds, plan, cfg.crop_border, device)
     t2 = time.perf_counter()
     timing = {
@@ -275,7 +168,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     }
     result = Result.from_scores(
         scores, lstd_df, plan.specs, method=method.name, dataset=dataset.name, runs=runs,
-        seed=None if stored is not None else cfg.seed, crop_border=cfg.crop_border,
+        seed=seed, crop_border=cfg.crop_border,
         stochastic=bool(method.stochastic), num_images=len(samples), skipped=plan.skipped, timing=timing,
         config=resolved, versions=versions())
     results = result.to_json()

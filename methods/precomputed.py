@@ -6,22 +6,25 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
-from benchmark.images import IMAGE_EXTS
-from methods.base import METHODS, SRMethod
+from benchmark.data import Sample
+from benchmark.images import IMAGE_EXTS, read_image
+from benchmark.sink import SampleSink, Todo
+from methods.base import METHODS, SampleSource
 
 _SAMPLE_DIR = re.compile(r"^sample(\d+)$")
 
 
 @METHODS.register("precomputed")
-class Precomputed(SRMethod):
+class Precomputed(SampleSource):
     """Outputs already on disk under ``path``.
 
     ``path`` holds either ``sample00 ... sampleNN`` subfolders (the layout of the official CCSR
     scripts; ``sample0``, ``sample1`` spellings too), one run per subfolder in numeric order,
     or a flat folder of images (one run). Files are matched to the data set by stem.
+    The number of runs is the number of run folders (``runs=`` is ignored); no seed is recorded.
     """
+
+    seeded = False
 
     def __init__(self, path: str, scale: int = 4, stochastic: bool | None = None,
                  name: str = "precomputed") -> None:
@@ -50,7 +53,7 @@ class Precomputed(SRMethod):
     def _list(folder: Path) -> dict[str, Path]:
         return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_EXTS}
 
-    def stored_runs(self) -> int:
+    def fixed_runs(self) -> int:
         return len(self._run_dirs)
 
     def stored_path(self, sample_id: str, run: int) -> Path:
@@ -66,5 +69,16 @@ class Precomputed(SRMethod):
         """Every (run folder, image) pair of the data set without an output file."""
         return [f"{d}/{i}" for d, idx in zip(self._run_dirs, self._index) for i in sample_ids if i not in idx]
 
-    def upscale(self, lr: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
-        raise RuntimeError("precomputed outputs are read from disk by the runner, not generated")
+    def check_inputs(self, samples: Sequence[Sample]) -> None:
+        """Every image of the data set must have an output in every run folder (checked before any work)."""
+        missing = self.missing([s.id for s in samples])
+        if missing:
+            raise FileNotFoundError(f"{len(missing)} precomputed output(s) missing under {self.path}: "
+                                    + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+
+    def produce(self, todo: Todo, sink: SampleSink) -> None:
+        """Copy each missing output into the store after the sink checks it like a generated one."""
+        for smp, runs in todo.by_image():
+            for r in runs:
+                src = self.stored_path(smp.id, r)
+                sink.put_array(smp, r, read_image(src), source=f"precomputed output {src}")

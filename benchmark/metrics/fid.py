@@ -92,7 +92,7 @@ class InceptionFeatures:
         if mode not in MODES:
             raise ValueError(f"metrics.fid.mode={mode!r}; expected one of {', '.join(MODES)}")
         if batch_size < 1:
-            raise ValueError(f"metrics.fid.batch_size={batch_size}: must be >= 1")
+            raise ValueError(f"metrics.fid.inception_batch={batch_size}: must be >= 1 (images per Inception pass)")
         with _inception_weights_at(weights):
             self.model = InceptionV3(output_blocks=[InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval().to(device)
         self.device = device
@@ -136,12 +136,27 @@ class InceptionFeatures:
 _EXTRACTORS: dict[tuple[str, str, str, int], InceptionFeatures] = {}
 
 
+def inception_batch(options: dict[str, Any]) -> int:
+    """Images per Inception forward pass: ``inception_batch`` (default 16).
+
+    The option was called ``batch_size`` until it was renamed apart from the top-level
+    ``batch_size`` (runs of one image per method call); the old name is still read, with a warning.
+    """
+    if "batch_size" in options:
+        if "inception_batch" in options:
+            raise ValueError("metrics.fid/kid: give inception_batch only (batch_size is its old name)")
+        log.warning("metrics option batch_size of fid/kid is now called inception_batch (images per Inception "
+                    "pass); rename it in your config")
+        return int(options["batch_size"])
+    return int(options.get("inception_batch", 16))
+
+
 def extractor(options: dict[str, Any], device: torch.device) -> InceptionFeatures:
     """One Inception per (weights, device, mode) per process, shared by FID and KID."""
     w = inception_file()
     require([w], "fid")
     mode = str(options.get("mode", "clean"))
-    bs = int(options.get("batch_size", 16))
+    bs = int(inception_batch(options))
     key = (str(w.path), str(device), mode, bs)
     if key not in _EXTRACTORS:
         _EXTRACTORS[key] = InceptionFeatures(w.path, device, mode, bs)

@@ -57,6 +57,9 @@ def protocol_of(metric_options: dict[str, Any] | None) -> str:
     clean: dict[str, Any] = {}
     for name, opts in sorted((metric_options or {}).items()):
         opts = dict(opts or {})
+        # fid/kid's inception_batch was called batch_size: one canonical name, so protocols of
+        # results written before and after the rename still compare equal
+        opts = {("batch_size" if k == "inception_batch" else k): v for k, v in opts.items()}
         clean[name] = {k: v for k, v in sorted(opts.items())
                        if k not in _LOCATION_KEYS and not k.endswith(_LOCATION_SUFFIXES)}
     return json.dumps(clean, sort_keys=True)
