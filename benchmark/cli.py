@@ -1,10 +1,40 @@
 """``python -m benchmark <command>``: the tools around a run. Each command is one function here
-that imports its implementation lazily, so `python -m benchmark --help` stays fast."""
+that imports its implementation lazily, so `python -m benchmark --help` stays fast.
+
+Every command takes a positional folder or config overrides (``key=value``, as ``run_bench.py``)
+and options spelled ``--name value``; the older spelling ``name=value`` of an option is accepted
+with a note. Exit codes are shared (README, "Command-line tools"):
+0 ok, 1 a regression or a failure found (check: regressed; weights: a file missing),
+2 usage or input error (unknown option, unreadable or not comparable input).
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from typing import Callable, Iterable
+
+EXIT_OK = 0
+EXIT_FOUND = 1  # a regression (check) or a missing file (weights)
+EXIT_USAGE = 2  # usage or input error: unknown option, unreadable or incomparable input
+
+
+def option_style(argv: Iterable[str], options: Iterable[str], prog: str) -> list[str]:
+    """Rewrite ``name=value`` of a known option to ``--name value`` (the one spelling), with a note.
+
+    ``options``: option names without dashes (``datasets``, ``max_images``); ``-`` and ``_``
+    are interchangeable. Anything else is passed through unchanged.
+    """
+    names = {o.replace("-", "_") for o in options}
+    out: list[str] = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and not arg.startswith("-") and key.replace("-", "_") in names:
+            print(f"note: {prog} options are written --{key} {value}; {arg} is accepted", file=sys.stderr)
+            out += [f"--{key}", value]
+        else:
+            out.append(arg)
+    return out
+
 
 COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {}
 
@@ -24,15 +54,22 @@ def main(argv: list[str] | None = None) -> int:
         for name, (help_, _) in sorted(COMMANDS.items()):
             print(f"  {name:<10} {help_}")
         print("\nthe benchmark itself runs with: python run_bench.py method=<m> dataset=<d>")
-        return 0
+        print("exit codes: 0 ok, 1 regression or failure found, 2 usage or input error")
+        return EXIT_OK
     if argv[0] not in COMMANDS:
         print(f"unknown command {argv[0]!r}; commands: {', '.join(sorted(COMMANDS))}", file=sys.stderr)
-        return 2
-    return COMMANDS[argv[0]][1](argv[1:])
+        return EXIT_USAGE
+    try:
+        return COMMANDS[argv[0]][1](argv[1:])
+    except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
 @command("list", "list registered methods, metrics, data sets and metric presets")
 def _list(argv: list[str]) -> int:
+    if argv:
+        print(f"python -m benchmark list takes no arguments, got {' '.join(argv)}", file=sys.stderr)
+        return EXIT_USAGE
     from benchmark.data import DATASETS
     from benchmark.metrics import METRICS, preset_names
     from methods import METHODS
@@ -44,32 +81,32 @@ def _list(argv: list[str]) -> int:
         print(f"metric {name:<8} {s.kind:<3} {'higher' if s.higher_is_better else 'lower'} is better, "
               f"crop={'yes' if s.crop else 'no'}, backend={s.backend}: {s.description}")
     print("metric presets: " + ", ".join(preset_names()))
-    return 0
+    return EXIT_OK
 
 
 
-@command("report", "paper tables (LaTeX, Markdown, CSV), plots and index.html from stored results")
+@command("report", "paper tables (LaTeX, Markdown, CSV), plots and index.html: report <output_dir> [--datasets a,b] ...")
 def _report(argv: list[str]) -> int:
     from benchmark.report.cli import report_main
 
     return report_main(argv)
 
 
-@command("check", "regression gate: compare results with a baseline (exit 0 ok, 1 regressed, 2 not comparable)")
+@command("check", "regression gate: check <results> --baseline <file> [--datasets a,b] (exit 0 ok, 1 regressed, 2 not comparable)")
 def _check(argv: list[str]) -> int:
     from benchmark.regression import main as check_main
 
     return check_main(argv)
 
 
-@command("weights", "list the weight files a run needs (metrics, method); --download fetches missing ones")
+@command("weights", "files a run needs: weights [override ...] [--download] (exit 1 when one is missing)")
 def _weights(argv: list[str]) -> int:
     from benchmark.doctor import doctor
 
     return doctor(argv)
 
 
-@command("merge", "assemble image shards (shard.index/shard.count) into one result: merge <output_dir>")
+@command("merge", "assemble image shards (shard.index/shard.count) into one result: merge <output_dir> [--device cpu]")
 def _merge(argv: list[str]) -> int:
     from benchmark.merge import main as merge_main
 

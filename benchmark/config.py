@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,32 @@ class BenchSchema:
 
 
 ConfigStore.instance().store(name="bench_schema", node=BenchSchema)
+
+CONF_PACKAGE = "srbench_conf"  # conf/ as installed by `pip install .` (pyproject.toml: package-dir)
+
+
+def conf_dir() -> Path:
+    """The folder holding ``bench.yaml`` and the config groups (method/, dataset/, metrics/, hydra/).
+
+    In order: ``$SRBENCH_CONF``; the ``conf/`` of the source checkout this package runs from
+    (``python run_bench.py``, ``pip install -e .``); the installed data package ``srbench_conf``
+    (``pip install .``), so the installed ``srbench`` command works from any directory.
+    """
+    if os.environ.get("SRBENCH_CONF"):
+        return Path(os.environ["SRBENCH_CONF"])
+    checkout = Path(__file__).resolve().parent.parent / "conf"
+    if (checkout / "bench.yaml").is_file():
+        return checkout
+    spec = importlib.util.find_spec(CONF_PACKAGE)
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    raise FileNotFoundError(f"srbench's configs are missing: no {checkout}/bench.yaml and no installed "
+                            f"{CONF_PACKAGE} package; reinstall srbench (pip install .) or set SRBENCH_CONF=<conf dir>")
+
+
+def group_names(group: str) -> list[str]:
+    """Names of a config group (``method``, ``dataset``, ``metrics``): its YAML files, sorted."""
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
@@ -119,7 +147,7 @@ def check_group_choices(argv: list[str], conf: Path) -> None:
             continue
         group, value = m.groups()
         names = [v.strip().strip("'\"") for v in re.split(r",", value.strip().strip("[]")) if v.strip()]
-        available = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+        available = sorted(p.stem for p in (Path(conf) / group).glob("*.yaml"))
         unknown = [n for n in names if n not in available]
         if unknown:
             raise ValueError(f"unknown {GROUPS[group]} {', '.join(map(repr, unknown))} in {arg!r}; "

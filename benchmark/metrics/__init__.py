@@ -12,13 +12,12 @@ for specs with ``crop=True``, so no scorer crops on its own.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 import torch
 
+from benchmark.config import conf_dir, group_names
 from benchmark.registry import Registry
 from benchmark.weights import WeightFile
 
@@ -47,9 +46,6 @@ def register(spec: MetricSpec) -> MetricSpec:
     return spec
 
 
-def conf_dir() -> Path:
-    """The ``conf/`` folder of the checkout (presets live in ``conf/metrics/``)."""
-    return Path(os.environ.get("SRBENCH_CONF", Path(__file__).resolve().parents[2] / "conf"))
 
 
 @dataclass(frozen=True)
@@ -63,7 +59,7 @@ class MetricSelection:
 
 def preset_names() -> list[str]:
     """Files of ``conf/metrics/``: presets (several metrics) and one file per metric."""
-    return sorted(p.stem for p in (conf_dir() / "metrics").glob("*.yaml"))
+    return group_names("metrics")
 
 
 def _load_group_file(name: str) -> dict[str, Any]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
-USAGE = """usage: python -m benchmark report <output_dir> [datasets=a,b] [methods=x,y] [out=<dir>]
-                                  [images=id1,id2] [max_images=6] [plots=true] [html=true]
+from benchmark.cli import EXIT_OK, EXIT_USAGE, option_style
+
+USAGE = """usage: python -m benchmark report <output_dir> [--datasets a,b] [--methods x,y] [--out <dir>]
+                                  [--images id1,id2] [--max-images 6] [--plots true] [--html true]
 
 Gathers every results.json below <output_dir> and writes to out (default <output_dir>/report):
   table.tex  table.md  table.csv   Table 1 of the CCSR paper (mean/G-STD, L-STD; best red, second blue)
@@ -13,7 +15,8 @@ Gathers every results.json below <output_dir> and writes to out (default <output
   results.csv                      the tidy frame every table and plot is made from
   plots/*.png plots/*.pdf          G-STD bars, per-image mean vs std, L-STD maps, best/worst visual comparison
   index.html                       static report (open it from the file system)
-datasets= and methods= choose and order rows and columns."""
+--datasets and --methods choose and order rows and columns. The older spelling key=value
+(datasets=a,b) is accepted. Exit 0 written, 2 usage or input error."""
 
 KEYS = {"datasets", "methods", "out", "images", "max_images", "plots", "html"}
 
@@ -26,17 +29,38 @@ def _bool(key: str, value: str) -> bool:
     raise ValueError(f"{key}={value}: expected true or false")
 
 
+def _pairs(argv: list[str]) -> list[tuple[str | None, str]]:
+    """(option, value) pairs of ``--key value`` / ``--key=value`` / ``key=value``; (None, arg) for positionals."""
+    argv = option_style(argv, KEYS, "report")
+    out: list[tuple[str | None, str]] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--"):
+            key, eq, value = arg[2:].partition("=")
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise ValueError(f"option --{key} needs a value\n{USAGE}")
+                i += 1
+                value = argv[i]
+            out.append((key.replace("-", "_"), value))
+        elif "=" in arg:  # key=value of an unknown key
+            out.append((arg.split("=", 1)[0], arg.split("=", 1)[1]))
+        else:
+            out.append((None, arg))
+        i += 1
+    return out
+
+
 def parse(argv: list[str]) -> dict:
-    """``<output_dir> key=value ...`` -> keyword arguments of build_report."""
+    """``<output_dir> --key value ...`` (or ``key=value``) -> keyword arguments of build_report."""
     kwargs: dict = {"root": None}
-    for arg in argv:
-        if "=" not in arg:
+    for key, value in _pairs(argv):
+        if key is None:
             if kwargs["root"] is not None:
-                raise ValueError(f"unexpected argument {arg!r}: give one folder, then key=value options\n{USAGE}")
-            kwargs["root"] = arg
+                raise ValueError(f"unexpected argument {value!r}: give one folder, then --key value options\n{USAGE}")
+            kwargs["root"] = value
             continue
-        key, value = arg.split("=", 1)
-        key = key.lstrip("-")
         if key not in KEYS:
             raise ValueError(f"unknown option {key!r}; options: {', '.join(sorted(KEYS))}")
         if key == "max_images":
@@ -60,12 +84,12 @@ def report_main(argv: list[str]) -> int:
 
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)
-        return 0
+        return EXIT_OK
     try:
         rep = build_report(**parse(argv))
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print((rep.out / "table.md").read_text(encoding="utf-8"))
     for note in rep.notes:
         print(f"note: {note}")
