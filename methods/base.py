@@ -21,11 +21,11 @@ import torch
 
 from benchmark.data import Sample
 from benchmark.images import read_image, to_tensor
-from benchmark.registry import Registry
+from benchmark.registry import GroupRegistry
 from benchmark.sink import SampleSink, Todo
 from benchmark.weights import WeightFile
 
-METHODS: Registry[type] = Registry("method")
+METHODS = GroupRegistry("method", "method")  # names: conf/method/*.yaml, classes: their _target_
 
 
 class SampleSource:

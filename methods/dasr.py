@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.weights import WeightFile
-from methods.base import METHODS, SRMethod
+from methods.base import SRMethod
 from methods.gan import _missing, checkpoint_path, count_parameters
 from methods.tiling import tiled_upscale
 
@@ -153,7 +153,6 @@ def build_predictor(sd: dict[str, torch.Tensor], path: Path) -> DegradationPredi
     return net
 
 
-@METHODS.register("dasr")
 class DASR(SRMethod):
     """DASR from its two released files (``net_g.pth``, ``net_p.pth``). Deterministic: runs once."""
 

@@ -9,12 +9,11 @@ from typing import Sequence
 from benchmark.data import Sample
 from benchmark.images import IMAGE_EXTS, read_image
 from benchmark.sink import SampleSink, Todo
-from methods.base import METHODS, SampleSource
+from methods.base import SampleSource
 
 _SAMPLE_DIR = re.compile(r"^sample(\d+)$")
 
 
-@METHODS.register("precomputed")
 class Precomputed(SampleSource):
     """Outputs already on disk under ``path``.
 
