@@ -12,6 +12,7 @@ for specs with ``crop=True``, so no scorer crops on its own.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -39,6 +40,7 @@ class MetricSpec:
 
 
 METRICS: Registry[MetricSpec] = Registry("metric")
+MODULE_KEY = "_module_"  # option of a metric YAML: the module that registers it (not passed to the factory)
 
 
 def register(spec: MetricSpec) -> MetricSpec:
@@ -78,7 +80,9 @@ def resolve(metrics: Any) -> MetricSelection:
     Hydra composes ``cfg.metrics`` as a mapping ``{metric name: options}`` from conf/metrics/
     (``metrics=fast`` loads a preset, ``metrics=[psnr,ssim]`` merges one file per name). From
     Python a preset name or a list of names is accepted too. The option ``optional: true``
-    marks a metric that is skipped, and reported, when its files are missing.
+    marks a metric that is skipped, and reported, when its files are missing; ``_module_: pkg.mod``
+    names the module that registers a metric srbench does not ship (imported on first use), so a
+    new metric is that module and its YAML file.
     """
     if isinstance(metrics, str):
         metrics = _load_group_file(metrics)
@@ -92,8 +96,11 @@ def resolve(metrics: Any) -> MetricSelection:
         raise ValueError("metrics is empty: choose a preset (metrics=fast) or a list (metrics=[psnr,ssim])")
     names, optional, options = [], set(), {}
     for name, opts in metrics.items():
-        METRICS.get(name)  # raises with the available names
         opts = dict(opts or {})
+        module = opts.pop(MODULE_KEY, None)
+        if module and name not in METRICS:  # a metric defined outside srbench: its YAML names its module
+            importlib.import_module(str(module))
+        METRICS.get(name)  # raises with the available names
         if opts.pop("optional", False):
             optional.add(name)
         names.append(name)
