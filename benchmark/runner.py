@@ -23,7 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from benchmark import __version__, determinism, scoring_errors, stability
+from benchmark import __version__, determinism, errors, scoring_errors, stability
 from benchmark import shard as sharding
 from benchmark.config import validate
 from benchmark.data import Dataset, Sample, png_complete, read_image, to_tensor, to_uint8, write_png_atomic
@@ -371,6 +371,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
     lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched
+    errors.note_output(store.root)  # Ctrl-C names this folder and says that rerunning resumes
     resolved = OmegaConf.to_container(cfg, resolve=True)
     generation = {"method": resolved["method"], "seed": None if stored is not None else cfg.seed,
                   "dataset": dataset.describe()}
