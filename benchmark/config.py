@@ -166,6 +166,23 @@ def _accepted_params(target: str | None) -> tuple[set[str], bool] | None:
     return params, any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
 
 
+def _group_node(conf: Path, group: str, choice: str) -> dict | None:
+    """The keys of ``conf/<group>/<choice>.yaml`` as Hydra composes them (its defaults list included)."""
+    if not (conf / group / f"{choice}.yaml").is_file():
+        return None
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            cfg = compose(config_name="bench", overrides=[f"{group}={choice}"])
+        return OmegaConf.to_container(cfg[group], resolve=False)
+    finally:
+        GlobalHydra.instance().clear()
+
+
 def _suggest(key: str, names: list[str]) -> str:
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -180,7 +197,6 @@ def check_nested_keys(argv: list[str], conf: Path) -> None:
     parameters its ``_target_`` accepts), and the error suggests the closest declared key.
     """
     from omegaconf import OmegaConf
-
 
     targets = {a.split("=", 1)[0].lstrip("+"): a.split("=", 1)[1] for a in argv
                if re.match(r"^\+{0,2}(method|dataset)\._target_=", a)}
@@ -206,10 +222,9 @@ def check_nested_keys(argv: list[str], conf: Path) -> None:
         if key == "_target_":
             continue
         for choice in _choices(argv, conf, group):
-            path = conf / group / f"{choice}.yaml"
-            if not path.is_file():
+            node = _group_node(conf, group, choice)
+            if node is None:
                 continue  # unknown choice: check_group_choices names it
-            node = OmegaConf.to_container(OmegaConf.load(path))
             declared = sorted(k for k in node if k not in ("defaults", "_target_"))
             if key in declared:
                 continue
@@ -217,9 +232,8 @@ def check_nested_keys(argv: list[str], conf: Path) -> None:
             if plus and (accepted is None or key in accepted[0] or accepted[1]):
                 continue  # the constructor takes it (or cannot be inspected here)
             options = sorted(set(declared) | (accepted[0] if accepted else set()))
-            hint = ""
             if not plus and accepted and key in accepted[0]:
-                hint = f"; {key!r} is accepted but not declared in conf/{group}/{choice}.yaml: set it with +{arg}"
-                raise UserError(f"{group} {choice!r}: {arg!r}{hint}")
+                raise UserError(f"{group} {choice!r} accepts {key!r} but conf/{group}/{choice}.yaml does not declare "
+                                f"it: set it with +{arg}")
             raise UserError(f"{group} {choice!r} has no option {key!r} (in {arg!r}){_suggest(key, options)}; "
                             f"its options: {', '.join(options)} (conf/{group}/{choice}.yaml)")

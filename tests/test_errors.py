@@ -59,8 +59,10 @@ def test_nested_keys_unit():
         check_nested_keys(["method.sigmaa=0.1"], CONF)
     with pytest.raises(errors.UserError, match="'bicubic' has no option 'sigma'"):  # every method of a sweep
         check_nested_keys(["method=noise_control,bicubic", "method.sigma=0.1"], CONF)
-    # a key the constructor accepts but the YAML does not declare: +key is fine, plain key says to use +
-    check_nested_keys(["method=precomputed", "+method.stochastic=true"], CONF)
+    # keys inherited through a defaults list count as declared (presets of conf/method/external.yaml)
+    check_nested_keys(["method=stablesr", "method.timeout=10"], CONF)
+    with pytest.raises(errors.UserError, match="did you mean 'timeout'"):
+        check_nested_keys(["method=stablesr", "method.timeot=10"], CONF)
 
 
 # ----------------------------------------------------------------------------- errors inside the run
