@@ -25,7 +25,7 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 from PIL import Image
 
-from benchmark.data import read_image
+from benchmark.images import read_image
 from methods.external import PRESETS, External, normalise_template
 
 FAKE_SCRIPT = r'''
