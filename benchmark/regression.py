@@ -43,7 +43,9 @@ from xml.etree import ElementTree as ET
 
 import pandas as pd
 
-from benchmark.report.collect import LSTD, collect, frame, load, result_problems, rows_of
+from benchmark.report.collect import LSTD, collect, frame, load, rows_of
+from benchmark.results import MetricResult, Result, result_problems
+from benchmark.store import atomic_write_bytes, atomic_write_json
 
 BASELINE_FORMAT = 1
 EXIT_OK, EXIT_REGRESSED, EXIT_NOT_COMPARABLE = 0, 1, 2
@@ -117,14 +119,14 @@ def entries(df: pd.DataFrame) -> list[dict[str, Any]]:
             elif r.status == "skipped":
                 skipped[r.metric] = r.note
             else:
-                metrics[r.metric] = {"mean": num(r.mean), "gstd": num(r.gstd), "std_over_runs": num(r.std_over_runs),
-                                     "higher_is_better": bool(r.higher_is_better), "kind": r.kind}
-        out.append({
-            "dataset": ds, "method": method, "runs": _int(first["runs"]), "seed": _int(first["seed"]),
-            "crop_border": _int(first["crop_border"]), "stochastic": bool(first["stochastic"]),
-            "num_images": _int(first["num_images"]), "content_hash": first["content_hash"],
-            "protocol": first["protocol"], "metrics": metrics, "skipped": skipped, "lstd": lstd,
-        })
+                metrics[r.metric] = MetricResult(num(r.mean), num(r.gstd), bool(r.higher_is_better), r.kind,
+                                                 std_over_runs=num(r.std_over_runs))
+        out.append(Result(
+            dataset=ds, method=method, runs=_int(first["runs"]), seed=_int(first["seed"]),
+            crop_border=_int(first["crop_border"]), stochastic=bool(first["stochastic"]),
+            num_images=_int(first["num_images"]), content_hash=first["content_hash"],
+            protocol=first["protocol"], metrics=metrics, skipped=skipped, lstd=lstd,
+        ).to_json())
     return out
 
 
@@ -134,8 +136,6 @@ def _int(v: Any) -> int | None:
 
 def write_baseline(df: pd.DataFrame, path: Path, keep: Sequence[dict[str, Any]] = ()) -> None:
     """Write the entries of ``df`` (plus the entries ``keep`` of other (data set, method) pairs) as a baseline."""
-    from benchmark.store import atomic_write_json
-
     new = entries(df)
     chosen = {(e["dataset"], e["method"]) for e in new}
     all_entries = sorted([e for e in keep if (e["dataset"], e["method"]) not in chosen] + new,
@@ -189,7 +189,9 @@ def load_baseline(path: Path) -> pd.DataFrame:
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read baseline {path}: {err}") from None
     if isinstance(data, dict) and "srbench_baseline" in data:
-        return frame(row for e in read_baseline_entries(path) for row in rows_of(e, None, e.get("content_hash")))
+        results = [Result.from_json(e, f"baseline {path} entry {i}")
+                   for i, e in enumerate(read_baseline_entries(path))]
+        return frame(row for r in results for row in rows_of(r, None, r.content_hash))
     if isinstance(data, dict) and "metrics" in data:
         return load([path])
     raise ValueError(f"{path} is neither an srbench baseline nor a results.json")
@@ -349,8 +351,6 @@ def format_comparison(comp: Comparison) -> str:
 
 def write_junit(comp: Comparison, path: Path) -> None:
     """JUnit XML: one test case per quantity; regressions are failures, incomparable pairs errors."""
-    from benchmark.store import atomic_write_bytes
-
     suite = ET.Element("testsuite", name="srbench.check", tests=str(len(comp.lines)),
                        failures=str(sum(x.status == "regressed" for x in comp.lines)),
                        errors=str(sum(x.status == "not comparable" for x in comp.lines)))

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.results import Result
+
 LSTD = "lstd"  # name of the L-STD pseudo-metric in the tidy frame
 
 COLUMNS = [
@@ -64,75 +66,34 @@ def _num(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def result_problems(e: Any) -> list[str]:
-    """What is wrong with a results.json dict or baseline entry (empty when well-formed): stored files
-    are checked, never trusted, so a damaged one is named instead of failing deep inside a table."""
-    if not isinstance(e, dict):
-        return [f"is a JSON {type(e).__name__}, not an object"]
-    bad = [f"{k!r} is {e.get(k)!r}, expected a string" for k in ("dataset", "method") if not isinstance(e.get(k), str)]
-    bad += [f"{k!r} is {e[k]!r}, expected an integer" for k in ("runs", "seed", "crop_border", "num_images")
-            if e.get(k) is not None and not (isinstance(e[k], int) and not isinstance(e[k], bool))]
-    if "stochastic" in e and not isinstance(e["stochastic"], bool):
-        bad.append(f"'stochastic' is {e['stochastic']!r}, expected true or false")
-    if e.get("lstd") is not None and not _is_num(e["lstd"]):
-        bad.append(f"'lstd' is {e['lstd']!r}, expected a number or null")
-    if e.get("skipped") is not None and not isinstance(e["skipped"], dict):
-        bad.append(f"'skipped' is {e['skipped']!r}, expected an object")
-    metrics = e.get("metrics")
-    if not isinstance(metrics, dict):
-        return bad + [f"'metrics' is {metrics!r}, expected an object of metric name -> {{mean, gstd, higher_is_better}}"]
-    for name, m in metrics.items():
-        if not isinstance(m, dict):
-            bad.append(f"metric {name!r} is {m!r}, expected an object")
-            continue
-        if not isinstance(m.get("higher_is_better"), bool):
-            bad.append(f"metric {name!r} has higher_is_better {m.get('higher_is_better')!r}, expected true or false")
-        bad += [f"metric {name!r} has {k} {m[k]!r}, expected a number or null"
-                for k in ("mean", "gstd", "std_over_runs") if m.get(k) is not None and not _is_num(m[k])]
-    return bad
-
-
-def rows_of(results: dict[str, Any], path: str | None = None, content_hash: str | None = None) -> list[dict]:
-    """Tidy rows of one results.json dict (or a baseline entry, which has the same keys)."""
-    for key in ("method", "dataset", "metrics"):
-        if key not in results:
-            raise ValueError(f"{path or 'results'} has no {key!r} key: is it a results.json written by srbench?")
-    problems = result_problems(results)
-    if problems:
-        raise ValueError(f"{path or 'results'} is malformed: " + "; ".join(problems[:10])
-                         + ": is it a results.json written by srbench? Rerun the command that wrote it")
-    timing = results.get("timing") or {}
-    options = (results.get("config") or {}).get("metrics")
-    protocol = results.get("protocol") if options is None else protocol_of(options)
+def rows_of(result: Result, path: str | None = None, content_hash: str | None = None) -> list[dict]:
+    """Tidy rows of one result (a results.json, or a baseline entry, read by :meth:`Result.from_json`)."""
+    options = result.metric_options
+    protocol = result.protocol if options is None else protocol_of(options)
     run = {
-        "dataset": str(results["dataset"]), "method": str(results["method"]),
-        "runs": results.get("runs"), "seed": results.get("seed"), "crop_border": results.get("crop_border"),
-        "stochastic": bool(results.get("stochastic", (results.get("runs") or 1) > 1)),
-        "num_images": results.get("num_images"),
-        "seconds_per_image_run": _num(timing.get("seconds_per_image_run")),
-        "parameters": _num(timing.get("parameters")),
-        "content_hash": content_hash or results.get("content_hash"),
+        "dataset": result.dataset, "method": result.method,
+        "runs": result.runs, "seed": result.seed, "crop_border": result.crop_border,
+        "stochastic": result.stochastic, "num_images": result.num_images,
+        "seconds_per_image_run": _num(result.timing_value("seconds_per_image_run")),
+        "parameters": _num(result.timing_value("parameters")),
+        "content_hash": content_hash or result.content_hash,
         "protocol": protocol, "path": path,
     }
     rows = []
-    for name, m in results["metrics"].items():
-        ok = m.get("mean") is not None
-        rows.append({**run, "metric": str(name), "kind": m.get("kind", "FR"),
-                     "higher_is_better": bool(m["higher_is_better"]), "status": "ok" if ok else "empty",
-                     "mean": _num(m.get("mean")), "gstd": _num(m.get("gstd")),
-                     "std_over_runs": _num(m.get("std_over_runs")), "metric_images": m.get("num_images"),
+    for name, m in result.metrics.items():
+        ok = m.mean is not None
+        rows.append({**run, "metric": str(name), "kind": m.kind,
+                     "higher_is_better": bool(m.higher_is_better), "status": "ok" if ok else "empty",
+                     "mean": _num(m.mean), "gstd": _num(m.gstd),
+                     "std_over_runs": _num(m.std_over_runs), "metric_images": m.num_images,
                      "note": None if ok else "no image had the inputs this metric needs"})
-    for name, why in (results.get("skipped") or {}).items():
+    for name, why in result.skipped.items():
         rows.append({**run, "metric": str(name), "kind": None, "higher_is_better": None, "status": "skipped",
                      "mean": math.nan, "gstd": math.nan, "std_over_runs": math.nan, "metric_images": None,
                      "note": str(why)})
     rows.append({**run, "metric": LSTD, "kind": "pixel", "higher_is_better": False,
-                 "status": "ok" if results.get("lstd") is not None else "none", "mean": _num(results.get("lstd")),
-                 "gstd": math.nan, "std_over_runs": math.nan, "metric_images": results.get("num_images"),
+                 "status": "ok" if result.lstd is not None else "none", "mean": _num(result.lstd),
+                 "gstd": math.nan, "std_over_runs": math.nan, "metric_images": result.num_images,
                  "note": None})
     return rows
 
@@ -152,14 +113,13 @@ def _split(names: str | Sequence[str] | None) -> list[str] | None:
     return list(names) or None
 
 
-def _read(path: Path) -> tuple[dict[str, Any], str | None]:
+def _read(path: Path) -> tuple[Result, str | None]:
     """A results.json and the data set content hash of the manifest.json beside it (None if absent)."""
     try:
-        res = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read {path}: {err}; rerun the benchmark that wrote it") from None
-    if not isinstance(res, dict):
-        raise ValueError(f"{path} does not hold a JSON object: is it a results.json written by srbench?")
+    res = Result.from_json(data, str(path))
     chash = None
     manifest = Path(path).with_name("manifest.json")
     if manifest.is_file():
@@ -180,14 +140,14 @@ def load(paths: Sequence[Path], datasets: str | Sequence[str] | None = None,
     want_d, want_m = _split(datasets), _split(methods)
     read = [(Path(p), *_read(Path(p))) for p in paths]
     for kind, key, want in (("data set", "dataset", want_d), ("method", "method", want_m)):
-        have = sorted({str(r.get(key)) for _, r, _ in read})
+        have = sorted({str(getattr(r, key)) for _, r, _ in read})
         unknown = [w for w in (want or []) if w not in have]
         if unknown:
             raise ValueError(f"no results for {kind} {', '.join(map(repr, unknown))}; found: {', '.join(have)}")
     rows: list[dict] = []
     seen: dict[tuple[str, str], Path] = {}
     for p, res, chash in read:
-        key = (str(res.get("dataset")), str(res.get("method")))
+        key = (res.dataset, res.method)
         if (want_d and key[0] not in want_d) or (want_m and key[1] not in want_m):
             continue
         if key in seen:
