@@ -63,8 +63,9 @@ import string
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -291,7 +292,7 @@ class External(SRMethod):
 
     def _values(self, input_dir: Path, output_dir: Path, work_dir: Path, seed: int, n_samples: int,
                 run: int) -> dict[str, Any]:
-        q = lambda p: shlex.quote(str(p))  # noqa: E731
+        q = lambda p: shlex.quote(str(p))
         values: dict[str, Any] = {
             "python": q(self.python), "repo": q(self.repo) if self.repo else "''", "input_dir": q(input_dir),
             "output_dir": q(output_dir), "work_dir": q(work_dir), "seed": int(seed),
