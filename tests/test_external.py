@@ -184,8 +184,11 @@ def test_per_image_mode_resumes_any_subset_exactly(tmp_path, fake_repo):
 
 
 def test_failing_command_names_exit_code_and_log(tmp_path, fake_repo):
-    with pytest.raises(RuntimeError, match=r"(?s)run 0 \(seed 0.*exit code 3.*external\.log.*CUDA out of memory"):
+    from benchmark.errors import is_user_error
+
+    with pytest.raises(RuntimeError, match=r"(?s)run 0 \(seed 0.*exit code 3.*external\.log.*CUDA out of memory") as err:
         run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode fail"))
+    assert is_user_error(err.value)  # reported as "error: ..." without a traceback
 
 
 def test_trailing_failing_step_is_detected_and_stubbed(tmp_path, fake_repo):
