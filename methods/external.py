@@ -28,7 +28,8 @@ Most official scripts seed once and then draw noise image after image, so the no
 depends on which images come before it in the folder. Hence **a run is the unit of work**: when
 any image of run ``r`` is missing, the command runs again over *all* images of the data set with
 seed ``seed + r`` and all of run ``r``'s outputs are stored (those kept from before are replaced
-by the identical regenerated ones). With ``per_image: true`` the unit is one (image, run): each
+by the regenerated ones: identical where the repository is deterministic for a seed; on a GPU with
+non-deterministic kernels the run still stays one consistent draw). With ``per_image: true`` the unit is one (image, run): each
 image is staged alone and runs in its own process seeded with ``seed + r``, so resuming any subset
 equals the uninterrupted run (at the cost of one model load per image-run). With ``all_runs:
 true`` the unit is the whole result: one command draws all N runs of all images.
