@@ -237,6 +237,13 @@ def test_all_runs_mode_uses_n_samples(tmp_path, fake_repo):
     staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged")
     ref = reference(fake_repo, staged, tmp_path / "ref2", seed=2)
     assert np.array_equal(samples(root, 2)["img_a"], read_image(ref / "000000.png"))
+    # resume: the unit of work is the whole result, so one missing sample reruns the one command
+    before = {r: samples(root, r) for r in range(3)}
+    (root / "samples" / "sample01" / "img_c.png").unlink()
+    again = run_bench(bench(tmp_path, fake_repo, "method.all_runs=true", "method.output_pattern='sample{run:02d}/{id}.png'",
+                            cmd=cmd, runs=3))
+    assert (root / "external.log").read_text().count("$ ") == 2 and again["timing"]["image_runs_timed"] == 10
+    assert all(np.array_equal(before[r][i], samples(root, r)[i]) for r in range(3) for i in IDS)
 
 
 def build(overrides):
