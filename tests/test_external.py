@@ -184,8 +184,11 @@ def test_per_image_mode_resumes_any_subset_exactly(tmp_path, fake_repo):
 
 
 def test_failing_command_names_exit_code_and_log(tmp_path, fake_repo):
-    with pytest.raises(RuntimeError, match=r"(?s)run 0 \(seed 0.*exit code 3.*external\.log.*CUDA out of memory"):
+    from benchmark.errors import is_user_error
+
+    with pytest.raises(RuntimeError, match=r"(?s)run 0 \(seed 0.*exit code 3.*external\.log.*CUDA out of memory") as err:
         run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode fail"))
+    assert is_user_error(err.value)  # reported as "error: ..." without a traceback
 
 
 def test_trailing_failing_step_is_detected_and_stubbed(tmp_path, fake_repo):
@@ -234,6 +237,13 @@ def test_all_runs_mode_uses_n_samples(tmp_path, fake_repo):
     staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged")
     ref = reference(fake_repo, staged, tmp_path / "ref2", seed=2)
     assert np.array_equal(samples(root, 2)["img_a"], read_image(ref / "000000.png"))
+    # resume: the unit of work is the whole result, so one missing sample reruns the one command
+    before = {r: samples(root, r) for r in range(3)}
+    (root / "samples" / "sample01" / "img_c.png").unlink()
+    again = run_bench(bench(tmp_path, fake_repo, "method.all_runs=true", "method.output_pattern='sample{run:02d}/{id}.png'",
+                            cmd=cmd, runs=3))
+    assert (root / "external.log").read_text().count("$ ") == 2 and again["timing"]["image_runs_timed"] == 10
+    assert all(np.array_equal(before[r][i], samples(root, r)[i]) for r in range(3) for i in IDS)
 
 
 def build(overrides):
