@@ -151,6 +151,10 @@ def merge_folder(root: Path, device: str = "cpu") -> dict[str, Any]:
         timing["seconds_per_image_run"] = sum(s * n for s, n in zip(seconds, timed)) / sum(timed)
     timing["shards"] = count
     merged["timing"] = timing
+    # intervals over all images (never from the shards' own), as an unsharded run computes them
+    from benchmark import stats
+
+    stats.annotate(merged, scores, lstd_df, stats.StatsConfig.from_mapping(config.get("stats")))
 
     manifest = {k: v for k, v in manifests[0].items() if k != "shard"}
     manifest["config"] = config

@@ -23,7 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from benchmark import __version__, datarecord, determinism, scoring_errors, stability
+from benchmark import __version__, datarecord, determinism, scoring_errors, stability, stats
 from benchmark import shard as sharding
 from benchmark.config import validate
 from benchmark.data import Dataset, Sample, png_complete, read_image, to_tensor, to_uint8, write_png_atomic
@@ -431,6 +431,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "config": resolved,
         "versions": versions(),
     }
+    # confidence intervals next to each value (benchmark/stats.py; stats.enabled=false: none)
+    stats.annotate(results, scores, lstd_df, stats.StatsConfig.from_mapping(cfg.get("stats")))
     atomic_write_csv(store.scores_csv, scores)
     atomic_write_csv(store.lstd_csv, lstd_df)
     atomic_write_json(store.results_json, results)

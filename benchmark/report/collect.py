@@ -4,6 +4,8 @@ One row per (dataset, method, quantity). A quantity is a metric of ``results.jso
 pseudo-metric ``lstd`` (kind ``pixel``, lower is better). Run-level facts (runs, seed,
 crop_border, stochastic, timing, the data set's content hash, the metric protocol) are
 repeated on each row of their (dataset, method), so a filter on rows never loses them.
+``mean_low``/``mean_high`` and ``gstd_low``/``gstd_high`` are the stored confidence intervals
+(benchmark/stats.py; NaN when results.json has none, e.g. ``stats.enabled=false``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ LSTD = "lstd"  # name of the L-STD pseudo-metric in the tidy frame
 
 COLUMNS = [
     "dataset", "method", "metric", "kind", "higher_is_better", "status", "mean", "gstd", "std_over_runs",
+    "mean_low", "mean_high", "gstd_low", "gstd_high",
     "metric_images", "note", "runs", "seed", "crop_border", "stochastic", "num_images", "seconds_per_image_run",
     "parameters", "content_hash", "protocol", "path",
 ]
@@ -64,6 +67,13 @@ def _num(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
+def _ci(ci: Any) -> dict[str, float]:
+    """``{low, high}`` of a stored interval (results.json ``*_ci``) as the frame's ``_low``/``_high`` values."""
+    if not isinstance(ci, dict):
+        return {"low": math.nan, "high": math.nan}
+    return {"low": _num(ci.get("low")), "high": _num(ci.get("high"))}
+
+
 def rows_of(results: dict[str, Any], path: str | None = None, content_hash: str | None = None) -> list[dict]:
     """Tidy rows of one results.json dict (or a baseline entry, which has the same keys)."""
     for key in ("method", "dataset", "metrics"):
@@ -89,6 +99,7 @@ def rows_of(results: dict[str, Any], path: str | None = None, content_hash: str 
                      "higher_is_better": bool(m["higher_is_better"]), "status": "ok" if ok else "empty",
                      "mean": _num(m.get("mean")), "gstd": _num(m.get("gstd")),
                      "std_over_runs": _num(m.get("std_over_runs")), "metric_images": m.get("num_images"),
+                     **{f"{part}_{end}": v for part in ("mean", "gstd") for end, v in _ci(m.get(f"{part}_ci")).items()},
                      "note": None if ok else "no image had the inputs this metric needs"})
     for name, why in (results.get("skipped") or {}).items():
         rows.append({**run, "metric": str(name), "kind": None, "higher_is_better": None, "status": "skipped",
@@ -97,13 +108,15 @@ def rows_of(results: dict[str, Any], path: str | None = None, content_hash: str 
     rows.append({**run, "metric": LSTD, "kind": "pixel", "higher_is_better": False,
                  "status": "ok" if results.get("lstd") is not None else "none", "mean": _num(results.get("lstd")),
                  "gstd": math.nan, "std_over_runs": math.nan, "metric_images": results.get("num_images"),
+                 **{f"mean_{end}": v for end, v in _ci(results.get("lstd_ci")).items()},
                  "note": None})
     return rows
 
 
 def frame(rows: Iterable[dict]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows), columns=COLUMNS)
-    for col in ("mean", "gstd", "std_over_runs", "seconds_per_image_run", "parameters"):
+    for col in ("mean", "gstd", "std_over_runs", "mean_low", "mean_high", "gstd_low", "gstd_high",
+                "seconds_per_image_run", "parameters"):
         df[col] = df[col].astype("float64")
     return df
 
