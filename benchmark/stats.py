@@ -119,22 +119,32 @@ class Interval:
 
     ``method`` is ``"BCa"``, ``"percentile"`` or ``"exact"`` (no variation: low == high ==
     the value); ``n`` is the number of observations that were resampled (images, or runs for
-    set metrics).
+    set metrics). A regression baseline keeps only the ends (``method`` "", ``n`` None).
     """
 
     low: float
     high: float
-    method: str
-    n: int
+    method: str = ""
+    n: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "method": self.method, "n": self.n}
+        out: dict[str, Any] = {"low": self.low, "high": self.high}
+        if self.method:
+            out["method"] = self.method
+        if self.n is not None:
+            out["n"] = self.n
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any] | None) -> "Interval | None":
+        """From a results.json ``*_ci`` value (None stays None); ValueError names a malformed one."""
         if d is None:
             return None
-        return cls(float(d["low"]), float(d["high"]), str(d["method"]), int(d["n"]))
+        try:
+            return cls(float(d["low"]), float(d["high"]), str(d.get("method", "")),
+                       None if d.get("n") is None else int(d["n"]))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"malformed confidence interval {d!r}: expected {{'low': x, 'high': y, ...}}") from None
 
     def contains(self, value: float) -> bool:
         return self.low <= value <= self.high
@@ -397,43 +407,3 @@ def lstd_by_runs(stacks: Iterable[np.ndarray], crop_border: int, ns: Sequence[in
     if count == 0:
         raise ValueError("lstd_by_runs: no images")
     return total / count
-
-
-# ----------------------------------------------------------------------------- results.json
-
-
-def annotate(results: dict[str, Any], scores: pd.DataFrame, lstd_df: pd.DataFrame | None,
-             cfg: StatsConfig) -> dict[str, Any]:
-    """Put every interval into a results dict next to its value; returns the same dict.
-
-    Each metric gets ``mean_ci`` after ``mean`` and ``gstd_ci`` after ``gstd``; the result gets
-    ``lstd_ci`` after ``lstd`` and ``stats`` (:meth:`StatsConfig.record`) after it. With
-    ``cfg.enabled`` False nothing is added. The metric kinds and the stochastic flag come from
-    the dict itself, so the runner and ``merge`` annotate alike.
-    """
-    if not cfg.enabled:
-        return results
-    kinds = {name: str(m.get("kind", "FR")) for name, m in results["metrics"].items() if m.get("mean") is not None}
-    ci = intervals(scores, lstd_df, kinds, bool(results.get("stochastic", True)), cfg)
-    for name, m in results["metrics"].items():
-        got = ci["metrics"].get(name, {"mean_ci": None, "gstd_ci": None})
-        new: dict[str, Any] = {}
-        for key, value in m.items():
-            if key in ("mean_ci", "gstd_ci"):
-                continue
-            new[key] = value
-            if key in ("mean", "gstd"):
-                new[f"{key}_ci"] = got[f"{key}_ci"]
-        m.clear()
-        m.update(new)
-    out: dict[str, Any] = {}
-    for key, value in list(results.items()):
-        if key in ("lstd_ci", "stats"):
-            continue
-        out[key] = value
-        if key == "lstd":
-            out["lstd_ci"] = ci["lstd_ci"] if results.get("lstd") is not None else None
-            out["stats"] = cfg.record()
-    results.clear()
-    results.update(out)
-    return results

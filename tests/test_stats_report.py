@@ -11,9 +11,12 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from types import SimpleNamespace
+
 from benchmark import regression, stats
 from benchmark.report import build_report
 from benchmark.report.collect import collect
+from benchmark.results import Result
 from benchmark.stats import StatsConfig
 from conftest import make_pairs, run_bench
 
@@ -30,15 +33,11 @@ def write_synthetic(root: Path, method: str, values: dict[str, np.ndarray], lstd
     rows = [(IDS[i], r, r, name, float(v[i, r])) for name, v in values.items() for i in range(m) for r in range(n)]
     scores = pd.DataFrame(rows, columns=["image", "run", "seed", "metric", "value"])
     lstd_df = pd.DataFrame({"image": IDS[:m], "lstd": lstd if lstd is not None else [None] * m})
-    metrics = {name: {"mean": float(v.mean(axis=1).mean()),
-                      "gstd": float(v.std(axis=1, ddof=0).mean()) if n > 1 else None,
-                      "higher_is_better": name != "lpips", "kind": "FR", "num_images": m}
-               for name, v in values.items()}
-    res = {"method": method, "dataset": dataset, "runs": n, "seed": 0, "crop_border": 4, "stochastic": n > 1,
-           "num_images": m, "metrics": metrics, "skipped": {},
-           "lstd": float(np.mean(lstd)) if lstd is not None else None,
-           "config": {"runs": n, "seed": 0, "crop_border": 4, "metrics": {k: {} for k in values}}}
-    stats.annotate(res, scores, lstd_df, cfg)
+    facts = {name: SimpleNamespace(kind="FR", higher_is_better=name != "lpips") for name in values}
+    res = Result.from_scores(scores, lstd_df, facts, method=method, dataset=dataset, runs=n, seed=0, crop_border=4,
+                             stochastic=n > 1, num_images=m, stats=cfg,
+                             config={"runs": n, "seed": 0, "crop_border": 4, "metrics": {k: {} for k in values}})
+    res = res.to_json()
     scores.to_csv(folder / "scores.csv", index=False)
     lstd_df.to_csv(folder / "lstd.csv", index=False)
     (folder / "results.json").write_text(json.dumps(res, indent=2))
@@ -56,6 +55,10 @@ def test_run_writes_intervals_next_to_values_recomputable_with_scipy(tmp_path):
     assert list(on_disk["metrics"]["psnr"])[:4] == ["mean", "mean_ci", "gstd", "gstd_ci"]  # next to each value
     assert list(on_disk)[list(on_disk).index("lstd") + 1] == "lstd_ci"
     assert on_disk["stats"]["resamples"] == 300 and on_disk["stats"]["seed"] == 5
+    # results.json round trip through the typed model keeps every interval, in place
+    back = Result.from_json(on_disk)
+    assert back.metrics["psnr"].mean_ci == stats.Interval.from_json(on_disk["metrics"]["psnr"]["mean_ci"])
+    assert json.dumps(back.to_json()) == json.dumps(on_disk)
     # the stored interval, recomputed here with scipy directly from scores.csv
     sc = pd.read_csv(folder / "scores.csv", dtype={"image": str})
     per_image = sc[sc.metric == "psnr"].groupby("image")["value"].mean().sort_index().to_numpy()
