@@ -67,6 +67,7 @@ class BenchSchema:
 
 ConfigStore.instance().store(name="bench_schema", node=BenchSchema)
 
+MAX_SEED = 2**63 - 1  # largest seed of a run: signed 64-bit, as scores.csv stores it
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
@@ -77,6 +78,12 @@ def validate(cfg: DictConfig) -> None:
         problems.append(f"runs={cfg.runs}: runs must be an integer >= 1 (the paper uses 10)")
     if cfg.seed < 0:
         problems.append(f"seed={cfg.seed}: seed must be an integer >= 0")
+    elif cfg.runs >= 1 and cfg.seed + cfg.runs - 1 > MAX_SEED:
+        # torch.Generator takes seeds up to 2**64-1, but scores.csv, results.json and pandas
+        # store seeds as signed 64-bit integers: the last run's seed must fit there
+        problems.append(f"seed={cfg.seed} runs={cfg.runs}: the last run's seed seed + runs - 1 = "
+                        f"{cfg.seed + cfg.runs - 1} exceeds {MAX_SEED} (2**63 - 1, the largest seed srbench "
+                        f"stores); use seed <= {MAX_SEED - cfg.runs + 1}")
     if cfg.crop_border < 0:
         problems.append(f"crop_border={cfg.crop_border}: crop_border must be an integer >= 0 (default 4)")
     if cfg.batch_size < 1:

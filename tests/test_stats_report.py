@@ -212,3 +212,11 @@ def test_check_ci_fails_only_outside_the_baseline_interval(three, tmp_path, caps
     above = ci["high"] + 0.01  # an improvement beyond the interval: passes, listed as improved
     assert regression.main([str(current(above)), "--baseline", str(baseline), "--methods", "A", "--ci"]) == 0
     assert "improved" in capsys.readouterr().out
+
+
+def test_malformed_stored_interval_is_named():
+    res = {"method": "m", "dataset": "d", "runs": 2, "stochastic": True,
+           "metrics": {"psnr": {"mean": 1.0, "gstd": 0.1, "higher_is_better": True, "mean_ci": {"low": "x"}}},
+           "lstd": 0.1, "lstd_ci": [0, 1]}
+    with pytest.raises(ValueError, match=r"metric 'psnr' has mean_ci \{'low': 'x'\}.*'lstd_ci' is \[0, 1\]"):
+        Result.from_json(res, "results.json")
