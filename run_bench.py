@@ -1,6 +1,7 @@
 """srbench entry point: ``python run_bench.py method=<m> dataset=<d> [runs=10 seed=0 ...]``.
 
-The same application as the installed ``srbench`` command (:mod:`benchmark.app`).
+The command itself lives in :mod:`benchmark.app` (user errors print ``error: ...`` and exit 2,
+``--debug`` shows tracebacks); this file only makes a checkout runnable without installing it.
 """
 
 from __future__ import annotations
@@ -13,4 +14,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark.app import main  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
