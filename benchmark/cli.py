@@ -11,29 +11,9 @@ with a note. Exit codes are shared (README, "Command-line tools"):
 from __future__ import annotations
 
 import sys
-from typing import Callable, Iterable
+from typing import Callable
 
-EXIT_OK = 0
-EXIT_FOUND = 1  # a regression (check) or a missing file (weights)
-EXIT_USAGE = 2  # usage or input error: unknown option, unreadable or incomparable input
-
-
-def option_style(argv: Iterable[str], options: Iterable[str], prog: str) -> list[str]:
-    """Rewrite ``name=value`` of a known option to ``--name value`` (the one spelling), with a note.
-
-    ``options``: option names without dashes (``datasets``, ``max_images``); ``-`` and ``_``
-    are interchangeable. Anything else is passed through unchanged.
-    """
-    names = {o.replace("-", "_") for o in options}
-    out: list[str] = []
-    for arg in argv:
-        key, eq, value = arg.partition("=")
-        if eq and not arg.startswith("-") and key.replace("-", "_") in names:
-            print(f"note: {prog} options are written --{key} {value}; {arg} is accepted", file=sys.stderr)
-            out += [f"--{key}", value]
-        else:
-            out.append(arg)
-    return out
+from benchmark.cliargs import EXIT_FOUND, EXIT_OK, EXIT_USAGE, option_style  # noqa: F401  (the shared codes)
 
 
 COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {}

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark import datarecord
-from benchmark.cli import EXIT_USAGE, option_style
+from benchmark.cliargs import EXIT_USAGE, option_style
 from benchmark.config import resolve_device
 from benchmark.lock import OutputLockedError, holds_output_locks, lock_output
 from benchmark.metrics import resolve

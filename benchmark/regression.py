@@ -50,7 +50,7 @@ from xml.etree import ElementTree as ET
 
 import pandas as pd
 
-from benchmark.cli import EXIT_FOUND, EXIT_OK, EXIT_USAGE, option_style
+from benchmark.cliargs import EXIT_FOUND, EXIT_OK, EXIT_USAGE, option_style
 from benchmark.report.collect import LSTD, collect, frame, load, rows_of
 from benchmark.results import MetricResult, Result, result_problems
 from benchmark.stats import Interval

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmark.cli import EXIT_OK, EXIT_USAGE, option_style
+from benchmark.cliargs import EXIT_OK, EXIT_USAGE, option_style
 
 USAGE = """usage: python -m benchmark report <output_dir> [--datasets a,b] [--methods x,y] [--out <dir>]
                                   [--images id1,id2] [--max-images 6] [--plots true] [--html true]
