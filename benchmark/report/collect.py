@@ -50,11 +50,27 @@ def find_results(root: str | os.PathLike) -> list[Path]:
     return sorted(found)
 
 
+def _with_defaults(name: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """The options as the metric applies them: its schema's defaults filled in, so a result
+    written before a config file declared its defaults (``psnr: {}``) has the same protocol as
+    one that names them. Options the schema refuses are kept as they are (and differ)."""
+    from benchmark.metrics import METRICS
+
+    if name not in METRICS:
+        return opts
+    spec = METRICS.get(name)
+    try:
+        full = spec.parse({k: v for k, v in opts.items() if k != "optional"}).as_dict()
+    except ValueError:
+        return opts
+    return {**full, **{k: v for k, v in opts.items() if k == "optional"}}
+
+
 def protocol_of(metric_options: dict[str, Any] | None) -> str:
     """Canonical JSON of the metric options that decide how values are computed."""
     clean: dict[str, Any] = {}
     for name, opts in sorted((metric_options or {}).items()):
-        opts = dict(opts or {})
+        opts = _with_defaults(str(name), dict(opts or {}))
         clean[name] = {k: v for k, v in sorted(opts.items())
                        if k not in _LOCATION_KEYS and not k.endswith(_LOCATION_SUFFIXES)}
     return json.dumps(clean, sort_keys=True)
