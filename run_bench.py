@@ -15,9 +15,12 @@ import benchmark.config  # noqa: E402,F401  (registers the typed schema)
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="bench")
 def main(cfg: DictConfig) -> None:
-    from benchmark.runner import run
+    from benchmark.runner import ExcludedValues, run
 
-    run(cfg)
+    try:
+        run(cfg)
+    except ExcludedValues as err:  # strict=true: results are written; exit 1 with the reason, no traceback
+        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":

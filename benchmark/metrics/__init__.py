@@ -74,6 +74,7 @@ class MetricSpec:
     flat_undefined: bool = False
     pyiqa_name: str | None = None
     table_row: int = 100  # row of the paper's Table 1 (PSNR 1, SSIM 2, ...); others follow
+    cap: float | None = None  # value the metric saturates at (PSNR: 80 dB, pyiqa's eps); results count hits
 
     def __post_init__(self) -> None:
         if not self.label:

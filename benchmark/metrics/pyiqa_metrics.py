@@ -33,8 +33,6 @@ def _pyiqa_psnr_eps() -> float:
 
 PSNR_EPS = _pyiqa_psnr_eps()
 PSNR_CAP = 10 * math.log10(1.0 / PSNR_EPS)  # dB of identical images (data range 1): 80 for eps 1e-8
-# a value this close to the cap means MSE < ~2e-12 (identical 8-bit images): counted as capped
-PSNR_CAP_SLACK = 1e-3
 
 
 @dataclass(frozen=True)
@@ -179,7 +177,7 @@ NIQE_BLOCK = 96
 SSIM_WINDOW = 11
 
 register(MetricSpec("psnr", "FR", True, True, "pyiqa", _psnr, options=PSNROptions, label="PSNR", decimals=2,
-                    table_row=1, pyiqa_name="psnr",
+                    table_row=1, pyiqa_name="psnr", cap=PSNR_CAP,
                     description=f"PSNR on Y (YCbCr, BT.601), border crop; identical images give "
                                 f"{PSNR_CAP:g} dB (pyiqa's eps {PSNR_EPS:g})"))
 register(MetricSpec("ssim", "FR", True, True, "pyiqa (separable filters: backend=fast)", _ssim, options=SSIMOptions,

@@ -24,7 +24,7 @@ LSTD = "lstd"  # name of the L-STD pseudo-metric in the tidy frame
 COLUMNS = [
     "dataset", "method", "metric", "kind", "higher_is_better", "status", "mean", "gstd", "std_over_runs",
     "metric_images", "note", "runs", "seed", "crop_border", "stochastic", "num_images", "seconds_per_image_run",
-    "parameters", "content_hash", "protocol", "path",
+    "parameters", "content_hash", "protocol", "path", "num_values", "excluded", "num_capped", "cap",
 ]
 
 # Option keys that say where a file lives, not how a metric is computed: two runs that read
@@ -102,7 +102,10 @@ def rows_of(result: Result, path: str | None = None, content_hash: str | None = 
                      "higher_is_better": bool(m.higher_is_better), "status": "ok" if ok else "empty",
                      "mean": _num(m.mean), "gstd": _num(m.gstd),
                      "std_over_runs": _num(m.std_over_runs), "metric_images": m.num_images,
-                     "note": None if ok else "no image had the inputs this metric needs"})
+                     "note": None if ok else "no image had the inputs this metric needs",
+                     # values averaged and left out (metric undefined on some (image, run)); values at a cap
+                     "num_values": m.num_values, "excluded": m.num_excluded, "num_capped": m.num_capped,
+                     "cap": m.cap})
     for name, why in result.skipped.items():
         rows.append({**run, "metric": str(name), "kind": None, "higher_is_better": None, "status": "skipped",
                      "mean": math.nan, "gstd": math.nan, "std_over_runs": math.nan, "metric_images": None,

@@ -138,6 +138,24 @@ def _metric_rows(sub: pd.DataFrame) -> list[str]:
     return per_image + sets + lstd
 
 
+def _value_notes(sub: pd.DataFrame, methods: Sequence[str]) -> list[str]:
+    """Flags of means averaged over fewer values (excluded ones) and of values at a metric's cap."""
+    notes = []
+    for r in sub[sub["status"] == "ok"].itertuples():
+        if r.method not in methods:
+            continue
+        k = getattr(r, "excluded", None)
+        if isinstance(k, (int, float)) and not pd.isna(k) and k > 0:
+            n = int(r.num_values) if not pd.isna(r.num_values) else 0
+            notes.append(f"{label(r.metric)} of {r.method} averaged over {n} of {n + int(k)} values: {int(k)} "
+                         f"excluded (metric undefined on them; listed in results.json)")
+        c = getattr(r, "num_capped", None)
+        if isinstance(c, (int, float)) and not pd.isna(c) and c > 0:
+            notes.append(f"{label(r.metric)} of {r.method}: {int(c)} value(s) at the cap {r.cap:g} "
+                         f"(identical images; pyiqa's eps, see docs/metrics.md)")
+    return notes
+
+
 def _rounded(text: str) -> float | None:
     try:
         return float(text)
@@ -184,6 +202,7 @@ def build(df: pd.DataFrame, datasets: Sequence[str] | None = None, methods: Sequ
             if r.method in methods:
                 why.setdefault((r.metric, " ".join(str(r.note).split())), []).append(r.method)
         notes = [f"{label(metric)} not computed for {', '.join(ms)}: {note}" for (metric, note), ms in why.items()]
+        notes += _value_notes(sub, methods)
         groups.append(Group(ds, rows, notes))
     return Table(methods, groups, _caption(df, methods))
 
