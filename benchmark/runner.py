@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from benchmark import __version__, datarecord, determinism
+from benchmark import __version__, datarecord, determinism, errors
 from benchmark import shard as sharding
 from benchmark.config import build, resolve_device, validate
 from benchmark.data import Dataset, Sample
@@ -235,6 +235,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
     lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched
+    errors.note_output(store.root)  # Ctrl-C names this folder and says that rerunning resumes
     resolved = OmegaConf.to_container(cfg, resolve=True)
     generation = {"method": resolved["method"], "seed": None if stored is not None else cfg.seed,
                   "dataset": dataset.describe()}
@@ -297,7 +298,7 @@ class ExcludedValues(ValueError):
     """Raised by :func:`run` under ``strict=true`` when some metric values were excluded.
 
     Everything (samples, scores.csv, results.json with the exclusions) is written before it is
-    raised; ``run_bench.py`` turns it into ``error: ...`` and exit code 1.
+    raised; ``run_bench.py`` reports it as a user error: ``error: ...`` and exit status 2.
     """
 
 

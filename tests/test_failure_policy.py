@@ -143,7 +143,7 @@ def test_strict_exit_code_of_run_bench(odd_folder):
 
     proc = subprocess.run([sys.executable, str(ROOT / "run_bench.py"), *_overrides(odd_folder)],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # the project's exit status of a user error (benchmark.errors)
     assert "error: 2 value(s) excluded" in proc.stderr
     assert (odd_folder["out"] / "folder" / "precomputed" / "results.json").is_file()
 
