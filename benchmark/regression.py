@@ -25,7 +25,9 @@ and library versions.
 
 Exit codes: 0 within tolerance (improvements included), 1 regressed, 2 not comparable
 (different data set content, number of images, runs, first seed, crop border, stochastic flag,
-metric set or metric options; a (data set, method) missing on one side; unreadable input).
+metric set or metric options; a metric averaged over a different number of (image, run) values,
+i.e. values excluded as undefined on one side only; a (data set, method) missing on one side;
+unreadable input).
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ def entries(df: pd.DataFrame) -> list[dict[str, Any]]:
                 skipped[r.metric] = r.note
             else:
                 metrics[r.metric] = MetricResult(num(r.mean), num(r.gstd), bool(r.higher_is_better), r.kind,
-                                                 std_over_runs=num(r.std_over_runs))
+                                                 std_over_runs=num(r.std_over_runs), num_values=_int(r.num_values))
         out.append(Result(
             dataset=ds, method=method, runs=_int(first["runs"]), seed=_int(first["seed"]),
             crop_border=_int(first["crop_border"]), stochastic=bool(first["stochastic"]),
@@ -263,6 +265,13 @@ def compare(current: pd.DataFrame, baseline: pd.DataFrame,
             if r.status == "skipped":
                 continue
             c = cur[cur["metric"] == r.metric].iloc[0]
+            nb, nc = _int(getattr(r, "num_values", None)), _int(c.get("num_values"))
+            if r.metric != LSTD and nb is not None and nc is not None and nb != nc:
+                # a mean over other values (some excluded as undefined on one side) is another number
+                comp.lines.append(Line(ds, m, f"{r.metric}.mean", "not comparable", "protocol",
+                                       message=f"averaged over {nb} values in the baseline, {nc} now "
+                                               f"(excluded values are listed in results.json)"))
+                continue
             if r.metric == LSTD:
                 checks = [(LSTD, "mean", "stability", False)]
             else:

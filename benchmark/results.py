@@ -20,7 +20,8 @@ regression gate and the console table read :class:`Result` objects (:meth:`Resul
 never raw results.json dicts.
 
 Schema versions: 1 (no ``schema`` key, files written before this module) and 2 (``schema: 2``;
-same keys). Keys this version does not know are kept in ``extra`` and written back unchanged.
+same keys; ``num_values``, ``excluded``, ``cap`` and ``num_capped`` were added to schema 2 as
+optional keys: files without them read as None). Keys this version does not know are kept in ``extra`` and written back unchanged.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +143,8 @@ def test_strict_exit_code_of_run_bench(odd_folder):
     from conftest import ROOT
 
     proc = subprocess.run([sys.executable, str(ROOT / "run_bench.py"), *_overrides(odd_folder)],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+                          capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"})  # no --debug
     assert proc.returncode == 2  # the project's exit status of a user error (benchmark.errors)
     assert "error: 2 value(s) excluded" in proc.stderr
     assert (odd_folder["out"] / "folder" / "precomputed" / "results.json").is_file()
@@ -215,3 +217,28 @@ def test_means_and_gstd_use_the_values_that_exist():
     assert m.num_values == 4 and m.num_excluded == 2
     back = Result.from_json(json.loads(json.dumps(r.to_json())))
     assert back.metrics["m"].excluded == m.excluded and back.metrics["m"].num_values == 4
+
+
+def test_regression_gate_refuses_means_over_a_different_number_of_values():
+    from benchmark import regression
+    from benchmark.report.collect import frame, rows_of
+
+    class Facts:
+        kind, higher_is_better = "NR", True
+
+    def result(values: list[float], excluded: list[Excluded]) -> Result:
+        rows = [("a", r, r, "m", v) for r, v in enumerate(values)]
+        scores = pd.DataFrame(rows, columns=["image", "run", "seed", "metric", "value"])
+        return Result.from_scores(scores, [0.1], {"m": Facts()}, method="x", dataset="d", runs=3, seed=0,
+                                  crop_border=0, stochastic=True, num_images=1, excluded=excluded)
+
+    full = frame(rows_of(result([1.0, 2.0, 3.0], [])))
+    fewer = frame(rows_of(result([1.0, 2.0], [Excluded("m", "a", 2, "m: undefined")])))
+    same = regression.compare(full, full)
+    assert same.exit_code == regression.EXIT_OK
+    comp = regression.compare(fewer, full)
+    assert comp.exit_code == regression.EXIT_NOT_COMPARABLE
+    assert any("averaged over 3 values in the baseline, 2 now" in (x.message or "") for x in comp.lines)
+    # the same through a stored baseline entry
+    base = frame(rows_of(Result.from_json(regression.entries(full)[0])))
+    assert regression.compare(fewer, base).exit_code == regression.EXIT_NOT_COMPARABLE
