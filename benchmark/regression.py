@@ -23,6 +23,13 @@ With the same code, data and seeds on the same kind of machine the values are id
 run has its own seeded generator), so the defaults only absorb numeric drift between machines
 and library versions.
 
+With ``--ci`` a change also has to leave the baseline's confidence interval (stored in
+results.json by benchmark/stats.py) to count: a quantity regresses only when it is worse than
+the tolerance allows *and* outside the baseline's interval in the bad direction (below its low
+end for a higher-is-better mean, above its high end otherwise); likewise for improvements.
+Quantities whose baseline has no interval (``std_over_runs``, ``stats.enabled=false``, baselines
+written before intervals existed) are judged by the tolerance alone, and the diff table says so.
+
 Exit codes: 0 within tolerance (improvements included), 1 regressed, 2 not comparable
 (different data set content, number of images, runs, first seed, crop border, stochastic flag,
 metric set or metric options; a metric averaged over a different number of (image, run) values,
@@ -47,7 +54,8 @@ from xml.etree import ElementTree as ET
 import pandas as pd
 
 from benchmark.report.collect import LSTD, collect, frame, load, rows_of
-from benchmark.results import MetricResult, Result
+from benchmark.results import MetricResult, Result, result_problems
+from benchmark.stats import Interval
 from benchmark.store import atomic_write_bytes, atomic_write_json
 
 BASELINE_FORMAT = 1
@@ -130,36 +138,84 @@ def entries(df: pd.DataFrame) -> list[dict[str, Any]]:
     for (ds, method), sub in df.groupby(["dataset", "method"], sort=True):
         first = sub.iloc[0]
         num = lambda v: None if pd.isna(v) else float(v)
-        metrics, skipped, lstd = {}, {}, None
+        metrics, skipped, lstd, lstd_ci = {}, {}, None, None
         for r in sub.itertuples():
             if r.metric == LSTD:
                 lstd = num(r.mean)
+                lstd_ci = _interval(r.mean_low, r.mean_high)
             elif r.status == "skipped":
                 skipped[r.metric] = r.note
             else:
                 metrics[r.metric] = MetricResult(num(r.mean), num(r.gstd), bool(r.higher_is_better), r.kind,
-                                                 std_over_runs=num(r.std_over_runs), num_values=_int(r.num_values))
+                                                 std_over_runs=num(r.std_over_runs),
+                                                 mean_ci=_interval(r.mean_low, r.mean_high),
+                                                 gstd_ci=_interval(r.gstd_low, r.gstd_high),
+                                                 num_values=_int(r.num_values))
         out.append(Result(
             dataset=ds, method=method, runs=_int(first["runs"]), seed=_int(first["seed"]),
             crop_border=_int(first["crop_border"]), stochastic=bool(first["stochastic"]),
             num_images=_int(first["num_images"]), content_hash=first["content_hash"],
-            protocol=first["protocol"], metrics=metrics, skipped=skipped, lstd=lstd,
+            protocol=first["protocol"], metrics=metrics, skipped=skipped, lstd=lstd, lstd_ci=lstd_ci,
         ).to_json())
     return out
+
+
+def _interval(low: Any, high: Any) -> Interval | None:
+    """A baseline entry keeps the ends of a stored interval (results.json ``*_ci``); None when absent."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return None
+    return Interval(float(low), float(high))
 
 
 def _int(v: Any) -> int | None:
     return None if v is None or pd.isna(v) else int(v)
 
 
-def write_baseline(df: pd.DataFrame, path: Path) -> None:
+def write_baseline(df: pd.DataFrame, path: Path, keep: Sequence[dict[str, Any]] = ()) -> None:
+    """Write the entries of ``df`` (plus the entries ``keep`` of other (data set, method) pairs) as a baseline."""
+    new = entries(df)
+    chosen = {(e["dataset"], e["method"]) for e in new}
+    all_entries = sorted([e for e in keep if (e["dataset"], e["method"]) not in chosen] + new,
+                         key=lambda e: (e["dataset"], e["method"]))
     atomic_write_json(path, {"srbench_baseline": BASELINE_FORMAT,
                              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                             "entries": entries(df)})
+                             "entries": all_entries})
+
+
+_RECREATE = ("recreate it from known-good results with `python -m benchmark check <results> --baseline {path} "
+             "--update-baseline --replace-baseline`")
+
+
+def read_baseline_entries(path: Path) -> list[dict[str, Any]]:
+    """The entries of an srbench baseline file, each checked; a malformed file raises ValueError
+    naming the file, the entry, the key, what was found and how to recreate it."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read baseline {path}: {err}; " + _RECREATE.format(path=path)) from None
+    if not isinstance(data, dict) or "srbench_baseline" not in data:
+        raise ValueError(f"{path} is not an srbench baseline (no 'srbench_baseline' key)")
+    if data["srbench_baseline"] != BASELINE_FORMAT:
+        raise ValueError(f"baseline {path} has format {data['srbench_baseline']!r}, this srbench reads "
+                         f"{BASELINE_FORMAT}: " + _RECREATE.format(path=path))
+    if not isinstance(data.get("entries"), list):
+        raise ValueError(f"baseline {path} has no list 'entries' (found {data.get('entries')!r:.80}): "
+                         + _RECREATE.format(path=path))
+    problems = []
+    for n, e in enumerate(data["entries"]):
+        who = (f"{e.get('dataset')}/{e.get('method')}" if isinstance(e, dict) else f"#{n}")
+        problems += [f"entry {n} ({who}): {p}" for p in result_problems(e)]
+    if problems:
+        raise ValueError(f"baseline {path} is malformed:\n  - " + "\n  - ".join(problems[:20])
+                         + ("\n  - ..." if len(problems) > 20 else "") + "\n" + _RECREATE.format(path=path))
+    return data["entries"]
 
 
 def load_baseline(path: Path) -> pd.DataFrame:
-    """A baseline file written by ``--update-baseline``, a results.json, or a folder of results."""
+    """A baseline file written by ``--update-baseline``, a results.json, or a folder of results.
+
+    Anything malformed raises ValueError naming the file (``check`` exits 2, never 1).
+    """
     if path.is_dir():
         return collect(path)
     if not path.is_file():
@@ -170,10 +226,8 @@ def load_baseline(path: Path) -> pd.DataFrame:
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read baseline {path}: {err}") from None
     if isinstance(data, dict) and "srbench_baseline" in data:
-        if data["srbench_baseline"] != BASELINE_FORMAT:
-            raise ValueError(f"baseline {path} has format {data['srbench_baseline']}, this srbench reads "
-                             f"{BASELINE_FORMAT}: recreate it with --update-baseline")
-        results = [Result.from_json(e, f"baseline {path} entry {i}") for i, e in enumerate(data["entries"])]
+        results = [Result.from_json(e, f"baseline {path} entry {i}")
+                   for i, e in enumerate(read_baseline_entries(path))]
         return frame(row for r in results for row in rows_of(r, None, r.content_hash))
     if isinstance(data, dict) and "metrics" in data:
         return load([path])
@@ -197,12 +251,14 @@ class Line:
     current: float | None = None
     allowed: float | None = None
     message: str = ""
+    interval: tuple[float, float] | None = None  # the baseline's confidence interval (--ci)
 
 
 @dataclass
 class Comparison:
     lines: list[Line] = field(default_factory=list)
     unused_rules: list[str] = field(default_factory=list)
+    ci: bool = False  # --ci: changes inside the baseline's interval do not count
 
     @property
     def exit_code(self) -> int:
@@ -229,9 +285,13 @@ def _computed(sub: pd.DataFrame) -> set[str]:
 
 
 def compare(current: pd.DataFrame, baseline: pd.DataFrame,
-            rules: Sequence[tuple[str, Tolerance]] = DEFAULT_TOLERANCES) -> Comparison:
-    """Compare every (data set, method) of ``current`` with ``baseline``."""
-    comp = Comparison()
+            rules: Sequence[tuple[str, Tolerance]] = DEFAULT_TOLERANCES, ci: bool = False) -> Comparison:
+    """Compare every (data set, method) of ``current`` with ``baseline``.
+
+    ``ci``: a change beyond the tolerance counts only when it also leaves the baseline's
+    confidence interval in that direction (see the module docstring).
+    """
+    comp = Comparison(ci=ci)
     used: set[str] = set()
     cur_pairs = set(map(tuple, current[["dataset", "method"]].drop_duplicates().to_numpy()))
     base_pairs = set(map(tuple, baseline[["dataset", "method"]].drop_duplicates().to_numpy()))
@@ -292,7 +352,17 @@ def compare(current: pd.DataFrame, baseline: pd.DataFrame,
                 allowed = tolerance_for(quantity, rules).allowed(b)
                 worse = (b - v) if hib else (v - b)  # > 0: in the bad direction
                 status = "regressed" if worse > allowed else "improved" if -worse > allowed else "ok"
-                comp.lines.append(Line(ds, m, quantity, status, kind, hib, float(b), v, allowed))
+                lo, hi = getattr(r, f"{col}_low", math.nan), getattr(r, f"{col}_high", math.nan)
+                interval = None if col == "std_over_runs" or pd.isna(lo) or pd.isna(hi) else (float(lo), float(hi))
+                message = ""
+                if ci and interval is not None and status != "ok":
+                    # outside the interval on the side the change went: low end for a fall, high end for a rise
+                    outside = v < interval[0] if v < b else v > interval[1]
+                    if not outside:
+                        status, message = "ok", "inside the baseline's interval"
+                elif ci and interval is None:
+                    message = "no baseline interval: tolerance only"
+                comp.lines.append(Line(ds, m, quantity, status, kind, hib, float(b), v, allowed, message, interval))
     # A user rule that matches nothing is most likely a typo (psnr.std instead of psnr.gstd).
     comp.unused_rules = [p for p, t in rules if p not in used and (p, t) not in DEFAULT_TOLERANCES]
     return comp
@@ -312,25 +382,34 @@ def _g(v: float | None) -> str:
 def format_comparison(comp: Comparison) -> str:
     """The diff table: one line per quantity, regressions marked, then a summary."""
     head = ["dataset", "method", "quantity", "dir", "baseline", "current", "change", "allowed", "status"]
+    if comp.ci:
+        head.insert(5, "baseline CI")
     rows = []
     for x in comp.lines:
         if x.status == "not comparable" and x.baseline is None and x.current is None:
-            rows.append([x.dataset, x.method, x.quantity, "", "", "", "", "", f"NOT COMPARABLE: {x.message}"])
+            rows.append([x.dataset, x.method, x.quantity, "", "", "", "", "", f"NOT COMPARABLE: {x.message}"]
+                        + ([""] if comp.ci else []))
             continue
         change = "" if x.baseline is None or x.current is None else f"{x.current - x.baseline:+.3g}" + (
             f" ({(x.current - x.baseline) / abs(x.baseline) * 100:+.1f}%)" if x.baseline else "")
         direction = "" if x.higher_is_better is None else ("↑" if x.higher_is_better else "↓")
         status = {"regressed": f"REGRESSED ({x.kind})", "not comparable": f"NOT COMPARABLE: {x.message}"}.get(
             x.status, x.status)
-        rows.append([x.dataset, x.method, x.quantity, direction, _g(x.baseline), _g(x.current), change,
-                     "" if x.allowed is None else f"±{x.allowed:.3g}", status])
+        if x.message and x.status in ("ok", "improved", "regressed"):
+            status += f" ({x.message})"
+        row = [x.dataset, x.method, x.quantity, direction, _g(x.baseline), _g(x.current), change,
+               "" if x.allowed is None else f"±{x.allowed:.3g}", status]
+        if comp.ci:
+            row.insert(5, "-" if x.interval is None else f"[{_g(x.interval[0])}, {_g(x.interval[1])}]")
+        rows.append(row)
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
     out = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
     n = {s: sum(x.status == s for x in comp.lines) for s in ("ok", "improved", "regressed", "not comparable")}
     verdict = {0: "PASS", 1: "FAIL: regressed", 2: "NOT COMPARABLE"}[comp.exit_code]
-    out.append(f"\n{verdict} (exit {comp.exit_code}): {n['ok']} within tolerance, {n['improved']} improved, "
-               f"{n['regressed']} regressed, {n['not comparable']} not comparable")
+    out.append(f"\n{verdict} (exit {comp.exit_code}): {n['ok']} within tolerance"
+               + (" or the baseline's interval" if comp.ci else "")
+               + f", {n['improved']} improved, {n['regressed']} regressed, {n['not comparable']} not comparable")
     if n["improved"] and comp.exit_code == 0:
         out.append("improvements: once intended, record them with --update-baseline")
     for p in comp.unused_rules:
@@ -347,7 +426,8 @@ def write_junit(comp: Comparison, path: Path) -> None:
     for x in comp.lines:
         case = ET.SubElement(suite, "testcase", classname=f"srbench.{x.dataset}.{x.method}", name=x.quantity)
         detail = (f"baseline {_g(x.baseline)}, current {_g(x.current)}, allowed change "
-                  f"{'-' if x.allowed is None else f'{x.allowed:.3g}'}")
+                  f"{'-' if x.allowed is None else f'{x.allowed:.3g}'}"
+                  + ("" if x.interval is None else f", baseline interval [{_g(x.interval[0])}, {_g(x.interval[1])}]"))
         if x.status == "regressed":
             ET.SubElement(case, "failure", message=f"{x.kind} regression: {detail}", type=f"{x.kind}-regression")
         elif x.status == "not comparable":
@@ -376,8 +456,32 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--datasets", help="only these data sets (comma-separated)")
     ap.add_argument("--methods", help="only these methods (comma-separated)")
     ap.add_argument("--junit", type=Path, help="also write JUnit XML here")
-    ap.add_argument("--update-baseline", action="store_true", help="write the results as the new baseline and exit 0")
+    ap.add_argument("--ci", action="store_true",
+                    help="count a change only when it also leaves the baseline's confidence interval (stored by "
+                         "stats.enabled=true runs) in the bad direction; the diff table shows the interval")
+    ap.add_argument("--update-baseline", action="store_true",
+                    help="record the results in the baseline and exit 0: their (data set, method) entries are "
+                         "replaced, the baseline's other entries are kept")
+    ap.add_argument("--replace-baseline", action="store_true",
+                    help="with --update-baseline: write only these results, dropping every other entry")
     return ap
+
+
+def _entries_to_keep(path: Path, current: pd.DataFrame, replace: bool) -> list[dict[str, Any]]:
+    """Entries of the existing baseline that ``--update-baseline`` keeps (none with ``--replace-baseline``).
+
+    An existing file that is not a readable srbench baseline is never overwritten silently: the
+    error says that ``--replace-baseline`` would replace it and what it holds would be lost.
+    """
+    if replace or not path.exists():
+        return []
+    try:
+        return read_baseline_entries(path)
+    except ValueError as err:
+        n = len(current[["dataset", "method"]].drop_duplicates())
+        raise ValueError(f"{err}\n--update-baseline keeps the entries of the existing baseline that these results "
+                         f"do not cover, so it must be a readable srbench baseline. To overwrite {path} with these {n} "
+                         f"result(s) pass --replace-baseline (its current content is lost).") from None
 
 
 def main(argv: list[str]) -> int:
@@ -387,10 +491,16 @@ def main(argv: list[str]) -> int:
         rules = DEFAULT_TOLERANCES + [parse_tolerance(t) for t in args.tol]
         current = collect(args.results, args.datasets, args.methods)
         if args.update_baseline:
-            write_baseline(current, args.baseline)
+            keep = _entries_to_keep(args.baseline, current, args.replace_baseline)
+            write_baseline(current, args.baseline, keep)
             pairs = current[["dataset", "method"]].drop_duplicates()
             print(f"wrote baseline {args.baseline} with {len(pairs)} result(s): "
                   + ", ".join(f"{d}/{m}" for d, m in pairs.to_numpy()))
+            chosen = set(map(tuple, pairs.to_numpy()))
+            kept = [f"{e['dataset']}/{e['method']}" for e in keep if (e["dataset"], e["method"]) not in chosen]
+            if kept:
+                print(f"kept {len(kept)} baseline entr{'y' if len(kept) == 1 else 'ies'} these results do not "
+                      f"cover: {', '.join(kept)} (--replace-baseline drops them)")
             return EXIT_OK
         baseline = load_baseline(args.baseline)
         if args.datasets or args.methods:
@@ -399,7 +509,7 @@ def main(argv: list[str]) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_NOT_COMPARABLE
-    comp = compare(current, baseline, rules)
+    comp = compare(current, baseline, rules, ci=args.ci)
     print(format_comparison(comp))
     if args.junit:
         write_junit(comp, args.junit)

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from benchmark import __version__, datarecord, determinism, errors
+from benchmark import __version__, datarecord, determinism, errors, preflight
 from benchmark import shard as sharding
 from benchmark.config import build, resolve_device, validate
 from benchmark.data import Dataset, Sample
@@ -28,6 +28,7 @@ from benchmark.report import format_table
 from benchmark.results import Result
 from benchmark.results import Excluded
 from benchmark.scoring import plan_metrics, score, size_exclusions
+from benchmark.stats import StatsConfig
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
 from benchmark.timing import timing_file
 from benchmark.weights import check_method_files
@@ -205,12 +206,29 @@ def _check_sizes(samples: Sequence[Sample], method: SRMethod, crop_border: int) 
                          f"use a crop_border smaller than half the SR image side")
 
 
+def _refuse_inputs_inside_output(method: SRMethod, root: Path) -> None:
+    """Outputs to import (``precomputed``'s ``method.path``) must not lie inside the result folder
+    this run writes: srbench rewrites that folder, and ``overwrite=true`` deletes its samples/, so
+    the inputs would be destroyed by the very advice a stale-config error gives."""
+    src = getattr(method, "path", None)
+    if method.stored_runs() is None or src is None:
+        return
+    src, out = Path(src).resolve(), Path(root).resolve()
+    if src == out or out in src.parents:
+        raise ValueError(f"method.path {src} lies inside the result folder {out} that this run writes (and that "
+                         f"overwrite=true clears): its outputs could be deleted. Move or copy them outside it "
+                         f"(e.g. to {out.parent / (out.name + '_outputs')}), or write the results elsewhere with "
+                         f"output_dir=<dir> or method.name=<other name>")
+
+
 @holds_output_locks  # releases the output-folder lock taken below when run returns or raises
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the benchmark for one (method, data set) config; return the results dict."""
     validate(cfg)
+    # every missing piece (keys, data set, method and metric files) in one message, before any work
+    found = preflight.check(cfg)
     device = resolve_device(cfg.device)
-    dataset: Dataset = build(cfg.dataset)
+    dataset: Dataset = found.get("dataset") or build(cfg.dataset)
     samples = sharding.select(dataset.samples(), cfg)  # all images, or this shard's (shard.index/count)
     method: SRMethod = build(cfg.method)
     if method.scale != dataset.scale:
@@ -234,6 +252,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_method_files(type(method), OmegaConf.to_container(cfg.method, resolve=True))
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
+    _refuse_inputs_inside_output(method, store.root)
     lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched
     errors.note_output(store.root)  # Ctrl-C names this folder and says that rerunning resumes
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -280,7 +299,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         scores, lstd_df, plan.specs, method=method.name, dataset=dataset.name, runs=runs,
         seed=None if stored is not None else cfg.seed, crop_border=cfg.crop_border,
         stochastic=bool(method.stochastic), num_images=len(samples), skipped=plan.skipped, timing=timing,
-        config=resolved, versions=versions(), excluded=plan.excluded)
+        config=resolved, versions=versions(), excluded=plan.excluded,
+        # confidence intervals next to each value (benchmark/stats.py; stats.enabled=false: none)
+        stats=StatsConfig.from_mapping(cfg.get("stats")))
     results = result.to_json()
     atomic_write_csv(store.scores_csv, scores)
     atomic_write_csv(store.lstd_csv, lstd_df)

@@ -4,6 +4,7 @@ advice deletes good work. Each test here is a row of docs/reliability.md (sectio
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -110,3 +111,269 @@ def test_merge_of_shards_without_a_data_set_record_refuses_naming_the_file(tmp_p
     manifest.write_text(json.dumps(m))
     with pytest.raises(ValueError, match=r"manifest\.shard-0-of-2\.json has no data set record.*rerun"):
         merge(out)
+
+
+# ----------------------------------------------------------------------------- 9.x seeds
+
+
+def test_last_seed_beyond_the_stored_range_is_refused_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a"])
+    top = 2**63 - 1  # signed 64-bit: the seed column of scores.csv
+    p = subprocess.run([sys.executable, str(ROOT / "run_bench.py"), *_bench(data, out, f"seed={top}")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0
+    assert f"seed + runs - 1 = {top + 1} exceeds {top}" in p.stderr and f"seed <= {top - 1}" in p.stderr, p.stderr
+    assert not out.exists()  # before any work: not even Hydra's folder
+    # the largest allowed first seed works and its seeds reach scores.csv exactly
+    res = run_bench(_bench(data, out, f"seed={top - 1}"))
+    assert res["seed"] == top - 1
+    import pandas as pd
+
+    seeds = pd.read_csv(out / "folder" / "noise_control" / "scores.csv")["seed"]
+    assert sorted(set(int(s) for s in seeds)) == [top - 1, top]
+
+
+# ----------------------------------------------------------------------------- no advice deletes good work
+
+
+def _pngs(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.png"))}
+
+
+def test_unsharded_run_beside_finished_identical_shards_says_merge_and_keeps_every_sample(tmp_path, caplog):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b", "c"])
+    for i in range(2):
+        run_bench(_bench(data, out, f"shard.index={i}", "shard.count=2"))
+    root = out / "folder" / "noise_control"
+    before = _pngs(root / "samples")
+    with pytest.raises(ValueError) as err:
+        run_bench(_bench(data, out))
+    msg = str(err.value)
+    assert "python -m benchmark merge" in msg and "same generation configuration" in msg
+    assert "overwrite" not in msg  # no destructive advice for valid samples
+    # even overwrite=true keeps samples of the identical configuration
+    with pytest.raises(ValueError, match="benchmark merge"):
+        run_bench(_bench(data, out, "overwrite=true"))
+    assert _pngs(root / "samples") == before
+    # following the advice: merge, then the unsharded command reuses every sample
+    merge(out)
+    res = run_bench(_bench(data, out))
+    assert res["timing"]["image_runs_generated_now"] == 0
+    assert _pngs(root / "samples") == before
+
+
+def test_unsharded_run_beside_unfinished_identical_shard_reuses_its_samples(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b", "c"])
+    run_bench(_bench(data, out, "shard.index=0", "shard.count=2"))  # shard 1 never ran
+    res = run_bench(_bench(data, out))
+    assert res["timing"]["image_runs_generated_now"] == 2  # only image b's two runs (shard 1's image)
+
+
+def test_stale_config_advice_says_what_overwrite_deletes(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b"])
+    run_bench(_bench(data, out))
+    with pytest.raises(ValueError, match=r"overwrite=true to delete them \(samples/ \(4 file\(s\)\) and scores\.csv"):
+        run_bench(_bench(data, out, "method.sigma=0.5"))
+
+
+def test_precomputed_path_inside_its_own_result_folder_is_refused_up_front(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b"])
+    run_bench(_bench(data, tmp_path / "made"))
+    # the official-looking layout copied into the folder srbench will write for method=precomputed
+    inputs = out / "folder" / "precomputed" / "samples"
+    import shutil
+
+    shutil.copytree(tmp_path / "made" / "folder" / "noise_control" / "samples", inputs)
+    before = _pngs(inputs)
+    args = ["method=precomputed", f"method.path={inputs}", "dataset=folder", f"dataset.lr_dir={data / 'LR'}",
+            f"dataset.hr_dir={data / 'HR'}", "metrics=[psnr]", f"output_dir={out}", "device=cpu"]
+    for extra in ([], ["overwrite=true"]):
+        with pytest.raises(ValueError, match=r"method\.path .* lies inside the result folder .*overwrite=true clears"):
+            run_bench(args + extra)
+        assert _pngs(inputs) == before
+    assert not (out / "folder" / "precomputed" / "manifest.json").exists()
+
+
+def _baseline_setup(tmp_path):
+    from report_fixtures import write_results
+
+    from benchmark.regression import main
+
+    write_results(tmp_path / "res")
+    base = tmp_path / "baseline.json"
+    assert main([str(tmp_path / "res"), "--baseline", str(base), "--update-baseline"]) == 0
+    return main, base
+
+
+def test_update_baseline_with_a_filter_replaces_only_the_selected_entries(tmp_path, capsys):
+    import copy
+
+    from report_fixtures import fixed_results, write_results
+
+    main, base = _baseline_setup(tmp_path)
+    before = {(e["dataset"], e["method"]): e for e in json.loads(base.read_text())["entries"]}
+    assert len(before) == 5
+    res = copy.deepcopy(fixed_results())
+    for r in res:
+        r["lstd"] = 0.5 if r["lstd"] is not None else None
+    write_results(tmp_path / "new", res)
+    assert main([str(tmp_path / "new"), "--baseline", str(base), "--update-baseline", "--methods", "ccsr"]) == 0
+    assert "kept 3 baseline entries" in capsys.readouterr().out
+    after = {(e["dataset"], e["method"]): e for e in json.loads(base.read_text())["entries"]}
+    assert set(after) == set(before)
+    for key, e in after.items():
+        assert e["lstd"] == (0.5 if key[1] == "ccsr" else before[key]["lstd"])
+    # the explicit flag replaces everything with the selection
+    assert main([str(tmp_path / "new"), "--baseline", str(base), "--update-baseline", "--methods", "ccsr",
+                 "--replace-baseline"]) == 0
+    assert {(e["dataset"], e["method"]) for e in json.loads(base.read_text())["entries"]} == {
+        ("RealSR", "ccsr"), ("DRealSR", "ccsr")}
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b.pop("entries"), "has no list 'entries'"),
+    (lambda b: b["entries"][0].__setitem__("runs", "ten"), "'runs' is 'ten', expected an integer"),
+    (lambda b: b["entries"][0]["metrics"]["psnr"].pop("higher_is_better"),
+     "metric 'psnr' has higher_is_better None, expected true or false"),
+])
+def test_malformed_baseline_exits_2_naming_the_file_and_fix(tmp_path, capsys, damage, message):
+    main, base = _baseline_setup(tmp_path)
+    data = json.loads(base.read_text())
+    damage(data)
+    base.write_text(json.dumps(data))
+    assert main([str(tmp_path / "res"), "--baseline", str(base)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(base) in err and "--replace-baseline" in err
+    # --update-baseline does not silently drop what the damaged file held ...
+    assert main([str(tmp_path / "res"), "--baseline", str(base), "--update-baseline", "--methods", "ccsr"]) == 2
+    assert "pass --replace-baseline" in capsys.readouterr().err and json.loads(base.read_text()) == data
+    # ... unless asked to
+    assert main([str(tmp_path / "res"), "--baseline", str(base), "--update-baseline", "--replace-baseline"]) == 0
+    assert main([str(tmp_path / "res"), "--baseline", str(base)]) == 0
+
+
+# ----------------------------------------------------------------------------- damaged state
+
+
+@pytest.mark.parametrize("content, found", [('{"generation_hash": "ab', "cannot read"), ("[1, 2]", "JSON list")])
+@pytest.mark.parametrize("sharded", [False, True])
+def test_damaged_manifest_names_the_file_and_the_fix(tmp_path, content, found, sharded):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b"])
+    shard = ["shard.index=0", "shard.count=2"] if sharded else []
+    run_bench(_bench(data, out, *shard))
+    root = out / "folder" / "noise_control"
+    manifest = root / ("manifest.shard-0-of-2.json" if sharded else "manifest.json")
+    manifest.write_text(content)
+    before = _pngs(root / "samples")
+    with pytest.raises(ValueError) as err:
+        run_bench(_bench(data, out, *shard))
+    msg = str(err.value)
+    assert str(manifest) in msg and found in msg
+    assert ("delete it, then rerun that shard" in msg) if sharded else ("restore manifest.json" in msg)
+    assert _pngs(root / "samples") == before
+
+
+def _two_shards(tmp_path, ids=("a", "b", "c"), *extra):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, list(ids))
+    for i in range(2):
+        run_bench(_bench(data, out, f"shard.index={i}", "shard.count=2", *extra))
+    return data, out, out / "folder" / "noise_control"
+
+
+def test_merge_takes_the_folder_lock_and_removes_temporaries_of_a_killed_merge(tmp_path):
+    from benchmark.lock import OutputLock, OutputLockedError
+
+    data, out, root = _two_shards(tmp_path)
+    shard = OutputLock(root, 1, 2).acquire()  # a shard still (or again) running in the folder
+    try:
+        with pytest.raises(OutputLockedError, match=r"lock .*\.lock is held"):
+            merge(out)
+    finally:
+        shard.release()
+    assert not (root / "results.json").exists()
+    # what a merge killed inside its atomic writes leaves behind
+    left = [root / ".results.k1l2ed.json.tmp", root / ".scores.x9.csv.tmp"]
+    for p in left:
+        p.write_text("half")
+    merge(out)
+    assert not any(p.exists() for p in left)
+    assert json.loads((root / "results.json").read_text())["num_images"] == 3
+
+
+def test_shards_keep_their_own_timing_and_merge_sums_it(tmp_path):
+    data, out, root = _two_shards(tmp_path)
+    assert not (root / "timing.json").exists()
+    per_shard = [json.loads((root / f"timing.shard-{i}-of-2.json").read_text())["image_runs"] for i in range(2)]
+    assert per_shard == [4, 2]  # images a, c (2 runs each) and b
+    merged = merge(out)
+    res = json.loads((root / "results.json").read_text())
+    assert res["timing"]["image_runs_timed"] == 3 * 2  # images x runs, never more
+
+
+def test_lock_file_that_is_not_a_lock_database_is_recovered_unless_a_live_process_holds_it(tmp_path, caplog):
+    import subprocess
+    import sys
+
+    from benchmark.lock import OutputLockedError
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a"])
+    run_bench(_bench(data, out))
+    lock = out / "folder" / "noise_control" / ".lock"
+    lock.write_bytes(b"this is not an SQLite database, but long enough to have a header" * 4)
+    # a live process holds a POSIX lock on it: never overridden
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(lock)!r}, os.O_RDWR)\n"
+        "fcntl.lockf(fd, fcntl.LOCK_EX, 0, 0)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputLockedError) as err:
+            run_bench(_bench(data, out, "runs=3"))
+        assert str(lock) in str(err.value)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    # nobody holds it: replaced with a fresh lock, the run proceeds and keeps its samples
+    with caplog.at_level("WARNING", logger="srbench"):
+        res = run_bench(_bench(data, out, "runs=3"))
+    assert res["timing"]["image_runs_generated_now"] == 1
+    assert any("was not a lock database" in r.getMessage() and "replaced it" in r.getMessage() for r in caplog.records)
+
+
+def test_full_disk_at_start_is_a_clear_error_before_any_folder(tmp_path):
+    """A really full file system (a 1 MiB tmpfs filled up, in a user namespace)."""
+    import shutil as sh
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    if sh.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("needs user namespaces (unshare -rm) to mount a small tmpfs")
+    data = tmp_path / "data"
+    make_pairs(data, ["a"])
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = (f'mount -t tmpfs -o size=1m tmpfs "{disk}" && (dd if=/dev/zero of="{disk}/fill" bs=4k 2>/dev/null; true) '
+              f'&& exec "$@"')
+    p = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", sys.executable, str(ROOT / "run_bench.py"),
+                        *_bench(data, disk / "out")], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"})
+    assert p.returncode != 0
+    assert f"output_dir={disk / 'out'} cannot be written" in p.stderr and "bytes free" in p.stderr, p.stderr
+    assert "disk holding" in p.stderr and "output_dir=<dir>" in p.stderr and "Traceback" not in p.stderr
