@@ -61,6 +61,8 @@ class BenchSchema:
     check_determinism: bool = False
     # folder used as TORCH_HOME for metric/backbone weights (<dir>/hub/pyiqa, .../checkpoints, .../clip); null: $TORCH_HOME
     weights_dir: Optional[str] = None
+    # true: INFO lines of third-party libraries (pyiqa's "Network [...] is created") are shown
+    verbose: bool = False
     # bootstrap confidence intervals and significance of best-vs-second (benchmark/stats.py)
     stats: StatsSchema = field(default_factory=StatsSchema)
 
