@@ -220,3 +220,17 @@ def test_malformed_stored_interval_is_named():
            "lstd": 0.1, "lstd_ci": [0, 1]}
     with pytest.raises(ValueError, match=r"metric 'psnr' has mean_ci \{'low': 'x'\}.*'lstd_ci' is \[0, 1\]"):
         Result.from_json(res, "results.json")
+
+
+def test_console_table_shows_intervals(three):
+    from benchmark.report.console import format_table
+
+    res = Result.from_json(json.loads((three / "syn" / "A" / "results.json").read_text()))
+    text = format_table(res)
+    ci = res.metrics["psnr"].mean_ci
+    assert "95% CI" in text.splitlines()[1]
+    assert f"[{ci.low:.4f}, {ci.high:.4f}]" in text and f"[{res.lstd_ci.low:.4f}, {res.lstd_ci.high:.4f}]" in text
+    res.stats, res.lstd_ci = None, None
+    for m in res.metrics.values():
+        m.mean_ci = m.gstd_ci = None
+    assert "CI" not in format_table(res) and "[" not in format_table(res)  # stats.enabled=false: as before
