@@ -234,3 +234,26 @@ def test_console_table_shows_intervals(three):
     for m in res.metrics.values():
         m.mean_ci = m.gstd_ci = None
     assert "CI" not in format_table(res) and "[" not in format_table(res)  # stats.enabled=false: as before
+
+
+def test_latex_with_intervals_and_daggers_parses_and_compiles(three, tmp_path):
+    import shutil
+    import subprocess
+
+    from test_report import _latex_rows
+
+    build_report(three, out=tmp_path / "rep", stats=FAST, plots=False, html=False)
+    tex = (tmp_path / "rep" / "table.tex").read_text()
+    rows, macros = _latex_rows(tex)
+    assert rows == [5] * 4  # header + PSNR, LPIPS, L-STD; 2 label columns + 3 methods: brackets add no cell
+    assert macros <= {"\\", "toprule", "midrule", "bottomrule", "textcolor", "uparrow", "downarrow", "_", ",",
+                      "scriptsize"}
+    if shutil.which("pdflatex") is None:
+        return  # the strict parse above still ran
+    doc = tmp_path / "doc.tex"
+    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{xcolor}\n"
+                   "\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n"
+                   "\\input{rep/table.tex}\n\\end{document}\n")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
