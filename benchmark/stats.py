@@ -251,7 +251,12 @@ def per_image_stds(scores: pd.DataFrame, metric: str) -> pd.Series:
     """
     g = _values(scores, metric).groupby("image")["value"]
     sizes = g.size()
-    return g.std(ddof=0)[sizes >= 2].sort_index().astype(np.float64)
+    if sizes.empty:
+        return pd.Series([], dtype=np.float64)
+    # np.std per image, bit for bit what stability.gstd averages (pandas' own std rounds differently,
+    # and BCa's bias correction counts resamples below the estimate, so the last bit can matter)
+    stds = g.apply(lambda v: float(np.std(v.to_numpy(dtype=np.float64), ddof=0)))
+    return stds[sizes >= 2].sort_index().astype(np.float64)
 
 
 def run_values(scores: pd.DataFrame, metric: str) -> np.ndarray:
