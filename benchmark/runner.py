@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
@@ -349,6 +349,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     dataset: Dataset = build(cfg.dataset)
     samples = sharding.select(dataset.samples(), cfg)  # all images, or this shard's (shard.index/count)
+    # the method's files first (constructors read checkpoints): fetched when online, else stop here
+    # naming each missing file, its sources and the command that fetches it
+    check_method_files(get_class(cfg.method._target_), cfg.method)
     method: SRMethod = build(cfg.method)
     if method.scale != dataset.scale:
         raise ValueError(f"method {method.name!r} upscales x{method.scale} but dataset {dataset.name!r} is "
@@ -367,7 +370,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.warning("runs=1: G-STD and L-STD are undefined for a single run and are reported as null")
     seeds: list[int | None] = [None] * runs if stored is not None else [cfg.seed + r for r in range(runs)]
     plan = plan_metrics(cfg, any(s.hr_path is not None for s in samples), device)
-    check_method_files(type(method), OmegaConf.to_container(cfg.method, resolve=True))
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
     lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched

@@ -72,7 +72,8 @@ class External(SRMethod):
                  scale: int = 4, steps: int | None = None, stochastic: bool = True, all_runs: bool = False,
                  output_pattern: str = "{id}.png", weights: Mapping[str, str] | None = None,
                  workdir: str | None = None, timeout: float = 3600.0, env: Mapping[str, Any] | None = None,
-                 keep_staging: bool = False, num_params: int | None = None, inputs: str = "lr") -> None:
+                 keep_staging: bool = False, num_params: int | None = None, inputs: str = "lr",
+                 sources: Sequence[Mapping[str, Any]] | None = None) -> None:
         if _missing(cmd):
             raise ValueError(f"method {name!r} needs method.cmd, a command template such as "
                              f"'{{python}} {{repo}}/inference.py --input {{input_dir}} --output {{output_dir}} "
@@ -112,6 +113,16 @@ class External(SRMethod):
         name = config.get("name", "external")
         repo = config.get("repo")
         base = {"repo": "" if _missing(repo) else str(repo)}
+        if config.get("sources"):  # the preset declares where its files come from (benchmark/sources.py)
+            from benchmark.sources import weight_files as from_sources
+
+            weights = config.get("weights") or {}
+            paths = {f"weights.{k}": None if _missing(v) or ("{repo}" in str(v) and _missing(repo))
+                     else Path(str(v).format_map(base)).expanduser() for k, v in weights.items()}
+            declared = from_sources(config, paths)
+            covered = {w.planned.entry.key for w in declared}
+            rest = {k: v for k, v in weights.items() if f"weights.{k}" not in covered}
+            return declared + cls.weight_files(**{**config, "sources": None, "weights": rest})
         out = []
         for key, value in (config.get("weights") or {}).items():
             path = Path(f"<method.weights.{key}>") if _missing(value) else Path(str(value).format_map(base))
