@@ -219,15 +219,11 @@ class Dataset:
         return any(s.hr_path is not None for s in self.samples())
 
     def describe(self) -> dict:
-        """Identity of the data set for the manifest (paths and a content hash)."""
-        h = hashlib.sha256()
-        for s in self.samples():
-            h.update(s.id.encode())
-            for p in (s.lr_path, s.hr_path):
-                if p is not None:
-                    h.update(file_sha256(p))
+        """Identity of the data set for the manifest (name, scale and a content hash over ids and file bytes)."""
+        from benchmark.datarecord import content_hash
+
         return {"name": self.name, "scale": self.scale, "num_images": len(self.samples()),
-                "content_hash": h.hexdigest()}
+                "content_hash": content_hash(self.samples())}
 
 
 @DATASETS.register("folder")

@@ -10,6 +10,9 @@ unsharded ``scores.csv``, ``lstd.csv``, ``results.json`` and ``manifest.json``:
 * set-level metrics (FID, KID) are recomputed per run over the images of all shards, from
   the stored samples, with the same scorer the runner uses.
 
+The data set (image ids, LR/HR paths) comes from the plain-data record in the shard manifests
+(:mod:`benchmark.datarecord`); nothing read from the folder is instantiated or unpickled.
+
 The result equals an unsharded run of the same config (``timing`` aside, which sums the shards).
 """
 
@@ -24,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark import datarecord
 from benchmark.shard import read_json
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
 
@@ -39,8 +43,6 @@ def find_sharded(output_dir: Path) -> list[Path]:
 
 def merge_folder(root: Path, device: str = "cpu") -> dict[str, Any]:
     """Merge the shards of one result folder; return the merged results dict."""
-    from omegaconf import OmegaConf
-
     from benchmark.runner import SET_IMAGE, MetricPlan, resolve_device, summarize
     from benchmark.metrics import METRICS
 
@@ -85,10 +87,15 @@ def merge_folder(root: Path, device: str = "cpu") -> dict[str, Any]:
     scores = scores[scores["image"] != SET_IMAGE]
 
     config = dict(first["config"], shard={"index": 0, "count": 1})
-    from hydra.utils import instantiate
-
-    dataset = instantiate(OmegaConf.create(config["dataset"]))
-    samples = dataset.samples()
+    # The data set comes from the plain-data record the runner wrote into each shard manifest,
+    # never from the stored config's _target_: a results folder is data, not code.
+    records = [m.get(datarecord.RECORD_KEY) if isinstance(m, dict) else None for m in manifests]
+    samples = datarecord.samples_of(records[0], root / f"manifest.{tags[0]}.json")
+    for t, rec in zip(tags[1:], records[1:]):
+        other = datarecord.samples_of(rec, root / f"manifest.{t}.json")
+        if [s.id for s in other] != [s.id for s in samples] or rec.get("content_hash") != records[0].get("content_hash"):
+            raise ValueError(f"{root}: manifest.{t}.json records another data set than manifest.{tags[0]}.json "
+                             f"(image list or content hash differ); rerun the odd shard with the same data set")
     ids = [s.id for s in samples]
     have = set(lstd_df["image"])
     if have != set(ids):

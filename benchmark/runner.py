@@ -23,7 +23,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from benchmark import __version__, determinism, scoring_errors, stability
+from benchmark import __version__, datarecord, determinism, scoring_errors, stability
 from benchmark import shard as sharding
 from benchmark.config import validate
 from benchmark.data import Dataset, Sample, png_complete, read_image, to_tensor, to_uint8, write_png_atomic
@@ -186,7 +186,7 @@ def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: in
     if method.generate_runs is not None:  # methods that work per run over all images (external commands)
         work = {r: [smp for smp in samples if r in todo.get(smp.id, ())] for r in range(runs)}
         method.load(device)
-        method.generate_runs({r: v for r, v in work.items() if v}, seed, store, timing)
+        method.generate_runs({r: v for r, v in work.items() if v}, seed, store, timing, samples=list(samples), runs=runs)
         return timing
     log.info("%s %d image-run(s) (%d already stored)", "importing" if method.stored_runs() is not None else "generating",
              total, len(samples) * runs - total)
@@ -376,6 +376,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     generation = {"method": resolved["method"], "seed": None if stored is not None else cfg.seed,
                   "dataset": dataset.describe()}
+    # what report and merge need from the data set, as plain data: they never rebuild it from
+    # the stored config's _target_ (results folders are data, not code)
+    data = datarecord.record(dataset.name, dataset.scale, generation["dataset"]["content_hash"], dataset.samples())
     manifest = {
         "generation": generation,
         "generation_hash": config_hash(generation),
@@ -385,6 +388,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "versions": versions(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        datarecord.RECORD_KEY: data,
     }
     store.prepare(manifest, cfg.overwrite)
 

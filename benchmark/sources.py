@@ -35,7 +35,6 @@ leaves a file that looks present.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -330,104 +329,48 @@ def lookup(config: Mapping[str, Any], key: str) -> Any:
 # ----------------------------------------------------------------------------- checks
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file (:func:`benchmark.fetch.sha256_file`)."""
+    from benchmark.fetch import sha256_file as _sha
 
-
-def verify_file(path: Path, spec: FileSpec, what: str) -> None:
-    """Raise ValueError when ``path`` does not have the size / SHA-256 of ``spec``; name both values."""
-    size = path.stat().st_size
-    if spec.size is not None and size != spec.size:
-        raise ValueError(f"{what}: {path} has {size} bytes but the release's file has {spec.size}: the download is "
-                         "incomplete or a different file; delete it and fetch again")
-    if spec.sha256:
-        digest = sha256_file(path)
-        if digest != spec.sha256:
-            raise ValueError(f"{what}: {path} has SHA-256 {digest} but the release's file has {spec.sha256}: the "
-                             "download is corrupt or a different file; delete it and fetch again")
+    return _sha(path)
 
 
 # ----------------------------------------------------------------------------- fetching
 
 
-def _tmp(dest: Path) -> Path:
-    return dest.with_name(dest.name + ".part")
+def _fetch_source(origin: Origin, name: str | None, dest: Path, spec: FileSpec) -> Any:
+    """The :class:`benchmark.fetch.Source` of file ``name`` at ``origin``, to be placed at ``dest``.
 
-
-def http_download(url: str, tmp: Path, headers: Mapping[str, str] | None = None, progress: bool = True,
-                  timeout: float = 30.0) -> None:
-    """GET ``url`` into ``tmp``, resuming from the bytes ``tmp`` already holds (HTTP Range).
-
-    A server that ignores the Range header (200 instead of 206) restarts the file. The caller
-    moves ``tmp`` into place after verification, so a partial file never looks complete.
+    For a Hub file with no declared checksum, the Hub's own is used: its ETag of a Git LFS
+    file is the file's SHA-256 (huggingface_hub's ``hf_hub_url`` documentation), read with
+    ``get_hf_file_metadata`` before the download.
     """
-    import requests
-    from tqdm.auto import tqdm
+    from benchmark import fetch
 
-    have = tmp.stat().st_size if tmp.exists() else 0
-    hdrs = dict(headers or {})
-    if have:
-        hdrs["Range"] = f"bytes={have}-"
-    with requests.get(url, headers=hdrs, stream=True, timeout=timeout, allow_redirects=True) as r:
-        if r.status_code == 416 and have:  # the part file already holds the whole file
-            return
-        r.raise_for_status()
-        mode = "ab" if have and r.status_code == 206 else "wb"
-        start = have if mode == "ab" else 0
-        length = r.headers.get("Content-Length")
-        total = start + int(length) if length is not None else None
-        with open(tmp, mode) as f, tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                                         desc=tmp.name.removesuffix(".part"), disable=not progress) as bar:
-            for chunk in r.iter_content(chunk_size=1 << 16):  # 64 KiB: little is lost when killed
-                f.write(chunk)
-                bar.update(len(chunk))
-    if total is not None and tmp.stat().st_size != total:
-        raise OSError(f"connection closed after {tmp.stat().st_size} of {total} bytes (run again to resume)")
+    common = dict(filename=dest.name, sha256=spec.sha256, size=spec.size, mirror=origin.mirror, note=origin.note)
+    if origin.kind == "url":
+        return fetch.Source(url=origin.address(name), **common)
+    if origin.kind in ("gdrive", "gdrive_folder"):
+        file_id = origin.ref if origin.kind == "gdrive" else gdrive_folder_file_id(origin.ref, name or "")
+        return fetch.Source(gdrive_id=file_id, **common)
+    path = "/".join(p for p in (origin.subfolder.strip("/"), name or "") if p)
+    src = fetch.Source(hf_repo=origin.ref, hf_path=path, hf_revision=origin.revision or "main", **common)
+    if spec.sha256 is None:
+        from dataclasses import replace
 
+        from huggingface_hub import get_hf_file_metadata
 
-def _download_url(url: str, tmp: Path, progress: bool) -> None:
-    http_download(url, tmp, progress=progress)
-
-
-def _download_hf(origin: Origin, src: str, tmp: Path, progress: bool) -> None:
-    """A file of a Hub repository at a revision, through huggingface_hub (endpoint, token, redirects,
-    metadata); the body is fetched resumably, and a Git LFS file is checked against the SHA-256
-    the Hub publishes as its ETag."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.utils import build_hf_headers
-
-    name = "/".join(p for p in (origin.subfolder.strip("/"), src) if p)
-    url = hf_hub_url(origin.ref, name, revision=origin.revision or "main")
-    meta = get_hf_file_metadata(url)
-    headers = build_hf_headers()
-    headers["Accept-Encoding"] = "identity"
-    http_download(meta.location or url, tmp, headers=headers, progress=progress)
-    if meta.size is not None and tmp.stat().st_size != meta.size:
-        raise ValueError(f"{url}: received {tmp.stat().st_size} bytes but the Hub lists {meta.size}")
-    etag = (meta.etag or "").lower()
-    if _SHA256.match(etag):  # Git LFS files: the Hub's ETag is the file's SHA-256
-        digest = sha256_file(tmp)
-        if digest != etag:
-            raise ValueError(f"{url}: SHA-256 {digest} differs from the Hub's {etag} (corrupt download)")
-
-
-def _download_gdrive(origin: Origin, src: str | None, tmp: Path, progress: bool) -> None:
-    """Google Drive through gdown (its own resume of partial files); a folder entry is looked up by name."""
-    import gdown
-
-    file_id = origin.ref if origin.kind == "gdrive" else gdrive_folder_file_id(origin.ref, src or "")
-    gdown.download(id=file_id, output=str(tmp), quiet=not progress, resume=True)
-    if not tmp.is_file():
-        raise FileNotFoundError(f"gdown wrote nothing for Google Drive file {file_id}")
+        meta = get_hf_file_metadata(src.location)
+        etag = (meta.etag or "").lower()
+        if _SHA256.match(etag):  # a Git LFS file: the Hub publishes its SHA-256
+            src = replace(src, sha256=etag, size=spec.size if spec.size is not None else meta.size)
+    return src
 
 
 def gdrive_folder_file_id(folder_id: str, name: str) -> str:
-    """The Drive id of file ``name`` (a path inside the folder, or a unique base name) in a shared folder."""
+    """The Drive id of file ``name`` (a path inside the folder, or a unique base name) in a shared folder,
+    from gdown's listing of the folder (nothing is downloaded)."""
     import gdown
 
     listing = gdown.download_folder(id=folder_id, skip_download=True, quiet=True, output=os.devnull)
@@ -443,42 +386,34 @@ def gdrive_folder_file_id(folder_id: str, name: str) -> str:
                             + ", ".join(sorted(paths)))
 
 
-def fetch_planned(item: Planned, progress: bool = True) -> Path:
-    """Download one file from its first origin that works, verify it, move it into place.
+def fetch_planned(item: Planned, progress: bool | None = None) -> Path:
+    """Download one file from its first origin that works, verified and atomic, through
+    :func:`benchmark.fetch.fetch` (resume from ``<file>.part``, size/SHA-256 check, lock).
 
-    Each origin is tried in order (official first, then mirrors); a failed or unverifiable
-    download from one origin is reported and the next is tried. Raises RuntimeError naming
-    every origin and its error when none works.
+    Each origin is tried in order (official first, then mirrors); for files with accepted
+    alternative names, a name the origin does not have (HTTP 404) moves on to the next name.
+    A failed or unverifiable download from one origin is recorded and the next is tried.
+    Raises RuntimeError naming every origin tried and its error when none works.
     """
+    from benchmark import fetch
+
     errors = []
     names = (item.src_name(), *item.spec.alternatives) if not item.entry.single else (None,)
     for origin in item.entry.origins:
         for alt_index, src in enumerate(names):
             dest = item.dest if alt_index == 0 else item.dest.parent / Path(str(src)).name
-            tmp = _tmp(dest)
-            tmp.parent.mkdir(parents=True, exist_ok=True)
             name = origin.file if item.entry.single else src
-            if alt_index > 0 and name and "/" not in name and item.src_name() and "/" in str(item.src_name()):
+            if alt_index > 0 and name and "/" not in name and "/" in str(item.src_name()):
                 name = str(Path(str(item.src_name())).parent / name)  # an alternative name in the same folder
+            # an accepted alternative name comes without the preferred name's size/checksum
+            spec = item.spec if alt_index == 0 else FileSpec(path=str(src))
             try:
-                log.info("fetching %s from %s", dest, origin.address(name))
-                if origin.kind == "url":
-                    _download_url(origin.address(name), tmp, progress)
-                elif origin.kind == "hf":
-                    _download_hf(origin, str(name), tmp, progress)
-                else:
-                    _download_gdrive(origin, name, tmp, progress)
-                # an accepted alternative name comes without the preferred name's size/checksum
-                verify_file(tmp, item.spec if alt_index == 0 else FileSpec(path=str(src)), f"{origin.label()}")
+                return fetch.fetch(_fetch_source(origin, name, dest, spec), dest, progress=progress)
             except Exception as err:  # noqa: BLE001  (network, HTTP and checksum errors: try the next)
-                if isinstance(err, ValueError):
-                    tmp.unlink(missing_ok=True)  # a verified-bad file is never resumed
                 errors.append(f"{origin.address(name)}: {type(err).__name__}: {err}")
                 if _is_not_found(err) and alt_index + 1 < len(names):
                     continue  # try the next accepted name at the same origin
                 break
-            os.replace(tmp, dest)
-            return dest
     raise RuntimeError(f"could not fetch {item.dest}:\n    " + "\n    ".join(errors))
 
 

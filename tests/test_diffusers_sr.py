@@ -66,8 +66,38 @@ def test_ldm_eta_draws_step_noise_from_the_generators(pipes):
 
 @pytest.mark.parametrize("name", ["ldm_sr", "sd_upscaler"])
 def test_odd_sizes_are_padded_and_cropped(pipes, name):
+    """A 7x9 LR image equals the same network run on the image reflect-padded (by numpy, as documented) to
+    the networks' multiple, cropped back to 4x the LR size."""
     m = method(pipes, name)
-    assert m.upscale(lr(1, 7, 9), gens([0])).shape == (1, 3, 28, 36)
+    x = lr(1, 7, 9)
+    out = m.upscale(x, gens([0]))
+    assert out.shape == (1, 3, 28, 36)
+    mult = m._multiple()
+    ph, pw = -7 % mult, -9 % mult
+    assert ph and pw  # the case really needs padding
+    padded = torch.from_numpy(np.pad(x.numpy(), ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect"))
+    ref = m.upscale(padded, gens([0]))[..., :28, :36]
+    assert torch.allclose(out, ref, atol=1e-5)
+    zero = torch.from_numpy(np.pad(x.numpy(), ((0, 0), (0, 0), (0, ph), (0, pw)), mode="constant"))
+    assert not torch.allclose(out, m.upscale(zero, gens([0]))[..., :28, :36], atol=1e-4)
+
+
+def test_sd_upscaler_equals_diffusers_pipeline(pipes):
+    """The adapter equals diffusers' own StableDiffusionUpscalePipeline called as its documentation shows
+    (PIL image, prompt, noise_level, guidance_scale, one generator per image) with the same generators."""
+    from diffusers import StableDiffusionUpscalePipeline
+    from PIL import Image
+
+    m = method(pipes, "sd_upscaler", "method.noise_level=30", "method.guidance_scale=3.0", "method.prompt=a cat")
+    x8 = (lr(1, 8, 8) * 255).round().to(torch.uint8)  # 8-bit, so the PIL route sees the same pixels
+    x = (x8.float() / 255).expand(2, -1, -1, -1).contiguous()
+    ours = m.upscale(x, gens([11, 12]))
+    pipe = StableDiffusionUpscalePipeline.from_pretrained(str(pipes["sd_upscaler"]))
+    pipe.set_progress_bar_config(disable=True)
+    img = Image.fromarray(x8[0].permute(1, 2, 0).numpy())
+    ref = pipe(prompt=["a cat"] * 2, image=[img, img], num_inference_steps=3, guidance_scale=3.0, noise_level=30,
+               negative_prompt=[""] * 2, generator=gens([11, 12]), output_type="np").images
+    assert np.allclose(ours.permute(0, 2, 3, 1).numpy(), ref, atol=1e-4)
 
 
 def test_parameters_and_errors(pipes, tmp_path):

@@ -133,22 +133,79 @@ def test_dynamic_conv_with_one_hot_mix_is_that_kernel():
         assert torch.allclose(out[b:b + 1], ref, atol=1e-5)
 
 
+def _official_dasr_shapes(nf: int, blocks: int, k: int, num_params: int) -> tuple[dict, dict]:
+    """Parameter names and shapes of DASR's networks for x4, typed from the official code at commit c667910
+    (basicsr/archs/srresnetdynamic_arch.py ``MSRResNetDynamic``, arch_util.py ``Dynamic_conv2d`` with
+    ``weight [K, out, in, 3, 3]`` and ``bias [K, out]``, degradation_prediction_arch.py
+    ``Degradation_Predictor``: six 5x5 convs at indices 0, 2, ..., 10 and ``MappingNet`` 0, 1)."""
+    def dyn(name: str, cin: int, cout: int) -> dict:
+        return {f"{name}.weight": (k, cout, cin, 3, 3), f"{name}.bias": (k, cout)}
+
+    g = {**dyn("conv_first", 3, nf)}
+    for i in range(blocks):
+        g |= dyn(f"body.{i}.conv1", nf, nf) | dyn(f"body.{i}.conv2", nf, nf)
+    g |= dyn("upconv1", nf, 4 * nf) | dyn("upconv2", nf, 4 * nf) | dyn("conv_hr", nf, nf) | dyn("conv_last", nf, 3)
+    chans = [3, nf, nf, nf, nf, nf, num_params]
+    p = {}
+    for j in range(6):
+        p[f"ConvNet.{2 * j}.weight"] = (chans[j + 1], chans[j], 5, 5)
+        p[f"ConvNet.{2 * j}.bias"] = (chans[j + 1],)
+    p |= {"MappingNet.0.weight": (15, num_params), "MappingNet.0.bias": (15,),
+          "MappingNet.1.weight": (k, 15), "MappingNet.1.bias": (k,)}
+    return g, p
+
+
+def _official_dasr_forward(g: dict, p: dict, x: torch.Tensor, blocks: int) -> torch.Tensor:
+    """DASR's forward for one image written from the official code's equations (not from methods/dasr.py):
+    predictor convs + LeakyReLU(0.2) (4th conv stride 2), global average pool, two linears -> K weights;
+    generator convs mix their K kernels by those weights; LeakyReLU(0.1); ReLU inside the residual blocks;
+    two (conv, pixel shuffle 2) stages; bilinear x4 of the input added at the end."""
+    f = x
+    for j in range(6):
+        f = F.leaky_relu(F.conv2d(f, p[f"ConvNet.{2 * j}.weight"], p[f"ConvNet.{2 * j}.bias"],
+                                  stride=2 if j == 3 else 1, padding=2), 0.2)
+    w = f.mean(dim=(2, 3))
+    w = (w @ p["MappingNet.0.weight"].T + p["MappingNet.0.bias"]) @ p["MappingNet.1.weight"].T + p["MappingNet.1.bias"]
+
+    def conv(name: str, t: torch.Tensor) -> torch.Tensor:
+        kern = torch.einsum("k,koihw->oihw", w[0], g[f"{name}.weight"])
+        return F.conv2d(t, kern, w[0] @ g[f"{name}.bias"], padding=1)
+
+    lrelu = lambda t: F.leaky_relu(t, 0.1)  # noqa: E731
+    out = lrelu(conv("conv_first", x))
+    for i in range(blocks):
+        out = out + conv(f"body.{i}.conv2", F.relu(conv(f"body.{i}.conv1", out)))
+    out = lrelu(F.pixel_shuffle(conv("upconv1", out), 2))
+    out = lrelu(F.pixel_shuffle(conv("upconv2", out), 2))
+    out = conv("conv_last", lrelu(conv("conv_hr", out)))
+    return out + F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
+
+
 def test_dasr_preset_loads_official_key_layout(tmp_path):
-    g, p = make_dasr(tmp_path)
-    sd = torch.load(g)["params"]
-    # names and shapes of the official MSRResNetDynamic (K=5 kernels per conv)
-    assert sd["conv_first.weight"].shape == (5, 8, 3, 3, 3) and sd["body.1.conv2.bias"].shape == (5, 8)
-    assert sd["upconv2.weight"].shape == (5, 32, 8, 3, 3) and sd["conv_last.weight"].shape == (5, 3, 8, 3, 3)
-    m = preset("dasr", model_path=g, predictor_path=p)
+    """Files written from the official key list load strictly, and the adapter's forward equals the
+    official equations evaluated independently on a tiny configuration (nf=8, 2 blocks, K=5)."""
+    g_shapes, p_shapes = _official_dasr_shapes(nf=8, blocks=2, k=5, num_params=33)
+    rng = torch.Generator().manual_seed(3)
+    g = {n: torch.randn(s, generator=rng) * 0.05 for n, s in g_shapes.items()}
+    p = {n: torch.randn(s, generator=rng) * 0.1 for n, s in p_shapes.items()}
+    torch.save({"params": g}, tmp_path / "net_g.pth")  # BasicSR's save_network layout
+    torch.save({"params": p}, tmp_path / "net_p.pth")
+    m = preset("dasr", model_path=tmp_path / "net_g.pth", predictor_path=tmp_path / "net_p.pth")
     assert m.scale == 4 and not m.stochastic
-    assert m.num_parameters() == sum(v.numel() for v in sd.values()) + sum(v.numel() for v in torch.load(p).values())
+    assert {k: tuple(v.shape) for k, v in m.generator.state_dict().items()} == g_shapes
+    assert {k: tuple(v.shape) for k, v in m.predictor.state_dict().items()} == p_shapes
+    assert m.num_parameters() == sum(v.numel() for v in g.values()) + sum(v.numel() for v in p.values())
     x = lr_image(20)
     out = m.upscale(x, [torch.Generator()])
     assert out.shape == (1, 3, 80, 80)
-    tiled = preset("dasr", model_path=g, predictor_path=p, tile=8, tile_overlap=16)
+    with torch.no_grad():
+        ref = _official_dasr_forward(g, p, x, blocks=2).clamp(0.0, 1.0)
+    assert torch.allclose(out, ref, atol=1e-5), float((out - ref).abs().max())
+    tiled = preset("dasr", model_path=tmp_path / "net_g.pth", predictor_path=tmp_path / "net_p.pth", tile=8,
+                   tile_overlap=16)
     assert torch.allclose(tiled.upscale(x, [torch.Generator()]), out, atol=1e-5)
     with pytest.raises(ValueError, match="not a DASR generator"):
-        DASR(model_path=str(p), predictor_path=str(p))
+        DASR(model_path=str(tmp_path / "net_p.pth"), predictor_path=str(tmp_path / "net_p.pth"))
 
 
 def test_realesrgan_end_to_end_writes_timing(tmp_path):

@@ -52,14 +52,8 @@ def cli(args: list[str], tmp: Path, env: dict[str, str], timeout: float = 300) -
 
 @pytest.fixture
 def hub_endpoint(monkeypatch):
-    """Point this process's huggingface_hub at a server (it reads HF_ENDPOINT at import)."""
-    from huggingface_hub import constants
-
-    def point(url: str) -> None:
-        monkeypatch.setattr(constants, "ENDPOINT", url)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
-
-    return point
+    """Point the Hub at a server (benchmark.fetch reads HF_ENDPOINT at call time)."""
+    return lambda url: monkeypatch.setenv("HF_ENDPOINT", url)
 
 
 # ----------------------------------------------------------------------------- the preset data
@@ -143,7 +137,7 @@ def test_corrupt_official_file_is_refused_and_the_mirror_is_used(tmp_path, hub_e
         dest = tmp_path / "m" / "w.pth"
         assert fetch_planned(planned(item, dest), progress=False) == dest
         assert dest.read_bytes() == good and not list(dest.parent.glob("*.part"))
-        assert [r[0] for r in srv.requests if "org/mirror" in r[1]] == ["HEAD", "GET"]
+        assert [r[0] for r in srv.requests if "org/mirror" in r[1]] == ["GET"]  # checksum declared: no HEAD
 
 
 def test_wrong_sha256_everywhere_leaves_nothing_and_names_each_source(tmp_path, hub_endpoint):
@@ -163,7 +157,7 @@ def test_wrong_sha256_everywhere_leaves_nothing_and_names_each_source(tmp_path, 
 
 def test_wrong_size_is_refused(tmp_path):
     with FileServer(files={"w.pth": b"y" * 100}) as srv:
-        with pytest.raises(RuntimeError, match="has 100 bytes but the release's file has 101"):
+        with pytest.raises(RuntimeError, match="size 100 bytes, expected 101 bytes"):
             fetch_planned(planned(single(f"{srv.url}/files/w.pth", 101), tmp_path / "w.pth"), progress=False)
 
 
@@ -173,14 +167,16 @@ def test_hub_lfs_file_is_checked_against_the_hub_sha256(tmp_path, hub_endpoint, 
     data = b"z" * 4096
     with FileServer(hub={("org/r", "w.pth"): data}) as srv:
         hub_endpoint(srv.url)
-        real = sources.http_download
+        from benchmark import fetch
 
-        def corrupting(url, tmp, **kw):
-            real(url, tmp, **kw)
-            tmp.write_bytes(b"Z" + tmp.read_bytes()[1:])
+        real = fetch._http_download
 
-        monkeypatch.setattr(sources, "http_download", corrupting)
-        with pytest.raises(RuntimeError, match=f"differs from the Hub's {sha(data)}"):
+        def corrupting(url, part, *args, **kw):
+            real(url, part, *args, **kw)
+            part.write_bytes(b"Z" + part.read_bytes()[1:])
+
+        monkeypatch.setattr(fetch, "_http_download", corrupting)
+        with pytest.raises(RuntimeError, match=f"SHA-256 {sha(b'Z' + data[1:])}, expected {sha(data)}"):
             fetch_planned(planned({"key": "model_path", "hf": "org/r", "revision": "main", "file": "w.pth"},
                                   tmp_path / "w.pth"), progress=False)
 
@@ -213,6 +209,10 @@ def test_resume_sends_a_range_request_and_completes_the_file(tmp_path):
 
 def test_gdrive_addresses_and_thin_gdown_calls(tmp_path, monkeypatch):
     import gdown
+
+    from benchmark import fetch
+
+    monkeypatch.setattr(fetch, "offline_reason", lambda *a, **k: None)  # Drive "answers"; gdown is faked below
 
     folder = Origin("gdrive_folder", "FOLDERID", file="net_g.pth")
     assert folder.address() == "https://drive.google.com/drive/folders/FOLDERID (file net_g.pth)"

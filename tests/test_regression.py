@@ -52,6 +52,8 @@ def test_same_results_pass(tmp_path, base, capsys):
 @pytest.mark.parametrize("metric, field, value, kind", [
     ("psnr", "mean", 24.0, "quality"),    # higher is better: a drop regresses
     ("lpips", "mean", 0.33, "quality"),   # lower is better: a rise regresses
+    ("fid", "mean", 125.0, "quality"),    # FID is lower-is-better: 118.0 -> 125.0 regresses
+    ("niqe", "mean", 5.60, "quality"),    # NIQE is lower-is-better: 5.2411 -> 5.60 regresses
     ("psnr", "gstd", 0.40, "stability"),  # G-STD up
     ("fid", "std_over_runs", 2.0, "stability"),
 ])
@@ -61,6 +63,14 @@ def test_regressions_exit_1(tmp_path, base, capsys, metric, field, value, kind):
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("RealSR") and f"{metric}.{field}" in x and " ccsr " in x)
     assert f"REGRESSED ({kind})" in line
+
+
+@pytest.mark.parametrize("metric, value", [("fid", 100.0), ("niqe", 4.9), ("lpips", 0.20), ("psnr", 25.5)])
+def test_improvements_in_either_direction_pass(tmp_path, base, capsys, metric, value):
+    """A lower FID/NIQE/LPIPS or a higher PSNR is better: the gate passes it (directions as pyiqa's lower_better)."""
+    res = _edit("RealSR", "ccsr", lambda r: r["metrics"][metric].__setitem__("mean", value))
+    assert _check(tmp_path, res, base) == 0
+    assert "REGRESSED" not in capsys.readouterr().out
 
 
 def test_lstd_increase_is_a_stability_regression(tmp_path, base, capsys):
@@ -158,6 +168,11 @@ def test_results_json_and_folder_work_as_baselines(tmp_path):
     one = tmp_path / "a" / "RealSR" / "ccsr" / "results.json"
     assert main([str(one), "--baseline", str(one)]) == 0
     assert main([str(tmp_path / "a"), "--baseline", str(tmp_path / "a")]) == 0
+    # ... and such baselines really gate: a worse PSNR mean (24.6451 -> 24.0) regresses against both
+    write_results(tmp_path / "b", _edit("RealSR", "ccsr", lambda r: r["metrics"]["psnr"].__setitem__("mean", 24.0)))
+    worse = tmp_path / "b" / "RealSR" / "ccsr" / "results.json"
+    assert main([str(worse), "--baseline", str(one)]) == 1
+    assert main([str(tmp_path / "b"), "--baseline", str(tmp_path / "a")]) == 1
 
 
 def test_update_baseline_then_pass(tmp_path, base):
@@ -212,6 +227,11 @@ def test_ci_example_workflow_uses_valid_commands():
     assert args.junit and args.baseline and [parse_tolerance(t) for t in args.tol]
     report = shlex.split(next(r for r in runs if r.startswith("python -m benchmark report")))
     assert parse_report(report[4:])["out"] == "ci-results/report"
+    # the calibration job fetches the weights first and makes missing weights fail, not skip
+    cal = [" ".join(s["run"].split()) for s in wf["jobs"]["calibration"]["steps"] if "run" in s]
+    fetch = next(i for i, r in enumerate(cal) if r.startswith("python -m benchmark weights metrics=paper --download"))
+    tests = next(i for i, r in enumerate(cal) if r.startswith("SRBENCH_REQUIRE_WEIGHTS=1 python -m pytest"))
+    assert fetch < tests
 
 
 def test_a_tolerance_that_matches_nothing_is_reported(tmp_path, base, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,9 +34,23 @@ def test_issue_done_when_precomputed(tmp_path, pairs):
                      "metrics=[psnr,ssim]", f"output_dir={tmp_path / 'out'}"])
     on_disk = json.loads((tmp_path / "out" / "folder" / "precomputed" / "results.json").read_text())
     assert on_disk["runs"] == 3 and on_disk == json.loads(json.dumps(res))
+    # Means and G-STD follow from the stored per-(image, run) scores by the protocol's definition,
+    # computed here with numpy: mean over images of the population (ddof=0) std over the 3 runs.
+    scores = pd.read_csv(tmp_path / "out" / "folder" / "precomputed" / "scores.csv", dtype={"image": str})
     for m in ("psnr", "ssim"):
-        assert isinstance(on_disk["metrics"][m]["mean"], float) and on_disk["metrics"][m]["gstd"] > 0
-    assert on_disk["lstd"] > 0
+        df = scores[scores.metric == m]
+        assert len(df) == 3 * 3
+        by_image = {i: g.sort_values("run").value.to_numpy() for i, g in df.groupby("image")}
+        assert on_disk["metrics"][m]["mean"] == pytest.approx(np.mean([v.mean() for v in by_image.values()]),
+                                                              abs=1e-12)
+        want = float(np.mean([np.std(v, ddof=0) for v in by_image.values()]))
+        assert on_disk["metrics"][m]["gstd"] == pytest.approx(want, abs=1e-12)
+        assert on_disk["metrics"][m]["gstd"] != pytest.approx(
+            float(np.mean([np.std(v, ddof=1) for v in by_image.values()])))
+    # L-STD from the imported PNGs, read back here (crop_border=0: whole image)
+    stacks = [np.stack([read_image(gen / "folder" / "noise_control" / "samples" / f"sample{r:02d}" / f"{i}.png")
+                        for r in range(3)]) / 255.0 for i in ("img_a", "img_b", "img_c")]
+    assert on_disk["lstd"] == pytest.approx(float(np.mean([s.std(axis=0).mean() for s in stacks])), abs=1e-12)
     for key in ("method", "dataset", "runs", "seed", "crop_border", "metrics", "lstd", "timing", "config", "versions"):
         assert key in on_disk
 
@@ -139,7 +154,10 @@ def test_bad_method_output_names_method_image_seed(tmp_path, pairs, fault, what)
                 "+method.bad_seed=2", "method.name=broken", "runs=3")
     with pytest.raises(ValueError, match=what) as err:
         run_bench(args)
-    assert "broken" in str(err.value) and "img_a" in str(err.value) and "2" in str(err.value)
+    msg = str(err.value)
+    assert "'broken'" in msg and "'img_a'" in msg
+    # the seed of the bad run, as a seed (not any '2' in the message, e.g. a shape)
+    assert re.search(r"seed[s]? \[?(\d+, )*2\b", msg), msg
 
 
 def test_scale_and_crop_checks(tmp_path, pairs):
@@ -189,3 +207,25 @@ def test_constructor_errors_reach_the_user_unwrapped(tmp_path):
         run_bench(["dataset=folder", f"dataset.lr_dir={tmp_path / 'nope'}", f"output_dir={tmp_path}"])
     with pytest.raises(ValueError, match="method.sigma must be >= 0"):
         run_bench(["method=noise_control", "method.sigma=-1", f"output_dir={tmp_path}"])
+
+
+def test_seed_offset_samples_equal_direct_calls(tmp_path, pairs):
+    """Run r uses seed ``seed + r``: the stored samples of seed=7 runs=2 equal the method called
+    directly with generators seeded 7 and 8 (DESIGN.md, Seeds), and differ from seeds 0 and 1."""
+    import torch
+
+    from benchmark.data import to_tensor, to_uint8
+    from methods.noise_control import NoiseControl
+
+    lr, hr = pairs
+    run_bench(base(lr, hr, tmp_path, "method=noise_control", "method.sigma=0.1", "runs=2", "seed=7"))
+    root = tmp_path / "folder" / "noise_control" / "samples"
+    m = NoiseControl(sigma=0.1)
+    for img in ("img_a", "img_b"):
+        x = to_tensor(read_image(lr / f"{img}.png")).unsqueeze(0)
+        for r, seed in enumerate((7, 8)):
+            direct = to_uint8(m.upscale(x, [torch.Generator().manual_seed(seed)])[0])
+            stored = read_image(root / f"sample{r:02d}" / f"{img}.png")
+            assert np.array_equal(stored, direct), (img, r, seed)
+            wrong = to_uint8(m.upscale(x, [torch.Generator().manual_seed(r)])[0])
+            assert not np.array_equal(stored, wrong)

@@ -45,9 +45,18 @@ def test_lstd_by_hand_with_border_crop():
     # interior per-pixel values 0, 0.2, 0.4: population std = sqrt(((0.2)^2 + 0 + 0.2^2) / 3)
     expected = math.sqrt(0.08 / 3)  # 0.163299...
     assert stability.lstd_image(_runs_with_noisy_border(), crop_border=2) == pytest.approx(expected, abs=1e-12)
-    # without the crop the flipping border dominates, with ddof=1 the value is 0.2: both differ
-    assert stability.lstd_image(_runs_with_noisy_border(), crop_border=0) > 0.3
-    assert expected != pytest.approx(0.2)
+    # Without the crop the flipping border dominates: numpy's own value over the whole image.
+    whole = np.stack(_runs_with_noisy_border()).astype(np.float64) / 255.0
+    assert stability.lstd_image(_runs_with_noisy_border(), crop_border=0) == pytest.approx(
+        float(whole.std(axis=0, ddof=0).mean()), abs=1e-12)
+    # The usual mistakes give other numbers than the implementation's: ddof=1 (sample std) and
+    # a crop of one pixel fewer, both computed here by numpy.
+    interior = whole[:, 2:-2, 2:-2]
+    assert float(interior.std(axis=0, ddof=1).mean()) == pytest.approx(0.2, abs=1e-12)
+    assert stability.lstd_image(_runs_with_noisy_border(), crop_border=2) != pytest.approx(
+        float(interior.std(axis=0, ddof=1).mean()))
+    assert stability.lstd_image(_runs_with_noisy_border(), crop_border=2) != pytest.approx(
+        float(whole[:, 1:-1, 1:-1].std(axis=0, ddof=0).mean()))
 
 
 def test_lstd_averages_over_runs_axis_not_pixels():
@@ -60,9 +69,24 @@ def test_lstd_averages_over_runs_axis_not_pixels():
 
 
 def test_lstd_of_dataset_weights_each_image_once_with_its_own_size():
+    # Two images of different sizes: 4x4 with per-pixel std 0.5 and 20x20 with std 0.
     small = [np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)]  # L-STD 0.5
     big = [np.zeros((20, 20, 3), np.uint8)] * 2  # L-STD 0
     values = [stability.lstd_image(small, 0), stability.lstd_image(big, 0)]
-    assert stability.lstd(values) == pytest.approx(0.25)
+    assert values == [pytest.approx(0.5, abs=1e-12), 0.0]
+    # Mean over images (the paper's definition, DESIGN.md): (0.5 + 0) / 2.
+    assert stability.lstd(values) == pytest.approx(0.25, abs=1e-12)
+    # A pixel-weighted mean over the data set would give 0.5 * 16 / (16 + 400) instead.
+    pixel_weighted = 0.5 * 16 / (16 + 400)
+    assert stability.lstd(values) != pytest.approx(pixel_weighted)
     assert stability.lstd_image(small[:1], 0) is None
     assert stability.lstd([0.1, None]) is None
+
+
+def test_lstd_crop_of_one_pixel_is_applied():
+    """crop_border=1 removes exactly one pixel per side (a ``border <= 1`` slip would skip it)."""
+    runs = _runs_with_noisy_border()
+    whole = np.stack(runs).astype(np.float64) / 255.0
+    want = float(whole[:, 1:-1, 1:-1].std(axis=0, ddof=0).mean())
+    assert stability.lstd_image(runs, crop_border=1) == pytest.approx(want, abs=1e-12)
+    assert want != pytest.approx(float(whole.std(axis=0, ddof=0).mean()))

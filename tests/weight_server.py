@@ -141,4 +141,5 @@ def tree_bytes(root) -> dict[str, bytes]:
     from pathlib import Path
 
     root = Path(root)
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.endswith(".lock")}  # benchmark.fetch's lock files

@@ -61,28 +61,32 @@ def _write(path: Path, text: str, files: list[Path]) -> None:
 
 
 def _dataset_samples(df: pd.DataFrame, dataset: str) -> tuple[dict[str, Any], str | None]:
-    """LR/HR paths of a data set, rebuilt from the config stored in its results.json.
+    """LR/HR paths of a data set, from the plain-data record the runner wrote into the
+    manifest.json beside its results (:mod:`benchmark.datarecord`).
 
-    A report is still useful without them (e.g. the data moved to another machine), so any
-    failure becomes a note in the report instead of an error.
+    Nothing read from a results folder is instantiated, imported or unpickled: the stored
+    config's ``_target_`` is never used. A report is still useful without LR/HR (e.g. the data
+    moved to another machine, or results written before the record existed), so any failure
+    becomes a note in the report instead of an error.
     """
-    from hydra.utils import instantiate
+    from benchmark import datarecord
 
     sub = df[df["dataset"] == dataset]
     folder = sub["path"].iloc[0]
+    manifest = Path(folder) / "manifest.json"
     try:
-        cfg = json.loads((Path(folder) / "results.json").read_text())["config"]["dataset"]
-        ds = instantiate(cfg)
-        samples = {s.id: s for s in ds.samples()}
+        stored = json.loads(manifest.read_text()) if manifest.is_file() else None
+        rec = stored.get(datarecord.RECORD_KEY) if isinstance(stored, dict) else None
+        listed = datarecord.samples_of(rec, manifest)
         want = {h for h in sub["content_hash"].dropna()}
-        have = ds.describe()["content_hash"] if want else None
-    except Exception as err:  # noqa: BLE001 - any reason: the report goes on without LR/HR
-        return {}, f"LR/HR images of {dataset} are not shown: cannot rebuild the data set from results.json ({err})"
+        have = datarecord.content_hash(listed) if want else None
+    except (OSError, ValueError) as err:  # the report goes on without LR/HR
+        return {}, f"LR/HR images of {dataset} are not shown: {err}"
     if want and want != {have}:
         # The files at the recorded paths changed since the runs: showing them would mislead.
         return {}, (f"LR/HR images of {dataset} are not shown: the files found now (content hash {str(have)[:12]}) "
                     f"are not the ones the runs used ({', '.join(h[:12] for h in sorted(want))})")
-    return samples, None
+    return {s.id: s for s in listed}, None
 
 
 def _image_ids(df: pd.DataFrame, dataset: str, methods: Sequence[str]) -> list[str]:
