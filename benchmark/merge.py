@@ -128,10 +128,14 @@ def merge_folder(root: Path, device: str = "cpu") -> Result:
     if all(s is not None for s in seconds) and sum(timed):
         timing["seconds_per_image_run"] = sum(s * n for s, n in zip(seconds, timed)) / sum(timed)
     timing["shards"] = count
+    from benchmark.stats import StatsConfig
+
     merged = Result.from_scores(
         scores, lstd_df, plan.specs, method=first.method, dataset=first.dataset, runs=runs, seed=first.seed,
         crop_border=first.crop_border, stochastic=first.stochastic, num_images=len(samples),
-        skipped=plan.skipped, timing=timing, config=config, versions=first.versions)
+        skipped=plan.skipped, timing=timing, config=config, versions=first.versions,
+        # intervals over all images (never the shards' own), as an unsharded run computes them
+        stats=StatsConfig.from_mapping(config.get("stats")))
     merged.extra = dict(first.extra)  # keys this srbench does not know travel unchanged
 
     manifest = {k: v for k, v in manifests[0].items() if k != "shard"}

@@ -28,6 +28,7 @@ from benchmark.lock import holds_output_locks, lock_output
 from benchmark.report import format_table
 from benchmark.results import Result
 from benchmark.scoring import plan_metrics, score
+from benchmark.stats import StatsConfig
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
 from benchmark.timing import timing_file
 from benchmark.weights import check_method_files
@@ -297,7 +298,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         scores, lstd_df, plan.specs, method=method.name, dataset=dataset.name, runs=runs,
         seed=None if stored is not None else cfg.seed, crop_border=cfg.crop_border,
         stochastic=bool(method.stochastic), num_images=len(samples), skipped=plan.skipped, timing=timing,
-        config=resolved, versions=versions())
+        config=resolved, versions=versions(),
+        # confidence intervals next to each value (benchmark/stats.py; stats.enabled=false: none)
+        stats=StatsConfig.from_mapping(cfg.get("stats")))
     results = result.to_json()
     atomic_write_csv(store.scores_csv, scores)
     atomic_write_csv(store.lstd_csv, lstd_df)

@@ -4,6 +4,8 @@ One row per (dataset, method, quantity). A quantity is a metric of ``results.jso
 pseudo-metric ``lstd`` (kind ``pixel``, lower is better). Run-level facts (runs, seed,
 crop_border, stochastic, timing, the data set's content hash, the metric protocol) are
 repeated on each row of their (dataset, method), so a filter on rows never loses them.
+``mean_low``/``mean_high`` and ``gstd_low``/``gstd_high`` are the stored confidence intervals
+(benchmark/stats.py; NaN when results.json has none, e.g. ``stats.enabled=false``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from typing import Any
 import pandas as pd
 
 from benchmark.results import Result
+from benchmark.stats import Interval
 
 LSTD = "lstd"  # name of the L-STD pseudo-metric in the tidy frame
 
 COLUMNS = [
     "dataset", "method", "metric", "kind", "higher_is_better", "status", "mean", "gstd", "std_over_runs",
+    "mean_low", "mean_high", "gstd_low", "gstd_high",
     "metric_images", "note", "runs", "seed", "crop_border", "stochastic", "num_images", "seconds_per_image_run",
     "parameters", "content_hash", "protocol", "path",
 ]
@@ -66,6 +70,13 @@ def _num(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
+def _ci(ci: Interval | None) -> dict[str, float]:
+    """A stored interval as the frame's ``_low``/``_high`` values (NaN when there is none)."""
+    if ci is None:
+        return {"low": math.nan, "high": math.nan}
+    return {"low": ci.low, "high": ci.high}
+
+
 def rows_of(result: Result, path: str | None = None, content_hash: str | None = None) -> list[dict]:
     """Tidy rows of one result (a results.json, or a baseline entry, read by :meth:`Result.from_json`)."""
     options = result.metric_options
@@ -86,6 +97,8 @@ def rows_of(result: Result, path: str | None = None, content_hash: str | None = 
                      "higher_is_better": bool(m.higher_is_better), "status": "ok" if ok else "empty",
                      "mean": _num(m.mean), "gstd": _num(m.gstd),
                      "std_over_runs": _num(m.std_over_runs), "metric_images": m.num_images,
+                     **{f"mean_{end}": v for end, v in _ci(m.mean_ci).items()},
+                     **{f"gstd_{end}": v for end, v in _ci(m.gstd_ci).items()},
                      "note": None if ok else "no image had the inputs this metric needs"})
     for name, why in result.skipped.items():
         rows.append({**run, "metric": str(name), "kind": None, "higher_is_better": None, "status": "skipped",
@@ -94,13 +107,15 @@ def rows_of(result: Result, path: str | None = None, content_hash: str | None = 
     rows.append({**run, "metric": LSTD, "kind": "pixel", "higher_is_better": False,
                  "status": "ok" if result.lstd is not None else "none", "mean": _num(result.lstd),
                  "gstd": math.nan, "std_over_runs": math.nan, "metric_images": result.num_images,
+                 **{f"mean_{end}": v for end, v in _ci(result.lstd_ci).items()},
                  "note": None})
     return rows
 
 
 def frame(rows: Iterable[dict]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows), columns=COLUMNS)
-    for col in ("mean", "gstd", "std_over_runs", "seconds_per_image_run", "parameters"):
+    for col in ("mean", "gstd", "std_over_runs", "mean_low", "mean_high", "gstd_low", "gstd_high",
+                "seconds_per_image_run", "parameters"):
         df[col] = df[col].astype("float64")
     return df
 
