@@ -28,6 +28,7 @@ import pandas as pd
 
 from benchmark import datarecord
 from benchmark.config import resolve_device
+from benchmark.lock import OutputLockedError, holds_output_locks, lock_output
 from benchmark.metrics import resolve
 from benchmark.report import format_table
 from benchmark.results import Result
@@ -45,8 +46,30 @@ def find_sharded(output_dir: Path) -> list[Path]:
     return sorted({p.parent for p in output_dir.rglob("manifest.shard-*-of-*.json") if ".hydra" not in p.parts})
 
 
+@holds_output_locks
 def merge_folder(root: Path, device: str = "cpu") -> Result:
-    """Merge the shards of one result folder; write and return the merged result."""
+    """Merge the shards of one result folder; write and return the merged result.
+
+    Holds the folder's ``.lock`` exclusively, as an unsharded run does, so no shard or run can
+    write the folder while its files are assembled (raises OutputLockedError naming the
+    holder). Temporary files left by a killed earlier merge (``.<name>.*.tmp``) are removed.
+    """
+    lock_output(root)
+    _remove_stale_tmp(root)
+    return _merge_locked(root, device)
+
+
+def _remove_stale_tmp(root: Path) -> None:
+    """Delete ``.<name>.*.tmp`` files in ``root`` (not in samples/): atomic writes leave them only
+    when killed mid-write, and with the exclusive lock held no other process is writing one."""
+    stale = sorted(p for p in root.glob(".*.tmp") if p.is_file() and not p.name.startswith(".lock"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d temporary file(s) left by a killed write: %s", len(stale), ", ".join(p.name for p in stale))
+
+
+def _merge_locked(root: Path, device: str) -> Result:
     found: dict[int, set[int]] = {}
     for p in root.glob("manifest.shard-*-of-*.json"):
         m = _MANIFEST.match(p.name)
@@ -175,7 +198,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     try:
         paths = merge(args.output_dir, args.device)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError, OutputLockedError) as err:  # OSError: FileNotFoundError, OutputWriteError
         print(f"error: {err}", file=sys.stderr)
         return 1
     for p in paths:
