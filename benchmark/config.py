@@ -64,12 +64,21 @@ class BenchSchema:
     # run a deterministic method twice per image and fail if the outputs differ (issue 7)
     check_determinism: bool = False
     # folder used as TORCH_HOME for metric/backbone weights (<dir>/hub/pyiqa, .../checkpoints, .../clip); null: $TORCH_HOME
+    # and the cache of method files (<dir>/methods/; null: $SRBENCH_CACHE or ~/.cache/srbench, see benchmark/sources.py)
     weights_dir: Optional[str] = None
+    # true: INFO lines of third-party libraries (pyiqa's "Network [...] is created") are shown
+    verbose: bool = False
     # bootstrap confidence intervals and significance of best-vs-second (benchmark/stats.py)
     stats: StatsSchema = field(default_factory=StatsSchema)
 
 
 ConfigStore.instance().store(name="bench_schema", node=BenchSchema)
+
+# ${srbench_weights:<path>}: where `python -m benchmark weights --download` puts a method's files; the
+# presets' path keys (method.model_path, method.sd_path ...) default to it
+from benchmark.sources import register_resolver  # noqa: E402
+
+register_resolver()
 
 CONF_PACKAGE = "srbench_conf"  # conf/ as installed by `pip install .` (pyproject.toml: package-dir)
 
@@ -125,6 +134,8 @@ def validate(cfg: DictConfig) -> None:
         problems.append("output_dir is empty: give a folder, e.g. output_dir=reports")
     if not cfg.metrics:
         problems.append("metrics is empty: choose a preset (metrics=fast) or a list of names (metrics=[psnr,ssim])")
+    else:
+        problems += _metric_option_problems(cfg)
     shard = cfg.get("shard")
     if shard is not None and not (shard.count >= 1 and 0 <= shard.index < shard.count):
         problems.append(f"shard.index={shard.index} shard.count={shard.count}: need shard.count >= 1 and "
@@ -140,6 +151,20 @@ def validate(cfg: DictConfig) -> None:
             problems.append(f"stats.seed={st.seed}: stats.seed must be an integer >= 0")
     if problems:
         raise UserError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _metric_option_problems(cfg: DictConfig) -> list[str]:
+    """Every metric's options against its typed schema (unknown option, wrong type or value)."""
+    from omegaconf import OmegaConf
+
+    from benchmark.metrics import resolve
+
+    try:
+        resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
+    except ValueError as err:
+        lines = str(err).split("\n  - ")
+        return lines[1:] if len(lines) > 1 else lines
+    return []
 
 
 def resolve_device(name: str) -> "torch.device":

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark import __version__, datarecord, determinism, errors, preflight
+from benchmark import __version__, datarecord, determinism, errors, logs, preflight
 from benchmark import shard as sharding
 from benchmark.config import build, resolve_device, validate
 from benchmark.data import Dataset, Sample
@@ -25,7 +26,8 @@ from benchmark.sink import SampleSink, Todo, missing_runs, run_seed
 from benchmark.lock import holds_output_locks, lock_output
 from benchmark.report import format_table
 from benchmark.results import Result
-from benchmark.scoring import plan_metrics, score
+from benchmark.results import Excluded
+from benchmark.scoring import plan_metrics, score, size_exclusions
 from benchmark.stats import StatsConfig
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
 from benchmark.timing import timing_file
@@ -120,11 +122,15 @@ def _refuse_inputs_inside_output(method: SampleSource, root: Path) -> None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the benchmark for one (method, data set) config; return the results dict."""
     validate(cfg)
+    logs.configure(bool(cfg.get("verbose", False)))
     # every missing piece (keys, data set, method and metric files) in one message, before any work
     found = preflight.check(cfg)
     device = resolve_device(cfg.device)
     dataset: Dataset = found.get("dataset") or build(cfg.dataset)
     samples = sharding.select(dataset.samples(), cfg)  # all images, or this shard's (shard.index/count)
+    # the method's files first (constructors read checkpoints): fetched when online, else stop here
+    # naming each missing file, its sources and the command that fetches it
+    check_method_files(get_class(cfg.method._target_), cfg.method)
     method: SampleSource = build(cfg.method)
     if method.scale != dataset.scale:
         raise ValueError(f"method {method.name!r} upscales x{method.scale} but dataset {dataset.name!r} is "
@@ -139,7 +145,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.warning("runs=1: G-STD and L-STD are undefined for a single run and are reported as null")
     seed = cfg.seed if method.seeded else None  # None: the source draws no seeds (precomputed outputs)
     plan = plan_metrics(cfg, any(s.hr_path is not None for s in samples), device)
-    check_method_files(type(method), OmegaConf.to_container(cfg.method, resolve=True))
+    _warn_size_limits(size_exclusions(samples, plan, method.scale, cfg.crop_border, runs), runs, cfg.strict)
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
     _refuse_inputs_inside_output(method, store.root)
@@ -190,7 +196,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         scores, lstd_df, plan.specs, method=method.name, dataset=dataset.name, runs=runs,
         seed=seed, crop_border=cfg.crop_border,
         stochastic=bool(method.stochastic), num_images=len(samples), skipped=plan.skipped, timing=timing,
-        config=resolved, versions=versions(),
+        config=resolved, versions=versions(), excluded=plan.excluded,
         # confidence intervals next to each value (benchmark/stats.py; stats.enabled=false: none)
         stats=StatsConfig.from_mapping(cfg.get("stats")))
     results = result.to_json()
@@ -199,4 +205,28 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     atomic_write_json(store.results_json, results)
     print(format_table(result))
     print(f"results: {store.results_json}")
+    if cfg.strict and plan.excluded:  # after everything is written: nothing computed is lost
+        raise ExcludedValues(f"{len(plan.excluded)} value(s) excluded (listed above and in {store.results_json}); "
+                             f"strict=true makes that an error: fix the inputs, drop the metric, or pass "
+                             f"strict=false to accept averages over fewer values")
     return results
+
+
+class ExcludedValues(ValueError):
+    """Raised by :func:`run` under ``strict=true`` when some metric values were excluded.
+
+    Everything (samples, scores.csv, results.json with the exclusions) is written before it is
+    raised; ``run_bench.py`` reports it as a user error: ``error: ...`` and exit status 2.
+    """
+
+
+def _warn_size_limits(excluded: Sequence[Excluded], runs: int, strict: bool) -> None:
+    """Before generation: name every image that falls short of a metric's size limit."""
+    by_metric: dict[str, list[str]] = {}
+    for e in excluded:
+        if e.run == 0:
+            by_metric.setdefault(e.metric, []).append(e.reason.split(": ", 1)[1])
+    for metric, reasons in by_metric.items():
+        log.warning("metric %s is undefined on %d image(s); their %d run(s) each will be excluded%s: %s", metric,
+                    len(reasons), runs, " and strict=true will exit with an error after writing" if strict else "",
+                    "; ".join(reasons))

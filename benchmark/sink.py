@@ -22,9 +22,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from benchmark.data import Sample
+from benchmark.progress import Progress
 from benchmark.images import png_complete, read_image, to_uint8, write_png_atomic
 from benchmark.store import Store
 
@@ -154,8 +154,8 @@ class SampleSink:
         self._samples = {s.id: s for s in samples}  # so sources may name images by id
         self.timing.setdefault("image_runs", 0)
         self.timing.setdefault("seconds", 0.0)
-        self._bar = tqdm(total=total, desc=f"{progress} {method.name}", unit="img-run", dynamic_ncols=True) \
-            if total else None
+        # a bar on a terminal, log lines otherwise
+        self._bar = Progress(total, f"{progress} {method.name}", "img-run") if total else None
 
     # ------------------------------------------------------------------ seeds
 
