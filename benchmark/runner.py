@@ -186,7 +186,7 @@ def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: in
     if method.generate_runs is not None:  # methods that work per run over all images (external commands)
         work = {r: [smp for smp in samples if r in todo.get(smp.id, ())] for r in range(runs)}
         method.load(device)
-        method.generate_runs({r: v for r, v in work.items() if v}, seed, store, timing)
+        method.generate_runs({r: v for r, v in work.items() if v}, seed, store, timing, samples=list(samples), runs=runs)
         return timing
     log.info("%s %d image-run(s) (%d already stored)", "importing" if method.stored_runs() is not None else "generating",
              total, len(samples) * runs - total)

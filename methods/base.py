@@ -56,6 +56,8 @@ class SRMethod:
     #: ``generate_runs(work, seed, store, timing)`` gets ``{run: [samples missing in that run]}``, the base
     #: seed (run ``r`` uses ``seed + r``), the :class:`~benchmark.store.Store` to write
     #: ``samples/sampleRR/<id>.png`` into, and the timing dict to add ``image_runs`` and ``seconds`` to.
+    #: It also gets ``samples=`` (every image of the data set) and ``runs=`` (N) as keywords, for methods
+    #: whose unit of work is a whole run (see methods/external.py, "Resume rule").
     #: The runner calls it (after :meth:`load`) instead of its per-image loop when it is not None.
     generate_runs: Callable[..., None] | None = None
 

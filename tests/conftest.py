@@ -89,6 +89,22 @@ def pair(i: str):
             to_tensor(read_image(d / "ref_dir" / f"{i}.bmp")).unsqueeze(0))
 
 
+def skip_missing_weights(files: Iterable[Path], fetch: str) -> None:
+    """Skip a test whose real weight files are absent, naming each file and the command that fetches it.
+
+    With ``SRBENCH_REQUIRE_WEIGHTS=1`` (set on machines that ran ``python -m benchmark weights
+    metrics=paper --download``) a missing file FAILS the test instead, so calibration tests cannot
+    silently skip where they are meant to run.
+    """
+    missing = [str(f) for f in files if not Path(f).is_file()]
+    if not missing:
+        return
+    msg = f"needs {', '.join(missing)} (fetch with: {fetch})"
+    if os.environ.get("SRBENCH_REQUIRE_WEIGHTS", "") not in ("", "0"):
+        pytest.fail("SRBENCH_REQUIRE_WEIGHTS=1 but a weight file is missing: " + msg)
+    pytest.skip(msg)
+
+
 def requires(path: Path):
     return pytest.mark.skipif(not path.exists(), reason=f"needs {path} (../shared beside the checkout)")
 

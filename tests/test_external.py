@@ -1,25 +1,41 @@
-"""The external method against a fake official repository (a small script with a real CLI contract)."""
+"""The external method against fake official repositories (small scripts with real CLI contracts).
+
+Each fake imitates one way a real repository's script behaves (see conf/method/*.yaml and issue
+#19): it seeds once and draws noise image after image in sorted order (StableSR, DiffBIR, PASD,
+SeeSR, CCSR, ...), numbers its outputs (DDRM, DDNM from 0, SR3 from 1), shuffles them with a
+seeded permutation (DDRM/DDNM's data loader), parses --seed and ignores it (OSEDiff), or fails
+after writing everything (SinSR's evaluation step).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hydra.utils import get_class
 from omegaconf import OmegaConf
+from PIL import Image
 
 from benchmark.data import read_image
-from conftest import compose, make_pairs, run_bench
-from methods.external import External
+from conftest import ROOT, compose, make_pairs, run_bench
+from methods.external import PRESETS, External, normalise_template
 
-# The fake repository: like the official scripts, it reads every image of --input, writes
-# <stem>.png to --output, seeds its noise with --seed and prints a line per image.
 FAKE_SCRIPT = r'''
-import argparse, os, sys, time
+import os, sys, time
+if "sleep" in sys.argv:  # for the orphan tests: say who we are (before slow imports), then keep running
+    out = sys.argv[sys.argv.index("--output") + 1]
+    os.makedirs(out, exist_ok=True)
+    open(os.path.join(out, "..", "..", "..", "pid"), "w").write(str(os.getpid()))
+    time.sleep(60)
+import argparse
 import numpy as np
 from PIL import Image
 
@@ -35,29 +51,44 @@ a = p.parse_args()
 if a.mode == "fail":
     print("Traceback: CUDA out of memory (fake)", file=sys.stderr)
     sys.exit(3)
-if a.mode == "sleep":
-    time.sleep(60)
 if a.ckpt is not None:
     assert os.path.isfile(a.ckpt), a.ckpt
 os.makedirs(a.output, exist_ok=True)
-for name in sorted(os.listdir(a.input)):
+names = sorted(n for n in os.listdir(a.input) if n.endswith(".png"))  # PNG only, like OSEDiff
+if a.mode == "shuffled":  # DDRM/DDNM: data loader shuffled by a generator seeded with --seed
+    order = np.random.default_rng(a.seed + 1000).permutation(len(names))
+    names = [names[i] for i in order]
+if a.mode == "ignore_seed":  # parses --seed, never uses it, seeds itself with a constant
+    rngs = [np.random.default_rng([0, k]) for k in range(a.n_samples)]
+elif a.mode == "unseeded":  # parses --seed, never uses it, draws from the global generator (OSEDiff, SR3)
+    rngs = [np.random for k in range(a.n_samples)]
+else:  # seeded ONCE, then noise drawn image after image: an image's noise depends on the images before it
+    rngs = [np.random.default_rng([a.seed + k]) for k in range(a.n_samples)]
+for pos, name in enumerate(names):
     stem = os.path.splitext(name)[0]
     img = Image.open(os.path.join(a.input, name)).convert("RGB")
     for k in range(a.n_samples):
-        s = a.upscale if not (a.mode == "wrong_size" and stem == "img_b") else a.upscale - 1
+        s = a.upscale if not (a.mode == "wrong_size" and pos == 1) else a.upscale - 1
         up = np.asarray(img.resize((img.width * s, img.height * s), Image.BICUBIC)).astype(np.float64)
-        rng = np.random.default_rng([a.seed + k, sum(map(ord, stem))])
-        out = np.clip(up + rng.normal(0, 8, up.shape), 0, 255).astype(np.uint8)
-        name_out = stem + ("_out" if a.mode == "misnamed" and stem == "img_c" else "") + ".png"
-        if a.mode == "numbered":  # like DDRM/DDNM: outputs numbered in sorted input order
-            name_out = "%d_-1.png" % sorted(os.listdir(a.input)).index(name)
+        out = np.clip(up + rngs[k].normal(0, 8, up.shape), 0, 255).astype(np.uint8)
+        name_out = stem + ("_out" if a.mode == "misnamed" and pos == 2 else "") + ".png"
+        if a.mode in ("numbered", "shuffled"):  # outputs numbered in data-loader order from 0
+            name_out = "%d_-1.png" % pos
+        if a.mode == "numbered1":  # SR3: numbered from 1
+            name_out = "0_%d_sr.png" % (pos + 1)
         folder = a.output if a.n_samples == 1 else os.path.join(a.output, "sample%02d" % k)
         os.makedirs(folder, exist_ok=True)
         Image.fromarray(out).save(os.path.join(folder, name_out))
         print("wrote", name_out, "seed", a.seed + k)
+if a.mode == "trailing_fail":  # SinSR: an evaluation step after all outputs, which needs the network
+    import evaluate
+    evaluate.evaluate(a.output)
 '''
 
+EVALUATE = 'def evaluate(path):\n    raise RuntimeError("cannot download the CLIPIQA weights (no network)")\n'
+
 CMD = "{python} {repo}/inference.py --input {input_dir} --output {output_dir} --seed {seed} --upscale {scale}"
+IDS = ["img_a", "img_b", "img_c"]
 
 
 @pytest.fixture
@@ -65,45 +96,91 @@ def fake_repo(tmp_path) -> Path:
     repo = tmp_path / "FakeSR"
     repo.mkdir()
     (repo / "inference.py").write_text(FAKE_SCRIPT)
+    (repo / "evaluate.py").write_text(EVALUATE)
     return repo
 
 
-def bench(tmp_path, repo, *extra, cmd=CMD, runs=2):
-    lr, hr = make_pairs(tmp_path / "data", ["img_a", "img_b", "img_c"])
+def bench(tmp_path, repo, *extra, cmd=CMD, runs=2, out="out", ids=IDS):
+    lr, hr = make_pairs(tmp_path / "data", ids)
     return ["method=external", f"method.cmd='{cmd}'", f"method.repo={repo}", "dataset=folder",
-            f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", f"output_dir={tmp_path / 'out'}", f"runs={runs}",
+            f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", f"output_dir='{tmp_path / out}'", f"runs={runs}",
             "metrics=[psnr]", *extra]
 
 
-def reference(repo: Path, lr_dir: Path, out: Path, seed: int) -> Path:
+def stage_by_hand(lr_dir: Path, dest: Path, ids=IDS) -> Path:
+    """The staged folder srbench documents: ids in sorted order as 000000.png, 000001.png, ..."""
+    dest.mkdir(parents=True)
+    for k, i in enumerate(sorted(ids)):
+        Image.open(lr_dir / f"{i}.png").convert("RGB").save(dest / f"{k:06d}.png")
+    return dest
+
+
+def reference(repo: Path, in_dir: Path, out: Path, seed: int, *extra: str) -> Path:
     """Run the fake repository by hand, outside the adapter."""
-    subprocess.run([sys.executable, str(repo / "inference.py"), "--input", str(lr_dir), "--output", str(out),
-                    "--seed", str(seed)], check=True, capture_output=True)
+    subprocess.run([sys.executable, str(repo / "inference.py"), "--input", str(in_dir), "--output", str(out),
+                    "--seed", str(seed), *extra], check=True, capture_output=True)
     return out
+
+
+def samples(root: Path, run: int, ids=IDS) -> dict[str, np.ndarray]:
+    return {i: read_image(root / "samples" / f"sample{run:02d}" / f"{i}.png") for i in ids}
 
 
 def test_external_runs_once_per_seed_and_stores_validated_outputs(tmp_path, fake_repo):
     res = run_bench(bench(tmp_path, fake_repo))
     root = tmp_path / "out" / "folder" / "external"
+    staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged")
     for r in (0, 1):
-        ref = reference(fake_repo, tmp_path / "data" / "LR", tmp_path / f"ref{r}", seed=r)
-        for i in ("img_a", "img_b", "img_c"):
-            assert np.array_equal(read_image(root / "samples" / f"sample{r:02d}" / f"{i}.png"), read_image(ref / f"{i}.png"))
+        ref = reference(fake_repo, staged, tmp_path / f"ref{r}", seed=r)
+        for k, i in enumerate(IDS):
+            assert np.array_equal(samples(root, r)[i], read_image(ref / f"{k:06d}.png"))
     assert res["runs"] == 2 and res["lstd"] > 0
     t = res["timing"]
     assert t["image_runs_timed"] == 6 and t["seconds_per_image_run"] > 0 and t["includes_model_loading"] is True
     log = (root / "external.log").read_text()
-    assert log.count("$ ") == 2 and "wrote img_c.png seed 1" in log and "exit code 0" in log
-    assert not (root / "staging").exists() or not any((root / "staging").iterdir())  # staging cleaned
+    assert log.count("$ ") == 2 and "wrote 000002.png seed 1" in log and "exit code 0" in log
+    assert "000001.png='img_b'" in log  # the number <-> id map
+    assert not (root / "staging").exists()  # staging cleaned
 
-    # resume: one missing output -> only that run's command runs again, only for that image
+
+def test_resume_equals_uninterrupted_with_order_dependent_noise(tmp_path, fake_repo):
+    """The fake seeds once and draws per image: staging only the missing image would change its noise."""
+    run_bench(bench(tmp_path, fake_repo, out="full"))
+    full = tmp_path / "full" / "folder" / "external"
+    run_bench(bench(tmp_path, fake_repo, out="resumed"))
+    root = tmp_path / "resumed" / "folder" / "external"
     (root / "samples" / "sample01" / "img_b.png").unlink()
-    again = run_bench(bench(tmp_path, fake_repo))
+    (root / "samples" / "sample01" / "img_c.png").unlink()
+    again = run_bench(bench(tmp_path, fake_repo, out="resumed"))
+    for r in (0, 1):
+        for i in IDS:
+            assert np.array_equal(samples(root, r)[i], samples(full, r)[i]), (r, i)
     log = (root / "external.log").read_text()
-    assert log.count("$ ") == 3 and "seed 1, 1 image(s)" in log
-    assert again["timing"]["image_runs_timed"] == 7  # the 6 timed before (timing.json) + 1 regenerated
-    ref = reference(fake_repo, tmp_path / "data" / "LR", tmp_path / "ref1b", seed=1)
-    assert np.array_equal(read_image(root / "samples" / "sample01" / "img_b.png"), read_image(ref / "img_b.png"))
+    assert log.count("$ ") == 3 and "seed 1, 3 image(s), 2 of them missing: the whole run is regenerated" in log
+    assert again["timing"]["image_runs_timed"] == 8  # 6 + the 2 that were missing, not the 3 regenerated
+    # the rule matters: the fake run on img_c alone (what staging only the missing image did) differs
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (tmp_path / "staged_full").mkdir()
+    Image.open(tmp_path / "data" / "LR" / "img_c.png").save(alone / "000002.png")
+    ref = reference(fake_repo, alone, tmp_path / "ref_alone", seed=1)
+    assert not np.array_equal(read_image(ref / "000002.png"), samples(full, 1)["img_c"])
+
+
+def test_per_image_mode_resumes_any_subset_exactly(tmp_path, fake_repo):
+    run_bench(bench(tmp_path, fake_repo, "method.per_image=true", out="full"))
+    full = tmp_path / "full" / "folder" / "external"
+    assert (full / "external.log").read_text().count("$ ") == 6  # one process per image-run
+    # each image-run is the fake run on that image alone with seed + run
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    Image.open(tmp_path / "data" / "LR" / "img_b.png").save(alone / "000001.png")
+    ref = reference(fake_repo, alone, tmp_path / "ref", seed=1)
+    assert np.array_equal(read_image(ref / "000001.png"), samples(full, 1)["img_b"])
+    (full / "samples" / "sample00" / "img_a.png").rename(tmp_path / "kept.png")
+    run_bench(bench(tmp_path, fake_repo, "method.per_image=true", out="full"))
+    assert (full / "external.log").read_text().count("$ ") == 7
+    assert np.array_equal(read_image(tmp_path / "kept.png"), samples(full, 0)["img_a"])
 
 
 def test_failing_command_names_exit_code_and_log(tmp_path, fake_repo):
@@ -111,24 +188,38 @@ def test_failing_command_names_exit_code_and_log(tmp_path, fake_repo):
         run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode fail"))
 
 
+def test_trailing_failing_step_is_detected_and_stubbed(tmp_path, fake_repo):
+    """SinSR-like: every output written, then an evaluation step fails. srbench names it and stores
+    nothing; the {seeded} wrapper's --stub makes the step a no-op and the run then succeeds."""
+    with pytest.raises(RuntimeError, match=r"(?s)exit code 1\. It had written 3 file\(s\) for 3 expected output"
+                                           r".*a step after inference failed.*cannot download"):
+        run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode trailing_fail", runs=1))
+    assert not (tmp_path / "out" / "folder" / "external" / "samples" / "sample00").exists()
+    cmd = ("{seeded} --stub evaluate -- {repo}/inference.py --input {input_dir} --output {output_dir} --seed {seed} "
+           "--upscale {scale} --mode trailing_fail")
+    res = run_bench(bench(tmp_path, fake_repo, cmd=cmd, runs=1))
+    assert res["timing"]["image_runs_timed"] == 3
+
+
 def test_timeout_stops_the_command(tmp_path, fake_repo):
-    import time
-
     t0 = time.perf_counter()
-    with pytest.raises(TimeoutError, match=r"method.timeout=1 s"):
-        run_bench(bench(tmp_path, fake_repo, "method.timeout=1", cmd=CMD + " --mode sleep"))
+    with pytest.raises(TimeoutError, match=r"method.timeout=4 s"):
+        run_bench(bench(tmp_path, fake_repo, "method.timeout=4", cmd=CMD + " --mode sleep"))
     assert time.perf_counter() - t0 < 30  # the sleeping python child was killed with its shell
+    pid = int((tmp_path / "out" / "folder" / "external" / "pid").read_text())
+    assert not _alive(pid)
 
 
-def test_wrong_size_output_names_image_and_seed_and_keeps_valid_ones(tmp_path, fake_repo):
-    with pytest.raises(ValueError, match=r"image 'img_b', seed 0 \(run 0\): img_b.png is 48x48, expected 64x64"):
+def test_wrong_size_output_names_image_and_seed_and_stores_nothing_of_the_run(tmp_path, fake_repo):
+    with pytest.raises(ValueError, match=r"image 'img_b' \(staged as 000001.png\), seed 0 \(run 0\): 000001.png is "
+                                         r"48x48, expected 64x64"):
         run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode wrong_size"))
-    samples = tmp_path / "out" / "folder" / "external" / "samples" / "sample00"
-    assert sorted(p.name for p in samples.iterdir()) == ["img_a.png", "img_c.png"]
+    assert not (tmp_path / "out" / "folder" / "external" / "samples" / "sample00").exists()
 
 
 def test_misnamed_output_lists_what_was_written(tmp_path, fake_repo):
-    with pytest.raises(ValueError, match=r"image 'img_c', seed 0 \(run 0\): no output matches(.|\n)*img_c_out\.png"):
+    with pytest.raises(ValueError, match=r"image 'img_c' \(staged as 000002.png\), seed 0 \(run 0\): no output matches"
+                                         r"(.|\n)*000002_out\.png"):
         run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode misnamed"))
 
 
@@ -140,8 +231,9 @@ def test_all_runs_mode_uses_n_samples(tmp_path, fake_repo):
     root = tmp_path / "out" / "folder" / "external"
     assert (root / "external.log").read_text().count("$ ") == 1
     # sample k of the script used seed + k: identical to a per-seed run with that seed
-    ref = reference(fake_repo, tmp_path / "data" / "LR", tmp_path / "ref2", seed=2)
-    assert np.array_equal(read_image(root / "samples" / "sample02" / "img_a.png"), read_image(ref / "img_a.png"))
+    staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged")
+    ref = reference(fake_repo, staged, tmp_path / "ref2", seed=2)
+    assert np.array_equal(samples(root, 2)["img_a"], read_image(ref / "000000.png"))
 
 
 def build(overrides):
@@ -163,10 +255,25 @@ def test_repo_weights_and_template_errors(tmp_path, fake_repo):
     assert w.path == fake_repo / "weights" / "model.ckpt" and not w.present
     with pytest.raises(ValueError, match=r"unknown placeholder \{input\}"):
         External(cmd="{python} x.py --in {input}")
+    with pytest.raises(ValueError, match=r"unknown placeholder \{name\} in method.output_pattern"):
+        External(cmd="{python}", output_pattern="{name}.png")
     with pytest.raises(ValueError, match="cmd"):
         External(cmd="???")
     with pytest.raises(ValueError, match="output_pattern must tell runs apart"):
         External(cmd="{python}", all_runs=True)
+    with pytest.raises(ValueError, match="positional placeholder"):
+        External(cmd="{python} {}")
+
+
+def test_glob_weights_resolve_to_a_real_file(tmp_path):
+    """Config-only folders (committed in PASD/AddSR) must not pass as weights: entries name files."""
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "config.json").write_text("{}")
+    (w,) = External.weight_files(name="x", repo=str(tmp_path), weights={"u": "{repo}/unet/diffusion_pytorch_model.*"})
+    assert not w.present
+    (tmp_path / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"w")
+    (w,) = External.weight_files(name="x", repo=str(tmp_path), weights={"u": "{repo}/unet/diffusion_pytorch_model.*"})
+    assert w.present and w.path.name == "diffusion_pytorch_model.safetensors"
 
 
 def test_checkpoint_is_passed_and_checked(tmp_path, fake_repo):
@@ -178,17 +285,231 @@ def test_checkpoint_is_passed_and_checked(tmp_path, fake_repo):
     assert json.loads((tmp_path / "out" / "folder" / "external" / "results.json").read_text())["runs"] == 1
 
 
+# ----------------------------------------------------------------------------- #13 item 2: quoting
+
+
+def test_quoted_placeholders_are_normalised_or_refused():
+    assert normalise_template('x "{output_dir}" \'{input_dir}\' {seed}') == "x {output_dir} {input_dir} {seed}"
+    assert normalise_template("echo '{{a}}' {seed}") == "echo '{{a}}' {seed}"  # literal braces stay literal
+    assert normalise_template('echo "it\'s" {seed}') == 'echo "it\'s" {seed}'
+    with pytest.raises(ValueError, match=r'placeholder \{output_dir\} inside a quoted string.*\{output_dir\}/file'):
+        normalise_template('cp x "{output_dir}/a.png"')
+    with pytest.raises(ValueError, match=r"placeholder \{seed\} inside a quoted string"):
+        normalise_template("python -c 'print({seed})'")
+
+
+def test_command_substitution_in_a_path_never_runs(tmp_path, fake_repo):
+    """A result folder named with $(...) and a template that double-quotes the placeholder."""
+    marker = tmp_path / "pwned"
+    cmd = CMD.replace("{output_dir}", '"{output_dir}"')
+    out = f"out$(touch {marker})"
+    res = run_bench(bench(tmp_path, fake_repo, cmd=cmd, runs=1, out=out))
+    assert res["timing"]["image_runs_timed"] == 3 and not marker.exists()
+
+
+def test_readme_external_example_parses_through_hydra(tmp_path):
+    """The README's own `external` command line, taken verbatim and split as bash splits it."""
+    readme = (ROOT / "README.md").read_text()
+    (line,) = [ln for ln in readme.splitlines() if ln.startswith("python run_bench.py method=external ")]
+    args = shlex.split(line)[2:]
+    repo = tmp_path / "MySR"
+    repo.mkdir()
+    args = [a.replace("~/src/MySR", str(repo)) for a in args]
+    m = build(args)
+    assert m.cmd == "{python} {repo}/infer.py -i {input_dir} -o {output_dir} --seed {seed}"
+    assert m.repo == repo
+
+
+# ----------------------------------------------------------------------------- #13 item 4: matching
+
+
+def test_numbering_by_sorted_file_name_agrees_with_sorted_ids(tmp_path, fake_repo):
+    """'img' < 'img-2' as ids but 'img-2.png' < 'img.png' as file names: staged numbers agree with both."""
+    ids = ["img", "img-2", "img_3"]
+    run_bench(bench(tmp_path, fake_repo, "method.output_pattern='{index}_-1.png'", runs=1, ids=ids,
+                    cmd=CMD + " --mode numbered"))
+    root = tmp_path / "out" / "folder" / "external"
+    staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged", ids)
+    ref = reference(fake_repo, staged, tmp_path / "ref", 0, "--mode", "numbered")
+    for k, i in enumerate(sorted(ids)):
+        assert np.array_equal(samples(root, 0, ids)[i], read_image(ref / f"{k}_-1.png")), i
+
+
+def test_glob_characters_in_ids_and_output_dir_match_literally(tmp_path, fake_repo):
+    ids = ["a[1]", "a1", "b*"]
+    run_bench(bench(tmp_path, fake_repo, runs=1, ids=ids, out="res[1]"))
+    root = tmp_path / "res[1]" / "folder" / "external"
+    staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged", ids)
+    ref = reference(fake_repo, staged, tmp_path / "ref", 0)
+    for k, i in enumerate(sorted(ids)):
+        assert np.array_equal(samples(root, 0, ids)[i], read_image(ref / f"{k:06d}.png")), i
+    assert not np.array_equal(samples(root, 0, ids)["a[1]"], samples(root, 0, ids)["a1"])
+
+
+def test_one_based_numbering_is_detected_and_index1_fixes_it(tmp_path, fake_repo):
+    with pytest.raises(ValueError, match=r"(?s)image 'img_a' \(staged as 000000.png\).*no output matches.*0_0_sr\.png"
+                                         r".*other files the command wrote.*0_3_sr\.png"):
+        run_bench(bench(tmp_path, fake_repo, "method.output_pattern='0_{index}_sr.png'", runs=1,
+                        cmd=CMD + " --mode numbered1"))
+    run_bench(bench(tmp_path, fake_repo, "method.output_pattern='0_{index1}_sr.png'", runs=1, out="ok",
+                    cmd=CMD + " --mode numbered1"))
+    staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged")
+    ref = reference(fake_repo, staged, tmp_path / "ref", 0, "--mode", "numbered1")
+    assert np.array_equal(samples(tmp_path / "ok" / "folder" / "external", 0)["img_c"], read_image(ref / "0_3_sr.png"))
+
+
+def test_shuffled_numbering_is_detected(tmp_path, fake_repo):
+    """DDRM/DDNM-like: outputs numbered in a seed-dependent permutation; every file exists, sizes agree."""
+    with pytest.raises(ValueError, match=r"its output looks like the input of image .*shuffled or 1-based"):
+        run_bench(bench(tmp_path, fake_repo, "method.output_pattern='{index}_-1.png'", runs=1,
+                        cmd=CMD + " --mode shuffled"))
+    assert not (tmp_path / "out" / "folder" / "external" / "samples" / "sample00").exists()
+
+
+# ----------------------------------------------------------------------------- #19: seeds
+
+
+def test_unused_seed_flag_is_detected(tmp_path, fake_repo):
+    with pytest.raises(ValueError, match=r"seeds 1 and 0 gave bit-identical outputs for all 3 image\(s\): the command "
+                                         r"ignores the seed"):
+        run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode ignore_seed"))
+    assert not (tmp_path / "out" / "folder" / "external" / "samples" / "sample01").exists()
+
+
+def test_seeded_wrapper_makes_an_unseeded_script_reproducible(tmp_path, fake_repo):
+    """OSEDiff/SR3-like: noise from the global generator, never seeded. Through {seeded} two separate
+    benchmark runs are identical and the two runs of one benchmark differ."""
+    cmd = ("{seeded} -- {repo}/inference.py --input {input_dir} --output {output_dir} --seed {seed} --upscale {scale} "
+           "--mode unseeded")
+    run_bench(bench(tmp_path, fake_repo, cmd=cmd, out="a"))
+    run_bench(bench(tmp_path, fake_repo, cmd=cmd, out="b"))
+    a, b = tmp_path / "a" / "folder" / "external", tmp_path / "b" / "folder" / "external"
+    for r in (0, 1):
+        for i in IDS:
+            assert np.array_equal(samples(a, r)[i], samples(b, r)[i])
+    assert not np.array_equal(samples(a, 0)["img_a"], samples(a, 1)["img_a"])
+    # without the wrapper the same script is not reproducible
+    run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode unseeded", out="c", runs=1))
+    assert not np.array_equal(samples(tmp_path / "c" / "folder" / "external", 0)["img_a"], samples(a, 0)["img_a"])
+
+
+def test_seed_wrapper_sorts_listings_and_stubs_modules(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import os, sys, random, evaluate\n"
+                      "print(os.listdir(sys.argv[1]), [e.name for e in os.scandir(sys.argv[1])],\n"
+                      "      [f for _, _, fs in os.walk(sys.argv[1]) for f in fs], evaluate.evaluate(1), random.random())\n")
+    d = tmp_path / "d"
+    d.mkdir()
+    for n in ("b", "c", "a"):
+        (d / n).write_text("")
+    wrapper = ROOT / "methods" / "external_seed.py"
+    run = lambda seed: subprocess.run([sys.executable, str(wrapper), "--seed", str(seed), "--sorted-listdir",  # noqa: E731
+                                       "--stub", "evaluate", "--", str(script), str(d)],
+                                      check=True, capture_output=True, text=True).stdout
+    import random
+    random.seed(5)
+    expected = f"['a', 'b', 'c'] ['a', 'b', 'c'] ['a', 'b', 'c'] None {random.random()}"
+    assert run(5).strip() == expected and run(6).strip() != expected
+
+
+# ----------------------------------------------------------------------------- #13 item 10: orphans
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie no one reaped yet has stopped running
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_no_orphan_survives_srbench(tmp_path, fake_repo, sig):
+    args = bench(tmp_path, fake_repo, cmd=CMD + " --mode sleep", runs=1)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_bench.py"), *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid_file = tmp_path / "out" / "folder" / "external" / "pid"
+    deadline = time.time() + 60
+    while not pid_file.is_file() or not pid_file.read_text():
+        assert proc.poll() is None and time.time() < deadline, "srbench ended before the command started"
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    assert _alive(child)
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    deadline = time.time() + 10
+    while _alive(child) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), f"the command (pid {child}) outlived srbench killed by {sig.name}"
+
+
+def test_resume_ignores_staging_left_by_a_dead_run(tmp_path, fake_repo):
+    root = tmp_path / "out" / "folder" / "external"
+    stale = root / "staging" / "run00-999999999"
+    (stale / "output").mkdir(parents=True)
+    Image.new("RGB", (64, 64)).save(stale / "output" / "000000.png")  # a dead run's half-written output
+    run_bench(bench(tmp_path, fake_repo, runs=1))
+    assert not stale.exists()
+    staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged")
+    ref = reference(fake_repo, staged, tmp_path / "ref", 0)
+    assert np.array_equal(samples(root, 0)["img_a"], read_image(ref / "000000.png"))
+
+
+# ----------------------------------------------------------------------------- presets
+
+
+def test_inputs_are_staged_as_png_whatever_the_format(tmp_path, fake_repo):
+    """The fake reads *.png only (like OSEDiff); a data set of .bmp/.webp still runs."""
+    lr, hr = make_pairs(tmp_path / "data", IDS)
+    for k, i in enumerate(IDS):
+        ext = (".bmp", ".webp", ".tif")[k]
+        Image.open(lr / f"{i}.png").save(lr / f"{i}{ext}", lossless=True) if ext == ".webp" else \
+            Image.open(lr / f"{i}.png").save(lr / f"{i}{ext}")
+        (lr / f"{i}.png").unlink()
+        Image.open(hr / f"{i}.png").save(hr / f"{i}{ext}", lossless=True) if ext == ".webp" else \
+            Image.open(hr / f"{i}.png").save(hr / f"{i}{ext}")
+        (hr / f"{i}.png").unlink()
+    res = run_bench(["method=external", f"method.cmd='{CMD}'", f"method.repo={fake_repo}", "dataset=folder",
+                     f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", f"output_dir={tmp_path / 'out'}", "runs=1",
+                     "metrics=[psnr]"])
+    assert res["timing"]["image_runs_timed"] == 3
+
+
 def test_hr_inputs_and_numbered_outputs(tmp_path, fake_repo):
-    """inputs=hr stages the HR images (x4 of them: the fake script then upscales HR); {index} maps numbers."""
+    """inputs=hr stages the HR images; the fake then runs at x1 and numbers its outputs from 0."""
     res = run_bench(bench(tmp_path, fake_repo, "method.inputs=hr", "method.output_pattern='{index}_-1.png'",
                           "method.scale=4", runs=1, cmd=CMD.replace("--upscale {scale}", "--upscale 1") + " --mode numbered"))
     root = tmp_path / "out" / "folder" / "external"
-    ref = reference(fake_repo, tmp_path / "data" / "HR", tmp_path / "refhr", seed=0)
-    # the fake upscales by 1 with --upscale 1; the reference run used 4, so compare against a run with 1
-    subprocess.run([sys.executable, str(fake_repo / "inference.py"), "--input", str(tmp_path / "data" / "HR"),
-                    "--output", str(tmp_path / "ref1"), "--seed", "0", "--upscale", "1"], check=True)
-    assert np.array_equal(read_image(root / "samples" / "sample00" / "img_b.png"), read_image(tmp_path / "ref1" / "img_b.png"))
-    assert res["timing"]["image_runs_timed"] == 3 and ref.exists()
+    staged = stage_by_hand(tmp_path / "data" / "HR", tmp_path / "staged")
+    ref = reference(fake_repo, staged, tmp_path / "ref", 0, "--upscale", "1", "--mode", "numbered")
+    assert np.array_equal(samples(root, 0)["img_b"], read_image(ref / "1_-1.png"))
+    assert res["timing"]["image_runs_timed"] == 3
+
+
+def test_required_local_edits_are_checked_before_running(tmp_path, fake_repo):
+    import torch
+
+    (fake_repo / "utils.py").write_text("x = 1\ntok = load('/home/notebook/bert', local_files_only=True)\n")
+    edit = "+method.edits=[{file: utils.py, line: 2, pinned: /home/notebook/bert, why: 'point it at your BERT'}]"
+    m = build(["method=external", f"method.cmd='{CMD}'", f"method.repo={fake_repo}", edit])
+    with pytest.raises(FileNotFoundError, match=r"(?s)local edits.*utils.py line 2 still holds '/home/notebook/bert'"
+                                                r": point it at your BERT"):
+        m.load(torch.device("cpu"))
+    (fake_repo / "utils.py").write_text("x = 1\ntok = load('/data/bert-base-uncased', local_files_only=True)\n")
+    m.load(torch.device("cpu"))
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "external"])
+def test_presets_inherit_external_and_compose(tmp_path, preset):
+    raw = OmegaConf.load(ROOT / "conf" / "method" / f"{preset}.yaml")
+    assert list(raw.defaults) == ["external", "_self_"] and "_target_" not in raw  # only what differs
+    m = build([f"method={preset}", f"method.repo={tmp_path}"])
+    assert m.name == preset and m.repo == tmp_path
+    m._format(m.cmd, m._values(Path("i"), Path("o"), Path("w"), 0, 1, 0), "method.cmd")
+    m._pattern("000000", 0, 0, 0)
+    text = (ROOT / "conf" / "method" / f"{preset}.yaml").read_text()
+    assert "Verified at the pinned commit" in text and "Not verified" in text
 
 
 def test_ccsr_v1_preset_names_missing_repo_and_checkpoint(tmp_path):

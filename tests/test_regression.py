@@ -227,6 +227,11 @@ def test_ci_example_workflow_uses_valid_commands():
     assert args.junit and args.baseline and [parse_tolerance(t) for t in args.tol]
     report = shlex.split(next(r for r in runs if r.startswith("python -m benchmark report")))
     assert parse_report(report[4:])["out"] == "ci-results/report"
+    # the calibration job fetches the weights first and makes missing weights fail, not skip
+    cal = [" ".join(s["run"].split()) for s in wf["jobs"]["calibration"]["steps"] if "run" in s]
+    fetch = next(i for i, r in enumerate(cal) if r.startswith("python -m benchmark weights metrics=paper --download"))
+    tests = next(i for i, r in enumerate(cal) if r.startswith("SRBENCH_REQUIRE_WEIGHTS=1 python -m pytest"))
+    assert fetch < tests
 
 
 def test_a_tolerance_that_matches_nothing_is_reported(tmp_path, base, capsys):
