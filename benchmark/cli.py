@@ -64,7 +64,7 @@ def _check(argv: list[str]) -> int:
 
 @command("weights", "list the weight files a run needs (metrics, method); --download fetches missing ones")
 def _weights(argv: list[str]) -> int:
-    from benchmark.weights import doctor
+    from benchmark.doctor import doctor
 
     return doctor(argv)
 

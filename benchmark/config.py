@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+import torch
 from hydra.core.config_store import ConfigStore
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import MISSING, DictConfig
 
 
@@ -77,6 +80,28 @@ def validate(cfg: DictConfig) -> None:
                         f"0 <= shard.index < shard.count (shards are numbered 0 .. count-1)")
     if problems:
         raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; an explicit CUDA device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name} but CUDA is not available on this machine: use device=cpu or device=auto")
+    return dev
+
+
+def build(node: DictConfig) -> Any:
+    """``hydra.utils.instantiate``, but a user error raised by the constructor (ValueError,
+    FileNotFoundError, ...) reaches the user as itself, with its message naming the file and the
+    fix, instead of wrapped in Hydra's InstantiationException."""
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, (ValueError, OSError)):
+            raise err.__cause__ from None
+        raise
 
 
 GROUPS = {"method": "method", "dataset": "dataset", "metrics": "metric or metrics preset"}

@@ -21,7 +21,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from benchmark.data import Sample, read_image, to_tensor, to_uint8
+from benchmark.data import Sample
+from benchmark.images import read_image, to_tensor, to_uint8
 from benchmark.store import Store
 from methods.base import SRMethod
 

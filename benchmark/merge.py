@@ -5,10 +5,10 @@ files, checks that all K shards finished with the same generation config, then w
 unsharded ``scores.csv``, ``lstd.csv``, ``results.json`` and ``manifest.json``:
 
 * per-image scores and per-image L-STD are concatenated (each image belongs to one shard);
-* means, G-STD and L-STD are recomputed from them by the runner's own ``summarize``, over all
-  images (never averaged over shards);
+* means, G-STD and L-STD are recomputed from them by :meth:`benchmark.results.Result.from_scores`,
+  the function the runner uses, over all images (never averaged over shards);
 * set-level metrics (FID, KID) are recomputed per run over the images of all shards, from
-  the stored samples, with the same scorer the runner uses.
+  the stored samples, by :func:`benchmark.scoring.score_sets`, as in the runner.
 
 The data set (image ids, LR/HR paths) comes from the plain-data record in the shard manifests
 (:mod:`benchmark.datarecord`); nothing read from the folder is instantiated or unpickled.
@@ -23,13 +23,17 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from benchmark import datarecord
+from benchmark.config import resolve_device
+from benchmark.metrics import resolve
+from benchmark.report import format_table
+from benchmark.results import Result
+from benchmark.scoring import MetricPlan, build_scorers, score_sets, tidy
 from benchmark.shard import read_json
-from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
+from benchmark.store import SET_IMAGE, Store, atomic_write_csv, atomic_write_json, config_hash
 
 log = logging.getLogger("srbench")
 
@@ -41,11 +45,8 @@ def find_sharded(output_dir: Path) -> list[Path]:
     return sorted({p.parent for p in output_dir.rglob("manifest.shard-*-of-*.json") if ".hydra" not in p.parts})
 
 
-def merge_folder(root: Path, device: str = "cpu") -> dict[str, Any]:
-    """Merge the shards of one result folder; return the merged results dict."""
-    from benchmark.runner import SET_IMAGE, MetricPlan, resolve_device, summarize
-    from benchmark.metrics import METRICS
-
+def merge_folder(root: Path, device: str = "cpu") -> Result:
+    """Merge the shards of one result folder; write and return the merged result."""
     found: dict[int, set[int]] = {}
     for p in root.glob("manifest.shard-*-of-*.json"):
         m = _MANIFEST.match(p.name)
@@ -64,12 +65,13 @@ def merge_folder(root: Path, device: str = "cpu") -> dict[str, Any]:
             f"{root}: shard(s) {', '.join(map(str, missing))} of {count} have not finished (no results.shard-i-of-"
             f"{count}.json); run them with shard.index=<i> shard.count={count} and merge again")
     manifests = [read_json(root / f"manifest.{t}.json") for t in tags]
-    results = [read_json(root / f"results.{t}.json") for t in tags]
+    results = [Result.from_json(read_json(root / f"results.{t}.json"), str(root / f"results.{t}.json"))
+               for t in tags]
     hashes = {m.get("generation_hash") for m in manifests}
     if len(hashes) != 1:
         raise ValueError(f"{root}: the shards were generated with different configurations (generation hashes "
                          f"{', '.join(sorted(str(h)[:12] for h in hashes))}); rerun the odd ones with overwrite=true")
-    scoring = {json.dumps({k: v for k, v in r["config"].items() if k not in ("shard",)}, sort_keys=True)
+    scoring = {json.dumps({k: v for k, v in (r.config or {}).items() if k not in ("shard",)}, sort_keys=True)
                for r in results}
     if len(scoring) != 1:
         raise ValueError(f"{root}: the shards were scored with different configurations (metrics, runs, "
@@ -86,7 +88,7 @@ def merge_folder(root: Path, device: str = "cpu") -> dict[str, Any]:
     scores["seed"] = scores["seed"].astype("Int64")
     scores = scores[scores["image"] != SET_IMAGE]
 
-    config = dict(first["config"], shard={"index": 0, "count": 1})
+    config = dict(first.config or {}, shard={"index": 0, "count": 1})
     # The data set comes from the plain-data record the runner wrote into each shard manifest,
     # never from the stored config's _target_: a results folder is data, not code.
     records = [m.get(datarecord.RECORD_KEY) if isinstance(m, dict) else None for m in manifests]
@@ -107,50 +109,30 @@ def merge_folder(root: Path, device: str = "cpu") -> dict[str, Any]:
     lstd_df = lstd_df.assign(_o=lstd_df["image"].map(order)).sort_values("_o").drop(columns="_o")
     lstd_df = lstd_df.reset_index(drop=True)
 
-    # Set-level metrics over all images of each run, with the runner's scorer.
-    dev = resolve_device(device)
-    active: dict[str, tuple[Any, Any]] = {}
-    rows = []
-    runs = int(first["runs"])
-    seeds = (scores.drop_duplicates("run").set_index("run")["seed"].to_dict() if len(scores) else {})
-    store = Store(Path(config["output_dir"]), first["dataset"], first["method"])
+    # Set-level metrics over all images of each run, with the runner's scorers and scoring code.
+    runs = int(first.runs or 1)
+    seed_of = (scores.drop_duplicates("run").set_index("run")["seed"].to_dict() if len(scores) else {})
+    store = Store(Path(config["output_dir"]), first.dataset, first.method)
     store.root = root  # the folder merged, wherever output_dir pointed when the shards ran
-    from benchmark.metrics import resolve
-
     selection = resolve(config["metrics"])
-    for name in first["metrics"]:
-        spec = METRICS.get(name)
-        scorer = spec.factory(selection.options.get(name, {}), dev) if spec.kind == "set" else None
-        active[name] = (spec, scorer)
-        if spec.kind == "set":
-            with_hr = [s for s in samples if s.hr_path is not None]
-            for r in range(runs):
-                value = scorer.score_set([store.sample_path(s.id, r) for s in with_hr], [s.hr_path for s in with_hr])
-                rows.append((SET_IMAGE, r, seeds.get(r), name, float(value)))
-    if rows:
-        extra = pd.DataFrame(rows, columns=["image", "run", "seed", "metric", "value"])
-        extra["seed"] = extra["seed"].astype("Int64")
-        scores = pd.concat([scores, extra], ignore_index=True)
-    scores = scores.sort_values(["metric", "image", "run"], kind="stable").reset_index(drop=True)
-    plan = MetricPlan(active, dict(first.get("skipped", {})))
-    metrics, lstd = summarize(scores, lstd_df, plan)
-    if not first.get("stochastic", True):
-        lstd = None
-        for m in metrics.values():
-            m["gstd"] = None
+    plan = MetricPlan(build_scorers(list(first.metrics), selection.options, resolve_device(device),
+                                    int(first.crop_border or 0), kinds=("set",)), dict(first.skipped))
+    scores = tidy(scores, score_sets(samples, store, runs, [seed_of.get(r) for r in range(runs)], plan))
 
-    merged = dict(first)
-    merged.update(metrics=metrics, lstd=lstd, num_images=len(samples), config=config)
-    timing = {k: v for k, v in first.get("timing", {}).items()}
+    timing = dict(first.timing or {})
     for key in ("generation_seconds", "scoring_seconds", "image_runs_timed"):
-        if all(isinstance(r.get("timing", {}).get(key), (int, float)) for r in results):
-            timing[key] = sum(r["timing"][key] for r in results)
-    seconds = [r["timing"].get("seconds_per_image_run") for r in results]
-    timed = [r["timing"].get("image_runs_timed") or 0 for r in results]
+        if all(isinstance(r.timing_value(key), (int, float)) for r in results):
+            timing[key] = sum(r.timing_value(key) for r in results)
+    seconds = [r.timing_value("seconds_per_image_run") for r in results]
+    timed = [r.timing_value("image_runs_timed") or 0 for r in results]
     if all(s is not None for s in seconds) and sum(timed):
         timing["seconds_per_image_run"] = sum(s * n for s, n in zip(seconds, timed)) / sum(timed)
     timing["shards"] = count
-    merged["timing"] = timing
+    merged = Result.from_scores(
+        scores, lstd_df, plan.specs, method=first.method, dataset=first.dataset, runs=runs, seed=first.seed,
+        crop_border=first.crop_border, stochastic=first.stochastic, num_images=len(samples),
+        skipped=plan.skipped, timing=timing, config=config, versions=first.versions)
+    merged.extra = dict(first.extra)  # keys this srbench does not know travel unchanged
 
     manifest = {k: v for k, v in manifests[0].items() if k != "shard"}
     manifest["config"] = config
@@ -158,7 +140,7 @@ def merge_folder(root: Path, device: str = "cpu") -> dict[str, Any]:
     manifest["merged_from"] = [f"manifest.{t}.json" for t in tags]
     atomic_write_csv(root / "scores.csv", scores)
     atomic_write_csv(root / "lstd.csv", lstd_df)
-    atomic_write_json(root / "results.json", merged)
+    atomic_write_json(root / "results.json", merged.to_json())
     atomic_write_json(root / "manifest.json", manifest)
     return merged
 
@@ -192,10 +174,8 @@ def main(argv: list[str]) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    from benchmark.report import format_table
-
     for p in paths:
-        print(format_table(json.loads(p.read_text())))
+        print(format_table(Result.from_json(json.loads(p.read_text()), str(p))))
         print(f"merged: {p}")
     return 0
 

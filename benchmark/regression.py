@@ -44,6 +44,8 @@ from xml.etree import ElementTree as ET
 import pandas as pd
 
 from benchmark.report.collect import LSTD, collect, frame, load, rows_of
+from benchmark.results import MetricResult, Result
+from benchmark.store import atomic_write_bytes, atomic_write_json
 
 BASELINE_FORMAT = 1
 EXIT_OK, EXIT_REGRESSED, EXIT_NOT_COMPARABLE = 0, 1, 2
@@ -117,14 +119,14 @@ def entries(df: pd.DataFrame) -> list[dict[str, Any]]:
             elif r.status == "skipped":
                 skipped[r.metric] = r.note
             else:
-                metrics[r.metric] = {"mean": num(r.mean), "gstd": num(r.gstd), "std_over_runs": num(r.std_over_runs),
-                                     "higher_is_better": bool(r.higher_is_better), "kind": r.kind}
-        out.append({
-            "dataset": ds, "method": method, "runs": _int(first["runs"]), "seed": _int(first["seed"]),
-            "crop_border": _int(first["crop_border"]), "stochastic": bool(first["stochastic"]),
-            "num_images": _int(first["num_images"]), "content_hash": first["content_hash"],
-            "protocol": first["protocol"], "metrics": metrics, "skipped": skipped, "lstd": lstd,
-        })
+                metrics[r.metric] = MetricResult(num(r.mean), num(r.gstd), bool(r.higher_is_better), r.kind,
+                                                 std_over_runs=num(r.std_over_runs))
+        out.append(Result(
+            dataset=ds, method=method, runs=_int(first["runs"]), seed=_int(first["seed"]),
+            crop_border=_int(first["crop_border"]), stochastic=bool(first["stochastic"]),
+            num_images=_int(first["num_images"]), content_hash=first["content_hash"],
+            protocol=first["protocol"], metrics=metrics, skipped=skipped, lstd=lstd,
+        ).to_json())
     return out
 
 
@@ -133,8 +135,6 @@ def _int(v: Any) -> int | None:
 
 
 def write_baseline(df: pd.DataFrame, path: Path) -> None:
-    from benchmark.store import atomic_write_json
-
     atomic_write_json(path, {"srbench_baseline": BASELINE_FORMAT,
                              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                              "entries": entries(df)})
@@ -155,7 +155,8 @@ def load_baseline(path: Path) -> pd.DataFrame:
         if data["srbench_baseline"] != BASELINE_FORMAT:
             raise ValueError(f"baseline {path} has format {data['srbench_baseline']}, this srbench reads "
                              f"{BASELINE_FORMAT}: recreate it with --update-baseline")
-        return frame(row for e in data["entries"] for row in rows_of(e, None, e.get("content_hash")))
+        results = [Result.from_json(e, f"baseline {path} entry {i}") for i, e in enumerate(data["entries"])]
+        return frame(row for r in results for row in rows_of(r, None, r.content_hash))
     if isinstance(data, dict) and "metrics" in data:
         return load([path])
     raise ValueError(f"{path} is neither an srbench baseline nor a results.json")
@@ -315,8 +316,6 @@ def format_comparison(comp: Comparison) -> str:
 
 def write_junit(comp: Comparison, path: Path) -> None:
     """JUnit XML: one test case per quantity; regressions are failures, incomparable pairs errors."""
-    from benchmark.store import atomic_write_bytes
-
     suite = ET.Element("testsuite", name="srbench.check", tests=str(len(comp.lines)),
                        failures=str(sum(x.status == "regressed" for x in comp.lines)),
                        errors=str(sum(x.status == "not comparable" for x in comp.lines)))

@@ -11,87 +11,33 @@ import logging
 import platform
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-import pandas as pd
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from benchmark import __version__, datarecord, determinism, scoring_errors, stability
+from benchmark import __version__, datarecord, determinism
 from benchmark import shard as sharding
-from benchmark.config import validate
-from benchmark.data import Dataset, Sample, png_complete, read_image, to_tensor, to_uint8, write_png_atomic
+from benchmark.config import build, resolve_device, validate
+from benchmark.data import Dataset, Sample
+from benchmark.images import png_complete, read_image, to_tensor, to_uint8, write_png_atomic
 from benchmark.lock import holds_output_locks, lock_output
-from benchmark.metrics import METRICS, MetricSpec, resolve
 from benchmark.report import format_table
+from benchmark.results import Result
+from benchmark.scoring import plan_metrics, score
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
 from benchmark.timing import timing_file
-from benchmark.weights import WeightFile, apply_weights_dir, check_method_files, fetch_missing
+from benchmark.weights import check_method_files
 from methods.base import SRMethod
 
 log = logging.getLogger("srbench")
 
-SET_IMAGE = "*"  # image column of set-level metric rows in scores.csv
 RANGE_TOL = 1e-6
 
 
 # ----------------------------------------------------------------------------- set-up
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name} but CUDA is not available on this machine: use device=cpu or device=auto")
-    return dev
-
-
-@dataclass
-class MetricPlan:
-    """Which metrics run, with their scorers, and which are skipped and why."""
-
-    active: dict[str, tuple[MetricSpec, Any]]
-    skipped: dict[str, str]
-
-
-def plan_metrics(cfg: DictConfig, has_hr: bool, device: torch.device) -> MetricPlan:
-    """Resolve metric names, check their files, and build each scorer once."""
-    selection = resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
-    apply_weights_dir(cfg.get("weights_dir"))
-    skipped: dict[str, str] = {}
-    missing: dict[str, list[WeightFile]] = {}
-    for name in selection.names:
-        spec = METRICS.get(name)
-        if spec.kind in ("FR", "set") and not has_hr:
-            skipped[name] = "the data set has no HR images (full-reference metric)"
-            continue
-        absent = [w for w in spec.weights(selection.options[name]) if not w.present]
-        if absent:
-            why = ("missing " + ", ".join(f"{w.path} (from {w.url})" for w in absent)
-                   + f"; fetch with `python -m benchmark weights metrics=[{name}] --download`")
-            if name in selection.optional or not cfg.strict:
-                skipped[name] = why
-            else:
-                missing[name] = absent
-    # downloads when the network is reachable; offline it stops here, before any generation,
-    # naming each missing file and the command that fetches it
-    fetch_missing(missing)
-    active = {}
-    for name in selection.names:
-        if name not in skipped:
-            spec = METRICS.get(name)
-            scorer = spec.factory(selection.options[name], device)
-            active[name] = (spec, scoring_errors.named(name, scorer, cfg.crop_border))  # errors name the metric
-    for name, why in skipped.items():
-        log.warning("metric %s skipped: %s", name, why)
-    return MetricPlan(active, skipped)
 
 
 def versions() -> dict[str, str]:
@@ -244,78 +190,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-# ----------------------------------------------------------------------------- scoring
-
-
-def _crop_t(x: torch.Tensor, border: int) -> torch.Tensor:
-    return x[..., border:-border, border:-border] if border > 0 else x
-
-
-def score(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequence[int | None],
-          plan: MetricPlan, crop_border: int, device: torch.device) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score every stored sample; each image (HR and N runs) is decoded once for all metrics.
-
-    Returns the tidy scores (image, run, seed, metric, value) and per-image L-STD.
-    """
-    rows: list[tuple[str, int, Any, str, float]] = []
-    lstd_rows: list[tuple[str, float | None]] = []
-    per_image = {n: v for n, v in plan.active.items() if v[0].kind != "set"}
-    for smp in tqdm(samples, desc="score", unit="img", dynamic_ncols=True):
-        arrays = [read_image(store.sample_path(smp.id, r)) for r in range(runs)]
-        sr = torch.stack([to_tensor(a) for a in arrays])
-        hr = to_tensor(read_image(smp.hr_path)).unsqueeze(0) if smp.hr_path is not None else None
-        for name, (spec, scorer) in per_image.items():
-            if spec.kind == "FR" and hr is None:
-                continue
-            x = _crop_t(sr, crop_border) if spec.crop else sr
-            with torch.inference_mode():
-                if spec.kind == "FR":
-                    y = _crop_t(hr, crop_border) if spec.crop else hr
-                    vals = scorer(x.to(device), y.to(device))
-                else:
-                    vals = scorer(x.to(device))
-            vals = [float(v) for v in vals]
-            if len(vals) != runs:
-                raise RuntimeError(f"metric {name} returned {len(vals)} values for {runs} runs of {smp.id!r}")
-            rows += [(smp.id, r, seeds[r], name, v) for r, v in enumerate(vals)]
-        lstd_rows.append((smp.id, stability.lstd_image(arrays, crop_border)))
-    for name, (spec, scorer) in plan.active.items():
-        if spec.kind != "set":
-            continue
-        with_hr = [s for s in samples if s.hr_path is not None]
-        for r in tqdm(range(runs), desc=f"score {name}", unit="run", dynamic_ncols=True):
-            value = scorer.score_set([store.sample_path(s.id, r) for s in with_hr], [s.hr_path for s in with_hr])
-            rows.append((SET_IMAGE, r, seeds[r], name, float(value)))
-    scores = pd.DataFrame(rows, columns=["image", "run", "seed", "metric", "value"])
-    scores["seed"] = scores["seed"].astype("Int64")
-    scores = scores.sort_values(["metric", "image", "run"], kind="stable").reset_index(drop=True)
-    lstd_df = pd.DataFrame(lstd_rows, columns=["image", "lstd"])
-    return scores, lstd_df
-
-
-def summarize(scores: pd.DataFrame, lstd_df: pd.DataFrame, plan: MetricPlan) -> tuple[dict, float | None]:
-    """Per-metric mean and G-STD (or mean and std over runs for set metrics), and the L-STD."""
-    per_image = scores[scores["image"] != SET_IMAGE]
-    g = stability.gstd(per_image)
-    metrics: dict[str, Any] = {}
-    for name, (spec, _) in plan.active.items():
-        df = scores[scores["metric"] == name]
-        if spec.kind == "set":
-            v = df["value"].to_numpy(dtype=np.float64)
-            metrics[name] = {"mean": float(v.mean()), "gstd": None,
-                             "std_over_runs": float(v.std(ddof=0)) if len(v) > 1 else None,
-                             "higher_is_better": spec.higher_is_better, "kind": spec.kind}
-        elif len(df):
-            img_means = df.groupby("image")["value"].mean()
-            metrics[name] = {"mean": float(img_means.mean()), "gstd": g.get(name),
-                             "higher_is_better": spec.higher_is_better, "kind": spec.kind,
-                             "num_images": int(len(img_means))}
-        else:
-            metrics[name] = {"mean": None, "gstd": None, "higher_is_better": spec.higher_is_better,
-                             "kind": spec.kind, "num_images": 0}
-    return metrics, stability.lstd(list(lstd_df["lstd"]))
-
-
 # ----------------------------------------------------------------------------- entry
 
 
@@ -328,18 +202,6 @@ def _check_sizes(samples: Sequence[Sample], method: SRMethod, crop_border: int) 
     if tight:
         raise ValueError(f"crop_border={crop_border} removes the whole image for: {', '.join(tight)}; "
                          f"use a crop_border smaller than half the SR image side")
-
-
-def build(node: DictConfig) -> Any:
-    """``hydra.utils.instantiate``, but a user error raised by the constructor (ValueError,
-    FileNotFoundError, ...) reaches the user as itself, with its message naming the file and the
-    fix, instead of wrapped in Hydra's InstantiationException."""
-    try:
-        return instantiate(node)
-    except InstantiationException as err:
-        if isinstance(err.__cause__, (ValueError, OSError)):
-            raise err.__cause__ from None
-        raise
 
 
 @holds_output_locks  # releases the output-folder lock taken below when run returns or raises
@@ -401,39 +263,25 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     t1 = time.perf_counter()
     scores, lstd_df = score(samples, store, runs, seeds, plan, cfg.crop_border, device)
     t2 = time.perf_counter()
-    metrics, lstd = summarize(scores, lstd_df, plan)
-    if not method.stochastic:
-        lstd = None
-        for m in metrics.values():
-            m["gstd"] = None
-
-    results = {
-        "method": method.name,
-        "dataset": dataset.name,
-        "runs": runs,
-        "seed": None if stored is not None else cfg.seed,
-        "crop_border": cfg.crop_border,
-        "stochastic": bool(method.stochastic),
-        "num_images": len(samples),
-        "metrics": metrics,
-        "skipped": plan.skipped,
-        "lstd": lstd,
-        "timing": {
-            "generation_seconds": round(t1 - t0, 3),
-            "scoring_seconds": round(t2 - t1, 3),
-            "image_runs_timed": gen_timing["image_runs"],  # all of them, earlier resumed work included
-            "image_runs_generated_now": gen_timing["image_runs"] - done_before,  # by this invocation
-            "seconds_per_image_run": (gen_timing["seconds"] / gen_timing["image_runs"]
-                                      if gen_timing["image_runs"] else None),
-            "parameters": gen_timing.get("parameters"),
-            **{k: v for k, v in gen_timing.items() if k not in ("image_runs", "seconds", "parameters")},
-        },
-        "config": resolved,
-        "versions": versions(),
+    timing = {
+        "generation_seconds": round(t1 - t0, 3),
+        "scoring_seconds": round(t2 - t1, 3),
+        "image_runs_timed": gen_timing["image_runs"],  # all of them, earlier resumed work included
+        "image_runs_generated_now": gen_timing["image_runs"] - done_before,  # by this invocation
+        "seconds_per_image_run": (gen_timing["seconds"] / gen_timing["image_runs"]
+                                  if gen_timing["image_runs"] else None),
+        "parameters": gen_timing.get("parameters"),
+        **{k: v for k, v in gen_timing.items() if k not in ("image_runs", "seconds", "parameters")},
     }
+    result = Result.from_scores(
+        scores, lstd_df, plan.specs, method=method.name, dataset=dataset.name, runs=runs,
+        seed=None if stored is not None else cfg.seed, crop_border=cfg.crop_border,
+        stochastic=bool(method.stochastic), num_images=len(samples), skipped=plan.skipped, timing=timing,
+        config=resolved, versions=versions())
+    results = result.to_json()
     atomic_write_csv(store.scores_csv, scores)
     atomic_write_csv(store.lstd_csv, lstd_df)
     atomic_write_json(store.results_json, results)
-    print(format_table(results))
+    print(format_table(result))
     print(f"results: {store.results_json}")
     return results

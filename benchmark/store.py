@@ -15,39 +15,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from benchmark import write_errors
+from benchmark.images import atomic_write_bytes  # noqa: F401  (the store's writes go through it)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``, so that a reader
-    never sees a partial file. The temporary file ``.<stem>.<random><suffix>.tmp`` sits beside
-    ``path`` (same file system, so the replace is atomic); nothing reads ``*.tmp`` files.
-
-    A failed write raises :class:`~benchmark.write_errors.OutputWriteError` naming ``path``.
-    """
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{path.suffix}.tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise write_errors.explain(path, err) from err
-        raise
+SET_IMAGE = "*"  # image column of set-level metric rows (FID, KID) in scores.csv
 
 
 def dump_json(obj: Any) -> bytes:

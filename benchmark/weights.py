@@ -1,10 +1,10 @@
-"""Files that metrics and methods need (weights, model parameters), where they are cached.
+"""Files that metrics and methods need (weights, model parameters): what they are, where they
+are cached, and fetching the missing ones.
 
-The weights doctor (``python -m benchmark weights [overrides] [--download]``) lists, for the
-config a run would use, every file with its source URL, cache path, presence and size, and
-fetches the missing ones on a machine with network. The runner calls :func:`fetch_missing`
-before any generation: it downloads missing files when the network is reachable and stops
-with an error naming each file and the command that fetches it when it is not.
+The runner calls :func:`fetch_missing` (metric files) and :func:`check_method_files` before any
+generation: missing files are downloaded when the network is reachable, and otherwise the run
+stops with an error naming each file and the command that fetches it. The weights doctor CLI
+(``python -m benchmark weights``) lives in :mod:`benchmark.doctor`.
 
 Cache locations follow torch: ``$TORCH_HOME/hub/pyiqa`` (pyiqa's weights),
 ``$TORCH_HOME/hub/checkpoints`` (torchvision backbones), ``$TORCH_HOME/hub/clip`` (OpenAI
@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
+
+import torch
+import torch.hub
+from hydra.core.hydra_config import HydraConfig
 
 log = logging.getLogger("srbench")
 
@@ -53,8 +57,6 @@ class WeightFile:
 
 def hub_dir() -> Path:
     """torch's hub folder, read at call time (``$TORCH_HOME/hub`` unless torch.hub.set_dir was used)."""
-    import torch
-
     return Path(torch.hub.get_dir())
 
 
@@ -111,8 +113,6 @@ def _hash_prefix(url: str) -> str | None:
 
 def download(files: Iterable[WeightFile]) -> dict[str, str]:
     """Download each missing file to its path (atomically); return {path: error} for failures."""
-    from torch.hub import download_url_to_file
-
     errors: dict[str, str] = {}
     for w in files:
         if w.present:
@@ -121,7 +121,7 @@ def download(files: Iterable[WeightFile]) -> dict[str, str]:
         print(f"downloading {w.url} -> {w.path}", file=sys.stderr)
         try:
             # download_url_to_file writes a temporary file and moves it into place when complete
-            download_url_to_file(w.url, str(w.path), hash_prefix=_hash_prefix(w.url), progress=True)
+            torch.hub.download_url_to_file(w.url, str(w.path), hash_prefix=_hash_prefix(w.url), progress=True)
         except Exception as err:  # noqa: BLE001  (network errors come in many types)
             errors[str(w.path)] = f"{type(err).__name__}: {err}"
     return errors
@@ -136,8 +136,6 @@ def fetch_command(overrides: Sequence[str] | None = None) -> str:
 def _run_overrides() -> list[str] | None:
     """The command-line overrides of the current Hydra run, when there is one."""
     try:
-        from hydra.core.hydra_config import HydraConfig
-
         if HydraConfig.initialized():
             return [o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra.", "output_dir="))]
     except Exception:  # noqa: BLE001  (no Hydra context: plain Python use)
@@ -201,127 +199,3 @@ def check_method_files(method_cls: type, method_cfg: Mapping[str, Any]) -> None:
         "generated:\n  - " + "\n  - ".join(lines)
         + f"\nFetch them on a machine with network with `{fetch_command(overrides)}` and copy them to the paths "
           "above (or point the method's config at where they are).")
-
-
-# ----------------------------------------------------------------------------- the doctor
-
-
-def _merge(files: Iterable[WeightFile]) -> list[WeightFile]:
-    """One row per path; ``needed_by`` lists every metric or method that needs it."""
-    out: dict[Path, WeightFile] = {}
-    for w in files:
-        if w.path in out:
-            old = out[w.path]
-            users = old.needed_by.split(", ")
-            if w.needed_by not in users:
-                out[w.path] = WeightFile(old.name, old.url, old.path, f"{old.needed_by}, {w.needed_by}")
-        else:
-            out[w.path] = w
-    return list(out.values())
-
-
-def collect(cfg: Any) -> list[WeightFile]:
-    """Every file the metrics and the method of a composed config need."""
-    from hydra.utils import get_class
-    from omegaconf import OmegaConf
-
-    from benchmark.metrics import METRICS, resolve
-
-    files: list[WeightFile] = []
-    selection = resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
-    for name in selection.names:
-        for w in METRICS.get(name).weights(selection.options[name]):
-            # optional metrics are skipped (not stopped on) when their files are missing
-            files.append(WeightFile(w.name, w.url, w.path, f"{w.needed_by} (optional)")
-                         if name in selection.optional else w)
-    if cfg.get("method") is not None:
-        method_cfg = OmegaConf.to_container(cfg.method, resolve=True)
-        target = method_cfg.pop("_target_", None)
-        if target:
-            files += get_class(target).weight_files(**method_cfg)
-    return _merge(files)
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return "-"
-
-
-def format_table(files: Sequence[WeightFile]) -> str:
-    """Plain-text table: status, size, file, needed by, cache path, source URL."""
-    rows = [("status", "size", "file", "needed by", "path", "url")]
-    rows += [("present" if w.present else "MISSING", _size(w.size), w.name, w.needed_by, str(w.path), w.url)
-             for w in files]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    return "\n".join("  ".join(c.ljust(widths[i]) if i < 5 else c for i, c in enumerate(r)).rstrip() for r in rows)
-
-
-DOCTOR_USAGE = """usage: python -m benchmark weights [override ...] [--download]
-
-Lists every file that a run with the same overrides needs (metrics and method): status, size,
-name, who needs it, cache path and source URL. Exit status 1 when a file is missing.
-
-  override     as for run_bench.py, e.g. metrics=paper method=noise_control weights_dir=/data/torch
-  --download   fetch the missing files (on a machine with network)
-
-Files live under $TORCH_HOME/hub (pyiqa/, checkpoints/, clip/); weights_dir=<dir> uses <dir> as TORCH_HOME."""
-
-
-def doctor(argv: Sequence[str]) -> int:
-    """``python -m benchmark weights``: list (and with --download fetch) the files a run needs."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    import benchmark.config  # noqa: F401  (registers the schema)
-    from benchmark.config import check_group_choices
-    from benchmark.metrics import conf_dir
-
-    if any(a in ("-h", "--help") for a in argv):
-        print(DOCTOR_USAGE)
-        return 0
-    do_download = "--download" in argv
-    unknown = [a for a in argv if a.startswith("-") and a != "--download"]
-    if unknown:
-        print(f"unknown option(s) {' '.join(unknown)}\n\n{DOCTOR_USAGE}", file=sys.stderr)
-        return 2
-    overrides = [a for a in argv if a != "--download"]
-    try:
-        check_group_choices(overrides, conf_dir())
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            cfg = compose(config_name="bench", overrides=overrides)
-        apply_weights_dir(cfg.get("weights_dir"))
-        files = collect(cfg)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    finally:
-        GlobalHydra.instance().clear()
-    print(f"TORCH_HOME hub folder: {hub_dir()}")
-    if not files:
-        print("the chosen metrics and method need no files")
-        return 0
-    print(format_table(files))
-    missing = [w for w in files if not w.present]
-    if do_download and missing:
-        reason = offline_reason(w.url for w in missing)
-        if reason:
-            print(f"cannot download: {reason}", file=sys.stderr)
-        else:
-            for path, err in download(missing).items():
-                print(f"failed: {path}: {err}", file=sys.stderr)
-            print()
-            print(format_table(files))
-        missing = [w for w in files if not w.present]
-    if missing:
-        print(f"\n{len(missing)} file(s) missing." + ("" if do_download else
-              f" Fetch them with `{fetch_command(overrides)}` on a machine with network, or pass "
-              "strict=false to run without the metrics that need them."))
-        return 1
-    print(f"\nall {len(files)} file(s) present")
-    return 0

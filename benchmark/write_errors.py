@@ -2,7 +2,7 @@
 
 A failed write (read-only folder, full disk, quota) surfaces deep inside ``tempfile`` or
 PIL with a temporary file name and no hint. Every write of srbench goes through
-:func:`benchmark.store.atomic_write_bytes` or :func:`benchmark.data.write_png_atomic`;
+:func:`benchmark.store.atomic_write_bytes` or :func:`benchmark.images.write_png_atomic`;
 both turn an ``OSError`` into an :class:`OutputWriteError` that names the file that was
 being written, says what to do, and reminds that finished work is kept (writes are atomic,
 so nothing half-written is ever taken for a finished file, and a rerun resumes).

@@ -10,7 +10,7 @@ twice in one process:
    pyiqa call per metric per image (NIQE on the whole SR image, srbench's convention); G-STD
    from the [images x runs] arrays; L-STD re-globbing each folder and re-reading every SR image
    from disk into a float32 stack per image.
-2. **srbench**: ``benchmark.runner.plan_metrics`` + ``score`` + ``summarize`` (each image's HR
+2. **srbench**: ``benchmark.scoring.plan_metrics`` + ``score`` + ``Result.from_scores`` (each image's HR
    and N runs decoded once, runs batched, separable exact SSIM/NIQE).
 
 It prints both wall times, the ratio, the peak resident memory of each (sampled from
@@ -156,22 +156,24 @@ def srbench(samples, store, runs: int, niqe_params: Path, device: torch.device) 
     """srbench's scoring path: metric plan, score (decode once, batched runs), summarize."""
     from omegaconf import OmegaConf
 
-    from benchmark.runner import plan_metrics, score, summarize
+    from benchmark.results import Result
+    from benchmark.scoring import plan_metrics, score
 
     cfg = OmegaConf.create({"metrics": {"psnr": {}, "ssim": {}, "niqe": {"params_path": str(niqe_params)}},
                             "strict": True, "crop_border": 4})
     plan = plan_metrics(cfg, True, device)
     scores, lstd_df = score(samples, store, runs, list(range(runs)), plan, 4, device)
-    metrics, lstd = summarize(scores, lstd_df, plan)
+    result = Result.from_scores(scores, lstd_df, plan.specs, method="bench", dataset="bench", runs=runs, seed=0,
+                                crop_border=4, stochastic=True, num_images=len(samples))
     out: dict[str, Any] = {"scores": {}, "mean": {}, "gstd": {}}
     ids = [s.id for s in samples]
     for name in ("psnr", "ssim", "niqe"):
         table = scores[scores["metric"] == name].pivot(index="image", columns="run", values="value")
         out["scores"][name] = table.loc[ids, list(range(runs))].to_numpy(dtype=np.float64)
-        out["mean"][name] = metrics[name]["mean"]
-        out["gstd"][name] = metrics[name]["gstd"]
+        out["mean"][name] = result.metrics[name].mean
+        out["gstd"][name] = result.metrics[name].gstd
     out["lstd_per_image"] = lstd_df.set_index("image").loc[ids, "lstd"].to_numpy(dtype=np.float64)
-    out["lstd"] = lstd
+    out["lstd"] = result.lstd
     return out
 
 
@@ -224,7 +226,7 @@ def _instant_method(outputs: dict[bytes, torch.Tensor]):
 
 def overhead(samples, workdir: Path, runs: int) -> dict[str, float]:
     """Harness time per image-run of ``generate`` (everything but the method), and its parts."""
-    from benchmark.data import read_image, to_tensor, to_uint8, write_png_atomic
+    from benchmark.images import read_image, to_tensor, to_uint8, write_png_atomic
     from benchmark.runner import generate, validate_output
     from benchmark.store import Store
     outputs = {hashlib.sha1(to_tensor(read_image(s.lr_path)).numpy().tobytes()).digest(): to_tensor(read_image(s.hr_path))

@@ -70,7 +70,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmark.data import Sample, read_image, write_png_atomic
+from benchmark.data import Sample
+from benchmark.images import read_image, write_png_atomic
 from benchmark.weights import WeightFile
 from methods.base import METHODS, SRMethod
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import torch
 
-from benchmark.data import IMAGE_EXTS
+from benchmark.images import IMAGE_EXTS
 from methods.base import METHODS, SRMethod
 
 _SAMPLE_DIR = re.compile(r"^sample(\d+)$")

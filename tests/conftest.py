@@ -82,7 +82,7 @@ def calibra() -> Path:
 
 def pair(i: str):
     """(distorted, reference) of calibration image ``i`` as [1, 3, H, W] tensors in [0, 1]."""
-    from benchmark.data import read_image, to_tensor
+    from benchmark.images import read_image, to_tensor
 
     d = calibra()
     return (to_tensor(read_image(d / "dist_dir" / f"{i}.bmp")).unsqueeze(0),

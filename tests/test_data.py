@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.data import DatasetError, DemoDataset, FolderDataset, RealSRDataset, read_image
+from benchmark.data import DatasetError, DemoDataset, FolderDataset, RealSRDataset
+from benchmark.images import read_image
 from conftest import make_pairs, write_png
 
 

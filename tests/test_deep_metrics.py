@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmark.data import read_image, to_tensor
+from benchmark.images import read_image, to_tensor
 from benchmark.metrics import METRICS
 from conftest import make_pairs, run_bench
 

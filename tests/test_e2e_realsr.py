@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from benchmark.data import read_image, to_tensor
+from benchmark.images import read_image, to_tensor
 from conftest import NIQE_NPZ, REALSR, requires, run_bench
 
 

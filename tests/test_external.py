@@ -24,7 +24,7 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 from PIL import Image
 
-from benchmark.data import read_image
+from benchmark.images import read_image
 from conftest import ROOT, compose, make_pairs, run_bench
 from methods.external import PRESETS, External, normalise_template
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.data import read_image, to_tensor
+from benchmark.images import read_image, to_tensor
 from benchmark.metrics import METRICS
 from benchmark.metrics.fast_exact import FastNIQE, FastSSIM, gaussian_1d_for, separable_valid
 from conftest import CALIBRA_IDS, NIQE_NPZ, REALSR, calibra, requires
@@ -120,7 +120,7 @@ def test_niqe_equals_pyiqa_on_calibration_and_random_images():
 def test_niqe_equals_pyiqa_on_realsr_noise_control_runs():
     """Nikon_001 x noise_control seeds 0..9: an AGGD fit there sits near a step of pyiqa's 0.001
     grid, so a separable filter without the float32 remainder moved NIQE by 1.2e-5."""
-    from benchmark.data import to_uint8
+    from benchmark.images import to_uint8
     from methods.noise_control import NoiseControl
 
     metric = pyiqa_niqe_metric()

@@ -49,6 +49,19 @@ def test_shards_through_submitit_local_then_merge(tmp_path):
     assert merged.returncode == 0, merged.stderr
     res = json.loads((root / "results.json").read_text())
     assert res["num_images"] == 3 and res["timing"]["shards"] == 2 and res["lstd"] > 0
+    # every shard's rows are in the merged result: 3 images x 2 runs of PSNR, and the mean, G-STD and
+    # L-STD are those of all three images, recomputed here from the merged tidy files with numpy
+    import numpy as np
+    import pandas as pd
+
+    scores = pd.read_csv(root / "scores.csv", dtype={"image": str})
+    assert sorted(scores.image.unique()) == ["a", "b", "c"] and len(scores) == 3 * 2
+    by_image = scores.groupby("image").value
+    assert res["metrics"]["psnr"]["mean"] == pytest.approx(by_image.mean().mean(), abs=1e-12)
+    assert res["metrics"]["psnr"]["gstd"] == pytest.approx(
+        by_image.apply(lambda v: np.std(v.to_numpy(), ddof=0)).mean(), abs=1e-12)
+    lstd = pd.read_csv(root / "lstd.csv", dtype={"image": str})
+    assert sorted(lstd.image) == ["a", "b", "c"] and res["lstd"] == pytest.approx(lstd.lstd.mean(), abs=1e-12)
 
 
 def test_presets_compose_with_their_options():

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark import stability
-from benchmark.data import to_uint8
+from benchmark.images import to_uint8
 from methods import METHODS
 from methods.bicubic import Bicubic
 from methods.noise_control import NoiseControl

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFile
 
-from benchmark.data import read_image
+from benchmark.images import read_image
 from benchmark.write_errors import OutputWriteError
 from conftest import ROOT, make_pairs, run_bench, write_png
 

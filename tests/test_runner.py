@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import benchmark.runner as runner_mod
-from benchmark.data import read_image
+from benchmark.images import read_image
 from conftest import ROOT, make_pairs, run_bench
 
 
@@ -214,7 +214,7 @@ def test_seed_offset_samples_equal_direct_calls(tmp_path, pairs):
     directly with generators seeded 7 and 8 (DESIGN.md, Seeds), and differ from seeds 0 and 1."""
     import torch
 
-    from benchmark.data import to_tensor, to_uint8
+    from benchmark.images import to_tensor, to_uint8
     from methods.noise_control import NoiseControl
 
     lr, hr = pairs

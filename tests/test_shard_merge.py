@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.data import read_image
+from benchmark.images import read_image
 from benchmark.merge import merge
 from benchmark.metrics import METRICS, MetricSpec
 from conftest import make_pairs, run_bench

@@ -81,3 +81,12 @@ def test_lstd_of_dataset_weights_each_image_once_with_its_own_size():
     assert stability.lstd(values) != pytest.approx(pixel_weighted)
     assert stability.lstd_image(small[:1], 0) is None
     assert stability.lstd([0.1, None]) is None
+
+
+def test_lstd_crop_of_one_pixel_is_applied():
+    """crop_border=1 removes exactly one pixel per side (a ``border <= 1`` slip would skip it)."""
+    runs = _runs_with_noisy_border()
+    whole = np.stack(runs).astype(np.float64) / 255.0
+    want = float(whole[:, 1:-1, 1:-1].std(axis=0, ddof=0).mean())
+    assert stability.lstd_image(runs, crop_border=1) == pytest.approx(want, abs=1e-12)
+    assert want != pytest.approx(float(whole.std(axis=0, ddof=0).mean()))

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from benchmark import weights
+from benchmark import doctor, weights
 from benchmark.weights import WeightFile
 from conftest import ROOT
 
@@ -32,7 +32,7 @@ def test_doctor_lists_every_file_of_the_paper_preset(tmp_path, monkeypatch, caps
     present = tmp_path / "th" / "hub" / "checkpoints" / "vgg16-397923af.pth"
     present.parent.mkdir(parents=True)
     present.write_bytes(b"x" * 3000)
-    rc = weights.doctor(["metrics=paper"])
+    rc = doctor.doctor(["metrics=paper"])
     out = capsys.readouterr().out
     table = rows(out)
     assert rc == 1 and set(table) == PAPER_FILES
@@ -45,9 +45,9 @@ def test_doctor_lists_every_file_of_the_paper_preset(tmp_path, monkeypatch, caps
 
 def test_doctor_weights_dir_and_no_files(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "elsewhere"))
-    assert weights.doctor(["metrics=[psnr,ssim]"]) == 0
+    assert doctor.doctor(["metrics=[psnr,ssim]"]) == 0
     assert "need no files" in capsys.readouterr().out
-    assert weights.doctor(["metrics=[fid]", f"weights_dir={tmp_path / 'w'}"]) == 1
+    assert doctor.doctor(["metrics=[fid]", f"weights_dir={tmp_path / 'w'}"]) == 1
     out = capsys.readouterr().out
     assert str(tmp_path / "w" / "hub" / "pyiqa" / "pt_inception-2015-12-05-6726825d.pth") in out
 
@@ -66,22 +66,22 @@ def test_doctor_lists_method_files(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(NoiseControl, "weight_files", classmethod(files))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
     (tmp_path / "model.safetensors").write_bytes(b"abc")
-    assert weights.doctor(["metrics=[psnr]", "method=noise_control"]) == 0
+    assert doctor.doctor(["metrics=[psnr]", "method=noise_control"]) == 0
     out = capsys.readouterr().out
     assert "_target_" not in seen and seen["name"] == "noise_control"
     assert rows(out)["model.safetensors"][:3] == ["present", "3", "B"]
 
 
 def test_doctor_rejects_unknown_names_and_options(capsys):
-    assert weights.doctor(["metrics=[psnr,nope]"]) == 2
+    assert doctor.doctor(["metrics=[psnr,nope]"]) == 2
     assert "nope" in capsys.readouterr().err
-    assert weights.doctor(["--dowload"]) == 2
+    assert doctor.doctor(["--dowload"]) == 2
 
 
 def test_download_offline_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert weights.doctor(["metrics=[musiq]", "--download"]) == 1
+    assert doctor.doctor(["metrics=[musiq]", "--download"]) == 1
     assert "HF_HUB_OFFLINE=1" in capsys.readouterr().err
     assert not (tmp_path / "hub" / "pyiqa").exists()
 

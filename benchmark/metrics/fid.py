@@ -28,7 +28,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from benchmark.data import default_cache_dir, file_sha256, read_image
+from benchmark.data import default_cache_dir, file_sha256
+from benchmark.images import read_image
 from benchmark.metrics import MetricSpec, WeightFile, register
 from benchmark.metrics.deep import require
 from benchmark.weights import hub_file

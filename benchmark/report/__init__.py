@@ -107,7 +107,7 @@ def _image_ids(df: pd.DataFrame, dataset: str, methods: Sequence[str]) -> list[s
 
 
 def _save_png(arr: np.ndarray, path: Path) -> str:
-    from benchmark.data import write_png_atomic
+    from benchmark.images import write_png_atomic
 
     write_png_atomic(path, arr)
     return path.as_posix()
@@ -115,7 +115,7 @@ def _save_png(arr: np.ndarray, path: Path) -> str:
 
 def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, samples: dict[str, Any],
                plots_dir: Path) -> ImageView:
-    from benchmark.data import read_image
+    from benchmark.images import read_image
     from benchmark.report import plots
 
     view = ImageView(dataset, image)

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.results import Result
+
 LSTD = "lstd"  # name of the L-STD pseudo-metric in the tidy frame
 
 COLUMNS = [
@@ -64,39 +66,34 @@ def _num(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
-def rows_of(results: dict[str, Any], path: str | None = None, content_hash: str | None = None) -> list[dict]:
-    """Tidy rows of one results.json dict (or a baseline entry, which has the same keys)."""
-    for key in ("method", "dataset", "metrics"):
-        if key not in results:
-            raise ValueError(f"{path or 'results'} has no {key!r} key: is it a results.json written by srbench?")
-    timing = results.get("timing") or {}
-    options = (results.get("config") or {}).get("metrics")
-    protocol = results.get("protocol") if options is None else protocol_of(options)
+def rows_of(result: Result, path: str | None = None, content_hash: str | None = None) -> list[dict]:
+    """Tidy rows of one result (a results.json, or a baseline entry, read by :meth:`Result.from_json`)."""
+    options = result.metric_options
+    protocol = result.protocol if options is None else protocol_of(options)
     run = {
-        "dataset": str(results["dataset"]), "method": str(results["method"]),
-        "runs": results.get("runs"), "seed": results.get("seed"), "crop_border": results.get("crop_border"),
-        "stochastic": bool(results.get("stochastic", (results.get("runs") or 1) > 1)),
-        "num_images": results.get("num_images"),
-        "seconds_per_image_run": _num(timing.get("seconds_per_image_run")),
-        "parameters": _num(timing.get("parameters")),
-        "content_hash": content_hash or results.get("content_hash"),
+        "dataset": result.dataset, "method": result.method,
+        "runs": result.runs, "seed": result.seed, "crop_border": result.crop_border,
+        "stochastic": result.stochastic, "num_images": result.num_images,
+        "seconds_per_image_run": _num(result.timing_value("seconds_per_image_run")),
+        "parameters": _num(result.timing_value("parameters")),
+        "content_hash": content_hash or result.content_hash,
         "protocol": protocol, "path": path,
     }
     rows = []
-    for name, m in results["metrics"].items():
-        ok = m.get("mean") is not None
-        rows.append({**run, "metric": str(name), "kind": m.get("kind", "FR"),
-                     "higher_is_better": bool(m["higher_is_better"]), "status": "ok" if ok else "empty",
-                     "mean": _num(m.get("mean")), "gstd": _num(m.get("gstd")),
-                     "std_over_runs": _num(m.get("std_over_runs")), "metric_images": m.get("num_images"),
+    for name, m in result.metrics.items():
+        ok = m.mean is not None
+        rows.append({**run, "metric": str(name), "kind": m.kind,
+                     "higher_is_better": bool(m.higher_is_better), "status": "ok" if ok else "empty",
+                     "mean": _num(m.mean), "gstd": _num(m.gstd),
+                     "std_over_runs": _num(m.std_over_runs), "metric_images": m.num_images,
                      "note": None if ok else "no image had the inputs this metric needs"})
-    for name, why in (results.get("skipped") or {}).items():
+    for name, why in result.skipped.items():
         rows.append({**run, "metric": str(name), "kind": None, "higher_is_better": None, "status": "skipped",
                      "mean": math.nan, "gstd": math.nan, "std_over_runs": math.nan, "metric_images": None,
                      "note": str(why)})
     rows.append({**run, "metric": LSTD, "kind": "pixel", "higher_is_better": False,
-                 "status": "ok" if results.get("lstd") is not None else "none", "mean": _num(results.get("lstd")),
-                 "gstd": math.nan, "std_over_runs": math.nan, "metric_images": results.get("num_images"),
+                 "status": "ok" if result.lstd is not None else "none", "mean": _num(result.lstd),
+                 "gstd": math.nan, "std_over_runs": math.nan, "metric_images": result.num_images,
                  "note": None})
     return rows
 
@@ -116,14 +113,13 @@ def _split(names: str | Sequence[str] | None) -> list[str] | None:
     return list(names) or None
 
 
-def _read(path: Path) -> tuple[dict[str, Any], str | None]:
+def _read(path: Path) -> tuple[Result, str | None]:
     """A results.json and the data set content hash of the manifest.json beside it (None if absent)."""
     try:
-        res = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read {path}: {err}; rerun the benchmark that wrote it") from None
-    if not isinstance(res, dict):
-        raise ValueError(f"{path} does not hold a JSON object: is it a results.json written by srbench?")
+    res = Result.from_json(data, str(path))
     chash = None
     manifest = Path(path).with_name("manifest.json")
     if manifest.is_file():
@@ -144,14 +140,14 @@ def load(paths: Sequence[Path], datasets: str | Sequence[str] | None = None,
     want_d, want_m = _split(datasets), _split(methods)
     read = [(Path(p), *_read(Path(p))) for p in paths]
     for kind, key, want in (("data set", "dataset", want_d), ("method", "method", want_m)):
-        have = sorted({str(r.get(key)) for _, r, _ in read})
+        have = sorted({str(getattr(r, key)) for _, r, _ in read})
         unknown = [w for w in (want or []) if w not in have]
         if unknown:
             raise ValueError(f"no results for {kind} {', '.join(map(repr, unknown))}; found: {', '.join(have)}")
     rows: list[dict] = []
     seen: dict[tuple[str, str], Path] = {}
     for p, res, chash in read:
-        key = (str(res.get("dataset")), str(res.get("method")))
+        key = (res.dataset, res.method)
         if (want_d and key[0] not in want_d) or (want_m and key[1] not in want_m):
             continue
         if key in seen:

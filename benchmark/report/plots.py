@@ -25,12 +25,11 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
-from benchmark.data import read_image
+from benchmark.images import read_image
 from benchmark.report.collect import LSTD
 from benchmark.report.tables import label
-from benchmark.store import Store
+from benchmark.store import SET_IMAGE, Store
 
-SET_IMAGE = "*"  # image column of set-metric rows in scores.csv (benchmark.runner.SET_IMAGE)
 PDF_META = {"CreationDate": None}  # reproducible PDFs: no time stamp
 DPI = 120
 

@@ -1,0 +1,131 @@
+"""``python -m benchmark weights [override ...] [--download]``: the weights doctor.
+
+Lists, for the config a run would use, every file its metrics and method need (status, size,
+name, who needs it, cache path, source URL) and, with ``--download``, fetches the missing ones
+on a machine with network. Which files exist and where they are cached is
+:mod:`benchmark.weights`; this module only composes the config and prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import get_class
+from omegaconf import OmegaConf
+
+from benchmark.config import check_group_choices
+from benchmark.metrics import METRICS, conf_dir, resolve
+from benchmark.weights import WeightFile, apply_weights_dir, download, fetch_command, hub_dir, offline_reason
+
+
+def _merge(files: Iterable[WeightFile]) -> list[WeightFile]:
+    """One row per path; ``needed_by`` lists every metric or method that needs it."""
+    out: dict[Path, WeightFile] = {}
+    for w in files:
+        if w.path in out:
+            old = out[w.path]
+            users = old.needed_by.split(", ")
+            if w.needed_by not in users:
+                out[w.path] = WeightFile(old.name, old.url, old.path, f"{old.needed_by}, {w.needed_by}")
+        else:
+            out[w.path] = w
+    return list(out.values())
+
+
+def collect(cfg: Any) -> list[WeightFile]:
+    """Every file the metrics and the method of a composed config need."""
+    files: list[WeightFile] = []
+    selection = resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
+    for name in selection.names:
+        for w in METRICS.get(name).weights(selection.options[name]):
+            # optional metrics are skipped (not stopped on) when their files are missing
+            files.append(WeightFile(w.name, w.url, w.path, f"{w.needed_by} (optional)")
+                         if name in selection.optional else w)
+    if cfg.get("method") is not None:
+        method_cfg = OmegaConf.to_container(cfg.method, resolve=True)
+        target = method_cfg.pop("_target_", None)
+        if target:
+            files += get_class(target).weight_files(**method_cfg)
+    return _merge(files)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return "-"
+
+
+def format_table(files: Sequence[WeightFile]) -> str:
+    """Plain-text table: status, size, file, needed by, cache path, source URL."""
+    rows = [("status", "size", "file", "needed by", "path", "url")]
+    rows += [("present" if w.present else "MISSING", _size(w.size), w.name, w.needed_by, str(w.path), w.url)
+             for w in files]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join("  ".join(c.ljust(widths[i]) if i < 5 else c for i, c in enumerate(r)).rstrip() for r in rows)
+
+
+DOCTOR_USAGE = """usage: python -m benchmark weights [override ...] [--download]
+
+Lists every file that a run with the same overrides needs (metrics and method): status, size,
+name, who needs it, cache path and source URL. Exit status 1 when a file is missing.
+
+  override     as for run_bench.py, e.g. metrics=paper method=noise_control weights_dir=/data/torch
+  --download   fetch the missing files (on a machine with network)
+
+Files live under $TORCH_HOME/hub (pyiqa/, checkpoints/, clip/); weights_dir=<dir> uses <dir> as TORCH_HOME."""
+
+
+def doctor(argv: Sequence[str]) -> int:
+    """``python -m benchmark weights``: list (and with --download fetch) the files a run needs."""
+    if any(a in ("-h", "--help") for a in argv):
+        print(DOCTOR_USAGE)
+        return 0
+    do_download = "--download" in argv
+    unknown = [a for a in argv if a.startswith("-") and a != "--download"]
+    if unknown:
+        print(f"unknown option(s) {' '.join(unknown)}\n\n{DOCTOR_USAGE}", file=sys.stderr)
+        return 2
+    overrides = [a for a in argv if a != "--download"]
+    try:
+        check_group_choices(overrides, conf_dir())
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            cfg = compose(config_name="bench", overrides=overrides)
+        apply_weights_dir(cfg.get("weights_dir"))
+        files = collect(cfg)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        GlobalHydra.instance().clear()
+    print(f"TORCH_HOME hub folder: {hub_dir()}")
+    if not files:
+        print("the chosen metrics and method need no files")
+        return 0
+    print(format_table(files))
+    missing = [w for w in files if not w.present]
+    if do_download and missing:
+        reason = offline_reason(w.url for w in missing)
+        if reason:
+            print(f"cannot download: {reason}", file=sys.stderr)
+        else:
+            for path, err in download(missing).items():
+                print(f"failed: {path}: {err}", file=sys.stderr)
+            print()
+            print(format_table(files))
+        missing = [w for w in files if not w.present]
+    if missing:
+        print(f"\n{len(missing)} file(s) missing." + ("" if do_download else
+              f" Fetch them with `{fetch_command(overrides)}` on a machine with network, or pass "
+              "strict=false to run without the metrics that need them."))
+        return 1
+    print(f"\nall {len(files)} file(s) present")
+    return 0

@@ -1,0 +1,162 @@
+"""The one image codec: every image srbench reads (LR, HR, SR) becomes 8-bit RGB by one rule,
+and every PNG it writes is written atomically.
+
+Conversion rule:
+
+* 16-bit images are mapped to 8 bits by ``round(v * 255 / 65535)``;
+* grayscale is replicated to three channels;
+* palette images are expanded through their palette;
+* an alpha channel is dropped (the colour values are kept as they are, not composited);
+* the result is 8-bit RGB, read as ``uint8`` ``H x W x 3`` and scaled to [0, 1] by ``/255``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from benchmark import write_errors
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so reports that only read PNGs stay light
+    import torch
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``, so that a reader
+    never sees a partial file. The temporary file ``.<stem>.<random><suffix>.tmp`` sits beside
+    ``path`` (same file system, so the replace is atomic); nothing reads ``*.tmp`` files.
+
+    A failed write raises :class:`~benchmark.write_errors.OutputWriteError` naming ``path``.
+    """
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{path.suffix}.tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise write_errors.explain(path, err) from err
+        raise
+
+
+
+
+def _png_bit_depth(path: Path) -> int | None:
+    """Bit depth from a PNG's IHDR chunk (PIL silently truncates 16-bit RGB to 8 bits)."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 26:
+        return None
+    return head[24]
+
+
+def to_rgb8(arr: np.ndarray) -> np.ndarray:
+    """Apply the module's conversion rule to a decoded H x W [x C] array."""
+    if arr.dtype == np.uint16 or arr.dtype == np.int32:
+        arr = np.rint(arr.astype(np.float64) * (255.0 / 65535.0)).clip(0, 255).astype(np.uint8)
+    elif arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype != np.uint8:
+        raise ValueError(f"unsupported pixel type {arr.dtype} (expected 8- or 16-bit integers)")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    channels = arr.shape[2]
+    if channels in (1, 2):  # gray, gray + alpha
+        arr = np.repeat(arr[:, :, :1], 3, axis=2)
+    elif channels == 4:  # RGBA
+        arr = arr[:, :, :3]
+    elif channels != 3:
+        raise ValueError(f"unsupported channel count {channels}")
+    return np.ascontiguousarray(arr)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode ``path`` to 8-bit RGB (``uint8``, H x W x 3) following the module's rule.
+
+    Raises ValueError naming the file when it cannot be decoded.
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".png" and (_png_bit_depth(path) or 8) == 16:
+            import cv2  # PIL cannot hold 16-bit RGB; OpenCV can
+
+            arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if arr is None:
+                raise ValueError("OpenCV could not decode it")
+            if arr.ndim == 3:  # OpenCV orders colour channels as BGR(A)
+                arr = arr[:, :, [2, 1, 0, 3][: arr.shape[2]]] if arr.shape[2] >= 3 else arr
+            return to_rgb8(arr)
+        with Image.open(path) as img:
+            img.load()
+            if img.mode == "P" or img.mode == "PA":
+                img = img.convert("RGBA")
+            elif img.mode == "CMYK" or img.mode == "YCbCr" or img.mode == "LAB":
+                img = img.convert("RGB")
+            elif img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+                return to_rgb8(np.asarray(img).astype(np.uint16))
+            elif img.mode == "I":
+                return to_rgb8(np.asarray(img).clip(0, 65535).astype(np.uint16))
+            elif img.mode == "1":
+                img = img.convert("L")
+            return to_rgb8(np.asarray(img))
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
+        raise ValueError(f"cannot read image {path}: {err}") from err
+
+
+def to_tensor(arr: np.ndarray) -> "torch.Tensor":
+    """uint8 H x W x 3 -> float32 tensor 3 x H x W in [0, 1]."""
+    import torch
+
+    if not arr.flags.writeable:  # arrays decoded by PIL are read-only views
+        arr = arr.copy()
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
+
+
+def to_uint8(tensor: "torch.Tensor") -> np.ndarray:
+    """Float tensor 3 x H x W in [0, 1] -> uint8 H x W x 3 (round half to even, as torch.round)."""
+    return tensor.detach().float().clamp(0, 1).mul(255.0).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def write_png_atomic(path: Path, arr: np.ndarray) -> None:
+    """Write an 8-bit RGB PNG so that a reader never sees a partial file.
+
+    A failed write raises :class:`~benchmark.write_errors.OutputWriteError` naming ``path``.
+    """
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode="RGB").save(buf, format="PNG", compress_level=1)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk every complete PNG ends with
+
+
+def png_complete(path: Path) -> bool:
+    """True when ``path`` ends with PNG's IEND chunk.
+
+    Decoding alone does not prove a file complete: with ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES``
+    (a process-wide flag that some libraries set on import) PIL fills a truncated PNG with
+    grey instead of failing. Checking the end chunk does not depend on that flag.
+    """
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() < len(PNG_END):
+                return False
+            f.seek(-len(PNG_END), os.SEEK_END)
+            return f.read() == PNG_END
+    except OSError:
+        return False

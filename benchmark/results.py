@@ -1,0 +1,223 @@
+"""The typed result of one (data set, method): built once from the tidy scores, read by everyone.
+
+:meth:`Result.from_scores` is the one function that turns tidy scores (image, run, seed, metric,
+value), the per-image L-STD and the metric facts into what results.json holds:
+
+* per-image metrics (FR, NR): ``mean`` = mean over images of the per-image mean over runs,
+  ``gstd`` = G-STD (:func:`benchmark.stability.gstd`), ``num_images`` = images scored;
+* set metrics (FID, KID): ``mean`` = mean over runs of the per-run value, ``gstd`` = None (the
+  paper prints none), ``std_over_runs`` = population std over runs (None for one run);
+* ``lstd`` = data-set L-STD (:func:`benchmark.stability.lstd`);
+* deterministic methods: every ``gstd`` and ``lstd`` is None (DESIGN.md prints them as "-").
+
+The runner and ``python -m benchmark merge`` both build results through it; the report, the
+regression gate and the console table read :class:`Result` objects (:meth:`Result.from_json`),
+never raw results.json dicts.
+
+Schema versions: 1 (no ``schema`` key, files written before this module) and 2 (``schema: 2``;
+same keys). Keys this version does not know are kept in ``extra`` and written back unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+import numpy as np
+import pandas as pd
+
+from benchmark import stability
+from benchmark.store import SET_IMAGE
+
+SCHEMA = 2  # written into results.json as "schema"; files without the key are schema 1
+SET_KIND = "set"
+
+_METRIC_KEYS = ("mean", "gstd", "std_over_runs", "higher_is_better", "kind", "num_images")
+_RESULT_KEYS = ("schema", "method", "dataset", "runs", "seed", "crop_border", "stochastic", "num_images",
+                "metrics", "skipped", "lstd", "timing", "config", "versions", "content_hash", "protocol")
+
+
+class MetricFacts(Protocol):
+    """What :meth:`Result.from_scores` needs to know about a metric (a MetricSpec has it)."""
+
+    kind: str  # "FR", "NR" or "set"
+    higher_is_better: bool
+
+
+def _opt_float(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
+
+
+@dataclass
+class MetricResult:
+    """Summary of one metric over a (data set, method) result.
+
+    ``mean``: per-image metrics: mean over images of the mean over runs; set metrics: mean over
+    runs. ``gstd``: G-STD (None for set metrics, a single run, or a deterministic method).
+    ``std_over_runs``: set metrics only, population std of the per-run values (None for one run).
+    ``num_images``: per-image metrics only, how many images had the inputs the metric needs.
+    """
+
+    mean: float | None
+    gstd: float | None
+    higher_is_better: bool
+    kind: str
+    std_over_runs: float | None = None
+    num_images: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_set(self) -> bool:
+        return self.kind == SET_KIND
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mean": self.mean, "gstd": self.gstd}
+        if self.is_set or self.std_over_runs is not None:
+            out["std_over_runs"] = self.std_over_runs
+        out["higher_is_better"] = self.higher_is_better
+        out["kind"] = self.kind
+        if self.num_images is not None:
+            out["num_images"] = self.num_images
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, name: str, data: Mapping[str, Any], where: str = "results") -> "MetricResult":
+        if not isinstance(data, Mapping) or "higher_is_better" not in data:
+            raise ValueError(f"{where}: metric {name!r} has no 'higher_is_better' key: is it a results.json "
+                             f"written by srbench?")
+        return cls(mean=_opt_float(data.get("mean")), gstd=_opt_float(data.get("gstd")),
+                   higher_is_better=bool(data["higher_is_better"]),
+                   kind=str(data.get("kind", "FR")),  # files older than the kind key held FR metrics only
+                   std_over_runs=_opt_float(data.get("std_over_runs")),
+                   num_images=None if data.get("num_images") is None else int(data["num_images"]),
+                   extra={k: v for k, v in data.items() if k not in _METRIC_KEYS})
+
+
+@dataclass
+class Result:
+    """One (data set, method) result: what results.json holds, typed.
+
+    ``runs``: runs per image; ``seed``: first seed (run r used ``seed + r``; None for
+    precomputed outputs); ``lstd``: data-set L-STD in [0, 1] pixel units (None when undefined);
+    ``skipped``: metric -> why it was not computed; ``timing``: seconds and counts of generation
+    and scoring (free-form); ``config``: the resolved Hydra config; ``content_hash`` and
+    ``protocol``: only in regression baseline entries, which carry no config.
+    """
+
+    method: str
+    dataset: str
+    runs: int | None
+    seed: int | None
+    crop_border: int | None
+    stochastic: bool
+    num_images: int | None
+    metrics: dict[str, MetricResult]
+    skipped: dict[str, str] = field(default_factory=dict)
+    lstd: float | None = None
+    timing: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    versions: dict[str, Any] | None = None
+    content_hash: str | None = None
+    protocol: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def from_scores(cls, scores: pd.DataFrame, lstd_per_image: pd.DataFrame | Sequence[float | None],
+                    metrics: Mapping[str, MetricFacts], *, method: str, dataset: str, runs: int,
+                    seed: int | None, crop_border: int, stochastic: bool, num_images: int,
+                    skipped: Mapping[str, str] | None = None, timing: dict[str, Any] | None = None,
+                    config: dict[str, Any] | None = None, versions: dict[str, Any] | None = None,
+                    set_image: str = SET_IMAGE) -> "Result":
+        """Build the result from the tidy scores (see the module docstring for each number).
+
+        ``scores``: columns image, run, seed, metric, value; set-metric rows have image
+        ``set_image``. ``lstd_per_image``: a frame with an ``lstd`` column or the values
+        (None where a single run leaves it undefined). ``metrics``: name -> facts, in the order
+        results.json lists them. A deterministic method (``stochastic=False``) gets no G-STD and
+        no L-STD.
+        """
+        per_image = scores[scores["image"] != set_image]
+        g = stability.gstd(per_image)
+        out: dict[str, MetricResult] = {}
+        for name, spec in metrics.items():
+            df = scores[scores["metric"] == name]
+            if spec.kind == SET_KIND:
+                v = df["value"].to_numpy(dtype=np.float64)
+                out[name] = MetricResult(float(v.mean()) if len(v) else None, None, spec.higher_is_better, spec.kind,
+                                         std_over_runs=float(v.std(ddof=0)) if len(v) > 1 else None)
+            elif len(df):
+                img_means = df.groupby("image")["value"].mean()
+                out[name] = MetricResult(float(img_means.mean()), g.get(name), spec.higher_is_better, spec.kind,
+                                         num_images=int(len(img_means)))
+            else:
+                out[name] = MetricResult(None, None, spec.higher_is_better, spec.kind, num_images=0)
+        values = list(lstd_per_image["lstd"]) if isinstance(lstd_per_image, pd.DataFrame) else list(lstd_per_image)
+        lstd = stability.lstd(values)
+        if not stochastic:  # deterministic: run once, nothing to spread (DESIGN.md prints "-")
+            lstd = None
+            for m in out.values():
+                m.gstd = None
+        return cls(method=method, dataset=dataset, runs=runs, seed=seed, crop_border=crop_border,
+                   stochastic=bool(stochastic), num_images=num_images, metrics=out, skipped=dict(skipped or {}),
+                   lstd=lstd, timing=timing, config=config, versions=versions)
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_json(self) -> dict[str, Any]:
+        """The results.json dict (``schema`` first; baseline-only keys only when set)."""
+        out: dict[str, Any] = {
+            "schema": self.schema, "method": self.method, "dataset": self.dataset, "runs": self.runs,
+            "seed": self.seed, "crop_border": self.crop_border, "stochastic": self.stochastic,
+            "num_images": self.num_images, "metrics": {n: m.to_json() for n, m in self.metrics.items()},
+            "skipped": dict(self.skipped), "lstd": self.lstd,
+        }
+        for key in ("timing", "config", "versions", "content_hash", "protocol"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, where: str | None = None) -> "Result":
+        """Read a results.json dict (schema 1 or 2) or a regression-baseline entry.
+
+        Raises ValueError naming ``where`` when a required key (method, dataset, metrics) is
+        missing or the schema is newer than this srbench reads.
+        """
+        where = where or "results"
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where} does not hold a JSON object: is it a results.json written by srbench?")
+        for key in ("method", "dataset", "metrics"):
+            if key not in data:
+                raise ValueError(f"{where} has no {key!r} key: is it a results.json written by srbench?")
+        schema = int(data.get("schema", 1))
+        if schema > SCHEMA:
+            raise ValueError(f"{where} has results schema {schema}, this srbench reads up to {SCHEMA}: "
+                             f"upgrade srbench (pip install -U) to read it")
+        runs = data.get("runs")
+        return cls(
+            method=str(data["method"]), dataset=str(data["dataset"]), runs=runs, seed=data.get("seed"),
+            crop_border=data.get("crop_border"),
+            # files older than the stochastic key: a method run more than once was stochastic
+            stochastic=bool(data.get("stochastic", (runs or 1) > 1)),
+            num_images=data.get("num_images"),
+            metrics={str(n): MetricResult.from_json(str(n), m, where) for n, m in data["metrics"].items()},
+            skipped={str(k): str(v) for k, v in (data.get("skipped") or {}).items()},
+            lstd=_opt_float(data.get("lstd")), timing=data.get("timing"), config=data.get("config"),
+            versions=data.get("versions"), content_hash=data.get("content_hash"), protocol=data.get("protocol"),
+            extra={k: v for k, v in data.items() if k not in _RESULT_KEYS}, schema=SCHEMA)
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def metric_options(self) -> dict[str, Any] | None:
+        """The metric options of the run's config (None for baseline entries, which carry ``protocol``)."""
+        return None if self.config is None else self.config.get("metrics")
+
+    def timing_value(self, key: str) -> Any:
+        """One timing figure (None when absent), e.g. ``seconds_per_image_run``, ``parameters``."""
+        return (self.timing or {}).get(key)
