@@ -34,7 +34,8 @@ import numpy as np
 
 from benchmark import degradations as D
 from benchmark import fetch as F
-from benchmark.data import DATASETS, IMAGE_EXTS, DatasetError, FolderDataset
+from benchmark.data import DATASETS, DatasetError, FolderDataset
+from benchmark.images import IMAGE_EXTS
 
 log = logging.getLogger("srbench")
 
@@ -162,7 +163,7 @@ def build(hr_dir: str | os.PathLike, recipe: str, scale: int = 4, seed: int = 0,
           crop_size: int = 512, params: Mapping[str, Any] | None = None, name: str = "synthetic",
           cache_dir: str | os.PathLike | None = None, image_list: str | os.PathLike | None = None) -> Path:
     """Build (or reuse) the synthetic set and return its folder (``HR/``, ``LR/``, ``manifest.json``)."""
-    from benchmark.data import read_image, write_png_atomic
+    from benchmark.images import read_image, write_png_atomic
 
     if crop not in CROPS:
         raise ValueError(f"dataset.crop must be one of null, center, random, adm; got {crop!r}")

@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import fetch as F
-from benchmark.data import DATASETS, IMAGE_EXTS, FolderDataset
+from benchmark.data import DATASETS, FolderDataset
+from benchmark.images import IMAGE_EXTS
 
 log = logging.getLogger("srbench")
 

@@ -123,7 +123,7 @@ def test_recipe_is_deterministic_and_seeded(recipe, tmp_path):
         la, lb, lc = ((d / "LR" / f"{stem}.png").read_bytes() for d in (a, b, c))
         assert la == lb
         assert (la != lc) == (recipe != "bicubic")  # bicubic has nothing random
-        from benchmark.data import read_image
+        from benchmark.images import read_image
 
         assert read_image(a / "LR" / f"{stem}.png").shape == (16, 16, 3)
     assert a.name == b.name and a != c
@@ -145,7 +145,7 @@ def test_manifest_round_trip_and_no_stale_cache(tmp_path, caplog):
     m = S.read_manifest(folder)
     assert m["recipe"] == "realesrgan" and m["seed"] == 3 and m["crop"] == "random" and m["crop_size"] == 64
     assert m["params"]["jpeg_range2"] == [60.0, 100.0] and m["params"]["blur_sigma"] == [0.2, 1.5]
-    from benchmark.data import read_image
+    from benchmark.images import read_image
     from benchmark.fetch import sha256_file
 
     for stem, rec in m["images"].items():
@@ -168,7 +168,7 @@ def test_manifest_round_trip_and_no_stale_cache(tmp_path, caplog):
 def test_centre_crop_and_too_small_image(tmp_path):
     hr = _hr_folder(tmp_path, n=1, side=96)
     folder = S.build(hr, "bicubic", scale=2, crop="center", crop_size=64, cache_dir=tmp_path / "c")
-    from benchmark.data import read_image
+    from benchmark.images import read_image
 
     src = read_image(hr / "im0.png")
     assert np.array_equal(read_image(folder / "HR" / "im0.png"), src[16:80, 16:80])
