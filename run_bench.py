@@ -1,29 +1,17 @@
-"""srbench entry point: ``python run_bench.py method=<m> dataset=<d> [runs=10 seed=0 ...]``."""
+"""srbench entry point: ``python run_bench.py method=<m> dataset=<d> [runs=10 seed=0 ...]``.
+
+The command itself lives in :mod:`benchmark.app` (user errors print ``error: ...`` and exit 2,
+``--debug`` shows tracebacks); this file only makes a checkout runnable without installing it.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchmark.config  # noqa: E402,F401  (registers the typed schema)
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="bench")
-def main(cfg: DictConfig) -> None:
-    from benchmark.runner import run
-
-    run(cfg)
-
+from benchmark.app import main  # noqa: E402
 
 if __name__ == "__main__":
-    try:
-        benchmark.config.check_group_choices(sys.argv[1:], Path(__file__).resolve().parent / "conf")
-        benchmark.config.check_override_keys(sys.argv[1:])
-    except ValueError as err:
-        sys.exit(f"error: {err}")
-    main()
+    sys.exit(main())

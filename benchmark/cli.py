@@ -18,12 +18,27 @@ def command(name: str, help: str) -> Callable[[Callable[[list[str]], int]], Call
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m benchmark <command> ...``; return the exit status.
+
+    A user error prints ``error: <message>`` and returns 2 (no traceback; ``--debug`` shows it),
+    Ctrl-C prints one line and returns 130; otherwise the command's own status (the gate: 1
+    when a result regressed).
+    """
+    from benchmark import errors
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = errors.debug_requested(argv)
+    argv = [a for a in argv if a != "--debug"]
+    return errors.guarded(lambda: _dispatch(argv), debug)
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: python -m benchmark <command> [args]\n\ncommands:")
         for name, (help_, _) in sorted(COMMANDS.items()):
             print(f"  {name:<10} {help_}")
         print("\nthe benchmark itself runs with: python run_bench.py method=<m> dataset=<d>")
+        print("--debug (any command): show the traceback of an error")
         return 0
     if argv[0] not in COMMANDS:
         print(f"unknown command {argv[0]!r}; commands: {', '.join(sorted(COMMANDS))}", file=sys.stderr)

@@ -20,6 +20,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import MISSING, DictConfig
 
+from benchmark.errors import UserError
+
 
 @dataclass
 class ShardSchema:
@@ -53,6 +55,7 @@ class BenchSchema:
 
 ConfigStore.instance().store(name="bench_schema", node=BenchSchema)
 
+MAX_SEED = 2**63 - 1  # largest seed of a run: signed 64-bit, as scores.csv stores it
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
@@ -63,6 +66,12 @@ def validate(cfg: DictConfig) -> None:
         problems.append(f"runs={cfg.runs}: runs must be an integer >= 1 (the paper uses 10)")
     if cfg.seed < 0:
         problems.append(f"seed={cfg.seed}: seed must be an integer >= 0")
+    elif cfg.runs >= 1 and cfg.seed + cfg.runs - 1 > MAX_SEED:
+        # torch.Generator takes seeds up to 2**64-1, but scores.csv, results.json and pandas
+        # store seeds as signed 64-bit integers: the last run's seed must fit there
+        problems.append(f"seed={cfg.seed} runs={cfg.runs}: the last run's seed seed + runs - 1 = "
+                        f"{cfg.seed + cfg.runs - 1} exceeds {MAX_SEED} (2**63 - 1, the largest seed srbench "
+                        f"stores); use seed <= {MAX_SEED - cfg.runs + 1}")
     if cfg.crop_border < 0:
         problems.append(f"crop_border={cfg.crop_border}: crop_border must be an integer >= 0 (default 4)")
     if cfg.batch_size < 1:
@@ -79,7 +88,7 @@ def validate(cfg: DictConfig) -> None:
         problems.append(f"shard.index={shard.index} shard.count={shard.count}: need shard.count >= 1 and "
                         f"0 <= shard.index < shard.count (shards are numbered 0 .. count-1)")
     if problems:
-        raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
+        raise UserError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -122,7 +131,7 @@ def check_group_choices(argv: list[str], conf: Path) -> None:
         available = sorted(p.stem for p in (conf / group).glob("*.yaml"))
         unknown = [n for n in names if n not in available]
         if unknown:
-            raise ValueError(f"unknown {GROUPS[group]} {', '.join(map(repr, unknown))} in {arg!r}; "
+            raise UserError(f"unknown {GROUPS[group]} {', '.join(map(repr, unknown))} in {arg!r}; "
                              f"available in conf/{group}/: {', '.join(available)}")
 
 
@@ -139,6 +148,124 @@ def check_override_keys(argv: list[str]) -> None:
         if top == "hydra" or top in allowed:
             continue
         close = difflib.get_close_matches(top, allowed, n=1)
-        raise ValueError(f"unknown key {top!r} in {arg!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        raise UserError(f"unknown key {top!r} in {arg!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
                          + f"; allowed top-level keys: {', '.join(allowed)}; options of a method or data set "
                            f"are set as method.<key>=... or dataset.<key>=...")
+
+
+# ----------------------------------------------------------------------------- nested keys
+
+_NESTED = re.compile(r"^(?P<plus>\+{0,2}|~)(?P<group>method|dataset|metrics)\.(?P<rest>[^=]+)=")
+
+
+def _default_choices(conf: Path) -> dict[str, str]:
+    """The group choices of ``bench.yaml``'s defaults list (``method: noise_control`` ...)."""
+    from omegaconf import OmegaConf
+
+    out: dict[str, str] = {}
+    for item in OmegaConf.to_container(OmegaConf.load(conf / "bench.yaml")).get("defaults", []):
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if isinstance(v, str):
+                    out[str(k)] = v
+    return out
+
+
+def _choices(argv: list[str], conf: Path, group: str) -> list[str]:
+    """The config files of ``group`` a command line selects (several in a sweep)."""
+    chosen = [_default_choices(conf).get(group, "")]
+    for arg in argv:
+        m = re.match(rf"^{group}=(.*)$", arg)
+        if m:
+            chosen = [v.strip().strip("'\"") for v in m.group(1).strip().strip("[]").split(",") if v.strip()]
+    return [c for c in chosen if c]
+
+
+def _accepted_params(target: str | None) -> tuple[set[str], bool] | None:
+    """Constructor parameters of ``target`` and whether it takes ``**kwargs``; None if unknown."""
+    import inspect
+
+    if not target:
+        return None
+    try:
+        from hydra.utils import get_class
+
+        sig = inspect.signature(get_class(target).__init__)
+    except Exception:  # noqa: BLE001  (a target that cannot be imported here is checked when the run builds it)
+        return None
+    params = {p.name for p in sig.parameters.values() if p.name != "self"
+              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return params, any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def _group_node(conf: Path, group: str, choice: str) -> dict | None:
+    """The keys of ``conf/<group>/<choice>.yaml`` as Hydra composes them (its defaults list included)."""
+    if not (conf / group / f"{choice}.yaml").is_file():
+        return None
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            cfg = compose(config_name="bench", overrides=[f"{group}={choice}"])
+        return OmegaConf.to_container(cfg[group], resolve=False)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _suggest(key: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_nested_keys(argv: list[str], conf: Path) -> None:
+    """Fail early on ``method.<key>=`` / ``dataset.<key>=`` / ``metrics.<name>.<key>=`` typos.
+
+    Hydra rejects ``method.sigm=0.1`` with a raw "not in struct" error whose hint
+    (``+method.sigm=0.1``) then fails inside the constructor with a TypeError. Here the key is
+    compared with the keys the chosen config file declares (and, for ``+key``, with the
+    parameters its ``_target_`` accepts), and the error suggests the closest declared key.
+    """
+    from omegaconf import OmegaConf
+
+    targets = {a.split("=", 1)[0].lstrip("+"): a.split("=", 1)[1] for a in argv
+               if re.match(r"^\+{0,2}(method|dataset)\._target_=", a)}
+    for arg in argv:
+        m = _NESTED.match(arg)
+        if not m or m.group("plus") == "~":
+            continue
+        group, rest, plus = m.group("group"), m.group("rest"), m.group("plus")
+        if group == "metrics":
+            parts = rest.split(".")
+            if len(parts) < 2 or plus:
+                continue  # metrics.<name>=... or +metrics...: options are checked by the metric's schema
+            name, key = parts[0], parts[1]
+            path = conf / "metrics" / f"{name}.yaml"
+            if not path.is_file():
+                continue
+            declared = sorted((OmegaConf.to_container(OmegaConf.load(path)).get(name) or {}).keys())
+            if key in declared:
+                continue
+            raise UserError(f"metric {name!r} declares no option {key!r} in {arg!r}{_suggest(key, declared)}; "
+                            f"its options: {', '.join(declared) or 'none'} (conf/metrics/{name}.yaml)")
+        key = rest.split(".")[0]
+        if key == "_target_":
+            continue
+        for choice in _choices(argv, conf, group):
+            node = _group_node(conf, group, choice)
+            if node is None:
+                continue  # unknown choice: check_group_choices names it
+            declared = sorted(k for k in node if k not in ("defaults", "_target_"))
+            if key in declared:
+                continue
+            accepted = _accepted_params(targets.get(f"{group}._target_", node.get("_target_")))
+            if plus and (accepted is None or key in accepted[0] or accepted[1]):
+                continue  # the constructor takes it (or cannot be inspected here)
+            options = sorted(set(declared) | (accepted[0] if accepted else set()))
+            if not plus and accepted and key in accepted[0]:
+                raise UserError(f"{group} {choice!r} accepts {key!r} but conf/{group}/{choice}.yaml does not declare "
+                                f"it: set it with +{arg}")
+            raise UserError(f"{group} {choice!r} has no option {key!r} (in {arg!r}){_suggest(key, options)}; "
+                            f"its options: {', '.join(options)} (conf/{group}/{choice}.yaml)")

@@ -9,8 +9,8 @@ of :func:`benchmark.config.validate` and the writability of ``output_dir`` are c
 In a sweep the values being swept are checked by each job's own ``run``.
 
 Hydra turns an exception raised by a callback into a warning and carries on, so a failed
-check exits with ``SystemExit`` (which Hydra does not catch), printing ``error: <why>`` as
-``run_bench.py`` does for unknown config names.
+check raises :class:`benchmark.errors.Abort` (a ``BaseException``, which Hydra does not catch);
+the entry point prints ``error: <why>`` and exits 2 (see :mod:`benchmark.errors`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from benchmark.config import validate
+from benchmark.errors import Abort
 from benchmark.write_errors import check_writable
 
 
@@ -32,7 +33,7 @@ class Preflight(Callback):
             validate(config)
             check_writable(config.output_dir)
         except (ValueError, OSError) as err:
-            raise SystemExit(f"error: {err}") from err
+            raise Abort(err) from err
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.on_run_start(config)

@@ -44,7 +44,7 @@ from xml.etree import ElementTree as ET
 import pandas as pd
 
 from benchmark.report.collect import LSTD, collect, frame, load, rows_of
-from benchmark.results import MetricResult, Result
+from benchmark.results import MetricResult, Result, result_problems
 from benchmark.store import atomic_write_bytes, atomic_write_json
 
 BASELINE_FORMAT = 1
@@ -134,14 +134,51 @@ def _int(v: Any) -> int | None:
     return None if v is None or pd.isna(v) else int(v)
 
 
-def write_baseline(df: pd.DataFrame, path: Path) -> None:
+def write_baseline(df: pd.DataFrame, path: Path, keep: Sequence[dict[str, Any]] = ()) -> None:
+    """Write the entries of ``df`` (plus the entries ``keep`` of other (data set, method) pairs) as a baseline."""
+    new = entries(df)
+    chosen = {(e["dataset"], e["method"]) for e in new}
+    all_entries = sorted([e for e in keep if (e["dataset"], e["method"]) not in chosen] + new,
+                         key=lambda e: (e["dataset"], e["method"]))
     atomic_write_json(path, {"srbench_baseline": BASELINE_FORMAT,
                              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                             "entries": entries(df)})
+                             "entries": all_entries})
+
+
+_RECREATE = ("recreate it from known-good results with `python -m benchmark check <results> --baseline {path} "
+             "--update-baseline --replace-baseline`")
+
+
+def read_baseline_entries(path: Path) -> list[dict[str, Any]]:
+    """The entries of an srbench baseline file, each checked; a malformed file raises ValueError
+    naming the file, the entry, the key, what was found and how to recreate it."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read baseline {path}: {err}; " + _RECREATE.format(path=path)) from None
+    if not isinstance(data, dict) or "srbench_baseline" not in data:
+        raise ValueError(f"{path} is not an srbench baseline (no 'srbench_baseline' key)")
+    if data["srbench_baseline"] != BASELINE_FORMAT:
+        raise ValueError(f"baseline {path} has format {data['srbench_baseline']!r}, this srbench reads "
+                         f"{BASELINE_FORMAT}: " + _RECREATE.format(path=path))
+    if not isinstance(data.get("entries"), list):
+        raise ValueError(f"baseline {path} has no list 'entries' (found {data.get('entries')!r:.80}): "
+                         + _RECREATE.format(path=path))
+    problems = []
+    for n, e in enumerate(data["entries"]):
+        who = (f"{e.get('dataset')}/{e.get('method')}" if isinstance(e, dict) else f"#{n}")
+        problems += [f"entry {n} ({who}): {p}" for p in result_problems(e)]
+    if problems:
+        raise ValueError(f"baseline {path} is malformed:\n  - " + "\n  - ".join(problems[:20])
+                         + ("\n  - ..." if len(problems) > 20 else "") + "\n" + _RECREATE.format(path=path))
+    return data["entries"]
 
 
 def load_baseline(path: Path) -> pd.DataFrame:
-    """A baseline file written by ``--update-baseline``, a results.json, or a folder of results."""
+    """A baseline file written by ``--update-baseline``, a results.json, or a folder of results.
+
+    Anything malformed raises ValueError naming the file (``check`` exits 2, never 1).
+    """
     if path.is_dir():
         return collect(path)
     if not path.is_file():
@@ -152,10 +189,8 @@ def load_baseline(path: Path) -> pd.DataFrame:
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read baseline {path}: {err}") from None
     if isinstance(data, dict) and "srbench_baseline" in data:
-        if data["srbench_baseline"] != BASELINE_FORMAT:
-            raise ValueError(f"baseline {path} has format {data['srbench_baseline']}, this srbench reads "
-                             f"{BASELINE_FORMAT}: recreate it with --update-baseline")
-        results = [Result.from_json(e, f"baseline {path} entry {i}") for i, e in enumerate(data["entries"])]
+        results = [Result.from_json(e, f"baseline {path} entry {i}")
+                   for i, e in enumerate(read_baseline_entries(path))]
         return frame(row for r in results for row in rows_of(r, None, r.content_hash))
     if isinstance(data, dict) and "metrics" in data:
         return load([path])
@@ -351,8 +386,29 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--datasets", help="only these data sets (comma-separated)")
     ap.add_argument("--methods", help="only these methods (comma-separated)")
     ap.add_argument("--junit", type=Path, help="also write JUnit XML here")
-    ap.add_argument("--update-baseline", action="store_true", help="write the results as the new baseline and exit 0")
+    ap.add_argument("--update-baseline", action="store_true",
+                    help="record the results in the baseline and exit 0: their (data set, method) entries are "
+                         "replaced, the baseline's other entries are kept")
+    ap.add_argument("--replace-baseline", action="store_true",
+                    help="with --update-baseline: write only these results, dropping every other entry")
     return ap
+
+
+def _entries_to_keep(path: Path, current: pd.DataFrame, replace: bool) -> list[dict[str, Any]]:
+    """Entries of the existing baseline that ``--update-baseline`` keeps (none with ``--replace-baseline``).
+
+    An existing file that is not a readable srbench baseline is never overwritten silently: the
+    error says that ``--replace-baseline`` would replace it and what it holds would be lost.
+    """
+    if replace or not path.exists():
+        return []
+    try:
+        return read_baseline_entries(path)
+    except ValueError as err:
+        n = len(current[["dataset", "method"]].drop_duplicates())
+        raise ValueError(f"{err}\n--update-baseline keeps the entries of the existing baseline that these results "
+                         f"do not cover, so it must be a readable srbench baseline. To overwrite {path} with these {n} "
+                         f"result(s) pass --replace-baseline (its current content is lost).") from None
 
 
 def main(argv: list[str]) -> int:
@@ -362,10 +418,16 @@ def main(argv: list[str]) -> int:
         rules = DEFAULT_TOLERANCES + [parse_tolerance(t) for t in args.tol]
         current = collect(args.results, args.datasets, args.methods)
         if args.update_baseline:
-            write_baseline(current, args.baseline)
+            keep = _entries_to_keep(args.baseline, current, args.replace_baseline)
+            write_baseline(current, args.baseline, keep)
             pairs = current[["dataset", "method"]].drop_duplicates()
             print(f"wrote baseline {args.baseline} with {len(pairs)} result(s): "
                   + ", ".join(f"{d}/{m}" for d, m in pairs.to_numpy()))
+            chosen = set(map(tuple, pairs.to_numpy()))
+            kept = [f"{e['dataset']}/{e['method']}" for e in keep if (e["dataset"], e["method"]) not in chosen]
+            if kept:
+                print(f"kept {len(kept)} baseline entr{'y' if len(kept) == 1 else 'ies'} these results do not "
+                      f"cover: {', '.join(kept)} (--replace-baseline drops them)")
             return EXIT_OK
         baseline = load_baseline(args.baseline)
         if args.datasets or args.methods:

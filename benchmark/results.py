@@ -48,6 +48,38 @@ def _opt_float(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
 
 
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def result_problems(e: Any) -> list[str]:
+    """What is wrong with a results.json dict or baseline entry (empty when well-formed): stored files
+    are checked, never trusted, so a damaged one is named instead of failing deep inside a table."""
+    if not isinstance(e, dict):
+        return [f"is a JSON {type(e).__name__}, not an object"]
+    bad = [f"{k!r} is {e.get(k)!r}, expected a string" for k in ("dataset", "method") if not isinstance(e.get(k), str)]
+    bad += [f"{k!r} is {e[k]!r}, expected an integer" for k in ("runs", "seed", "crop_border", "num_images")
+            if e.get(k) is not None and not (isinstance(e[k], int) and not isinstance(e[k], bool))]
+    if "stochastic" in e and not isinstance(e["stochastic"], bool):
+        bad.append(f"'stochastic' is {e['stochastic']!r}, expected true or false")
+    if e.get("lstd") is not None and not _is_num(e["lstd"]):
+        bad.append(f"'lstd' is {e['lstd']!r}, expected a number or null")
+    if e.get("skipped") is not None and not isinstance(e["skipped"], dict):
+        bad.append(f"'skipped' is {e['skipped']!r}, expected an object")
+    metrics = e.get("metrics")
+    if not isinstance(metrics, dict):
+        return bad + [f"'metrics' is {metrics!r}, expected an object of metric name -> {{mean, gstd, higher_is_better}}"]
+    for name, m in metrics.items():
+        if not isinstance(m, dict):
+            bad.append(f"metric {name!r} is {m!r}, expected an object")
+            continue
+        if not isinstance(m.get("higher_is_better"), bool):
+            bad.append(f"metric {name!r} has higher_is_better {m.get('higher_is_better')!r}, expected true or false")
+        bad += [f"metric {name!r} has {k} {m[k]!r}, expected a number or null"
+                for k in ("mean", "gstd", "std_over_runs") if m.get(k) is not None and not _is_num(m[k])]
+    return bad
+
+
 @dataclass
 class MetricResult:
     """Summary of one metric over a (data set, method) result.
@@ -194,6 +226,10 @@ class Result:
         for key in ("method", "dataset", "metrics"):
             if key not in data:
                 raise ValueError(f"{where} has no {key!r} key: is it a results.json written by srbench?")
+        problems = result_problems(data)
+        if problems:  # stored files are checked, never trusted: name what is wrong instead of a deep TypeError
+            raise ValueError(f"{where} is malformed: " + "; ".join(problems[:10])
+                             + ": is it a results.json written by srbench? Rerun the command that wrote it")
         schema = int(data.get("schema", 1))
         if schema > SCHEMA:
             raise ValueError(f"{where} has results schema {schema}, this srbench reads up to {SCHEMA}: "

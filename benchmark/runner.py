@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from benchmark import __version__, datarecord, determinism
+from benchmark import __version__, datarecord, determinism, errors
 from benchmark import shard as sharding
 from benchmark.config import build, resolve_device, validate
 from benchmark.data import Dataset, Sample
@@ -204,6 +204,21 @@ def _check_sizes(samples: Sequence[Sample], method: SRMethod, crop_border: int) 
                          f"use a crop_border smaller than half the SR image side")
 
 
+def _refuse_inputs_inside_output(method: SRMethod, root: Path) -> None:
+    """Outputs to import (``precomputed``'s ``method.path``) must not lie inside the result folder
+    this run writes: srbench rewrites that folder, and ``overwrite=true`` deletes its samples/, so
+    the inputs would be destroyed by the very advice a stale-config error gives."""
+    src = getattr(method, "path", None)
+    if method.stored_runs() is None or src is None:
+        return
+    src, out = Path(src).resolve(), Path(root).resolve()
+    if src == out or out in src.parents:
+        raise ValueError(f"method.path {src} lies inside the result folder {out} that this run writes (and that "
+                         f"overwrite=true clears): its outputs could be deleted. Move or copy them outside it "
+                         f"(e.g. to {out.parent / (out.name + '_outputs')}), or write the results elsewhere with "
+                         f"output_dir=<dir> or method.name=<other name>")
+
+
 @holds_output_locks  # releases the output-folder lock taken below when run returns or raises
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the benchmark for one (method, data set) config; return the results dict."""
@@ -232,7 +247,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_method_files(type(method), OmegaConf.to_container(cfg.method, resolve=True))
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
+    _refuse_inputs_inside_output(method, store.root)
     lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched
+    errors.note_output(store.root)  # Ctrl-C names this folder and says that rerunning resumes
     resolved = OmegaConf.to_container(cfg, resolve=True)
     generation = {"method": resolved["method"], "seed": None if stored is not None else cfg.seed,
                   "dataset": dataset.describe()}

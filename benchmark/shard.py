@@ -16,12 +16,11 @@ get nearly equal numbers of images whatever the ordering of image sizes.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
-from benchmark.store import Store, atomic_write_json
+from benchmark.store import Store, atomic_write_json, read_json_object
 
 T = TypeVar("T")
 
@@ -120,8 +119,5 @@ class ShardStore(Store):
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    """A shard's manifest or results file; an unreadable one names the file and the fix."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read {path}: {err}; delete it or rerun that shard") from err
+    """A shard's manifest or results file; an unreadable or non-object one names the file and the fix."""
+    return read_json_object(path, "delete it, then rerun that shard")

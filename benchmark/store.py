@@ -75,9 +75,10 @@ class Store:
         return self.root / "manifest.json"
 
     def read_manifest(self) -> dict[str, Any] | None:
+        """The stored manifest, None when there is none; a damaged one names the file and the fix."""
         if not self.manifest_json.is_file():
             return None
-        return json.loads(self.manifest_json.read_text())
+        return read_json_object(self.manifest_json, _damaged_manifest_fix(self.root))
 
     def prepare(self, manifest: dict[str, Any], overwrite: bool) -> None:
         """Check that stored samples were made by the same generation config, then write the manifest.
@@ -85,28 +86,77 @@ class Store:
         ``manifest["generation_hash"]`` covers what decides the pixels of a sample (method
         config, seed, data set identity). A different hash means the stored samples are stale:
         they are never reused; with ``overwrite`` they are deleted, otherwise the run stops.
+        Samples of unmerged shards (``manifest.shard-*.json``) with the same hash are valid: they
+        are reused, never deleted, and when every shard has finished the run stops and says
+        ``merge`` (which assembles them without generating or scoring anything again).
         """
         old = self.read_manifest()
         samples = self.root / "samples"
+        stored = _count_files(samples)
+        what = (f"samples/ ({stored} file(s)) and scores.csv, lstd.csv, results.json")
         if old is not None and old.get("generation_hash") != manifest["generation_hash"] and samples.exists():
             if not overwrite:
                 diff = _diff(old.get("generation", {}), manifest["generation"])
                 raise ValueError(
                     f"{self.root} holds samples generated with a different configuration "
                     f"({'; '.join(diff) or 'hash ' + str(old.get('generation_hash'))[:12]}). They are never reused: "
-                    f"pass overwrite=true to delete them, or write elsewhere with output_dir=<dir> or method.name=<new name>"
+                    f"pass overwrite=true to delete them ({what} of {self.root}), or write elsewhere with "
+                    f"output_dir=<dir> or method.name=<new name>"
                 )
             shutil.rmtree(samples)
             for f in (self.scores_csv, self.lstd_csv, self.results_json):
                 f.unlink(missing_ok=True)
-        elif old is None and samples.exists() and any(samples.iterdir()) and not overwrite:
-            raise ValueError(
-                f"{samples} exists but has no manifest.json, so nothing tells which configuration made it: "
-                f"pass overwrite=true to delete it, or choose another output_dir"
-            )
-        elif old is None and samples.exists():
+        elif old is None and stored:
+            shards = _shard_manifests(self.root)
+            same = sorted(n for n, m in shards.items() if m.get("generation_hash") == manifest["generation_hash"])
+            if shards and len(same) == len(shards):
+                counts = {n.rsplit("-of-", 1)[1].split(".")[0] for n in shards}
+                done = len(counts) == 1 and all(
+                    (self.root / f"results.shard-{i}-of-{c}.json").is_file() for c in counts for i in range(int(c)))
+                if done:
+                    raise ValueError(
+                        f"{self.root} holds the finished, unmerged shards ({', '.join(same)}) of this same "
+                        f"generation configuration: run `python -m benchmark merge {self.root}` to assemble them "
+                        f"(nothing is generated or scored again); to score them with other options afterwards, rerun "
+                        f"this command: it reuses every sample")
+                # unfinished shards of this configuration: their samples are valid, reuse them
+            elif not overwrite:
+                why = (f"{', '.join(sorted(set(shards) - set(same)))} record(s) a different generation configuration"
+                       if shards else "it has no manifest.json, so nothing tells which configuration made them")
+                raise ValueError(
+                    f"{samples} holds {stored} file(s) but {why}. They are never reused: pass overwrite=true to "
+                    f"delete {what} of {self.root}, or choose another output_dir=<dir>")
+            else:
+                shutil.rmtree(samples)
+        elif old is None and samples.exists() and not stored:
             shutil.rmtree(samples)
         atomic_write_json(self.manifest_json, manifest)
+
+
+def _count_files(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def _shard_manifests(root: Path) -> dict[str, dict[str, Any]]:
+    return {p.name: read_json_object(p, "delete it, then rerun that shard")
+            for p in sorted(root.glob("manifest.shard-*-of-*.json"))}
+
+
+def _damaged_manifest_fix(root: Path) -> str:
+    return (f"it records which configuration made the samples in {root / 'samples'}, so they cannot be checked. "
+            f"If you know they were made by this same command, restore manifest.json (e.g. from a copy of the "
+            f"folder); otherwise pass overwrite=true, which deletes them, or write elsewhere with output_dir=<dir>")
+
+
+def read_json_object(path: Path, fix: str) -> dict[str, Any]:
+    """A JSON object srbench wrote (manifest, results); a damaged file raises ValueError naming it and ``fix``."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read {path}: {err}; {fix}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object; {fix}")
+    return data
 
 
 def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:

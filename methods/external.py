@@ -28,7 +28,8 @@ Most official scripts seed once and then draw noise image after image, so the no
 depends on which images come before it in the folder. Hence **a run is the unit of work**: when
 any image of run ``r`` is missing, the command runs again over *all* images of the data set with
 seed ``seed + r`` and all of run ``r``'s outputs are stored (those kept from before are replaced
-by the identical regenerated ones). With ``per_image: true`` the unit is one (image, run): each
+by the regenerated ones: identical where the repository is deterministic for a seed; on a GPU with
+non-deterministic kernels the run still stays one consistent draw). With ``per_image: true`` the unit is one (image, run): each
 image is staged alone and runs in its own process seeded with ``seed + r``, so resuming any subset
 equals the uninterrupted run (at the cost of one model load per image-run). With ``all_runs:
 true`` the unit is the whole result: one command draws all N runs of all images.
@@ -63,14 +64,16 @@ import string
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from benchmark.data import Sample
+from benchmark.errors import MissingFilesError, UserError
 from benchmark.images import read_image, write_png_atomic
 from benchmark.weights import WeightFile
 from methods.base import METHODS, SRMethod
@@ -94,6 +97,14 @@ PATTERN_FIELDS = ("id", "index", "index1", "run", "sample", "seed")
 THUMB = 16
 
 
+class CommandFailed(UserError, RuntimeError):
+    """The repository's command exited non-zero; the message names the run, the exit code and the log."""
+
+
+class CommandTimeout(UserError, TimeoutError):
+    """The repository's command ran past ``method.timeout`` and was stopped with its process group."""
+
+
 def _missing(value: Any) -> bool:
     return value in (None, "", "???")
 
@@ -106,7 +117,7 @@ class _Placeholders(dict):
         self.what = what
 
     def __missing__(self, key: str) -> str:
-        raise ValueError(f"unknown placeholder {{{key}}} in {self.what}; known: "
+        raise UserError(f"unknown placeholder {{{key}}} in {self.what}; known: "
                          + " ".join("{" + k + "}" for k in sorted(self)))
 
 
@@ -123,7 +134,7 @@ def normalise_template(cmd: str, name: str = "external") -> str:
     try:
         parts = list(string.Formatter().parse(cmd))
     except ValueError as err:
-        raise ValueError(f"method.cmd of {name!r} is not a valid template ({err}): use named placeholders "
+        raise UserError(f"method.cmd of {name!r} is not a valid template ({err}): use named placeholders "
                          f"and write literal braces as {{{{ and }}}}") from None
     out: list[str] = []
     quote: str | None = None
@@ -153,7 +164,7 @@ def normalise_template(cmd: str, name: str = "external") -> str:
             out.append(_escape_braces(literal))
             continue
         if field == "" or field.isdigit():
-            raise ValueError(f"method.cmd of {name!r} has a positional placeholder {{{field}}}: use named ones "
+            raise UserError(f"method.cmd of {name!r} has a positional placeholder {{{field}}}: use named ones "
                              f"({' '.join('{' + f + '}' for f in CMD_FIELDS)} or a weight name)")
         text = "{" + field + ("!" + conv if conv else "") + (":" + spec if spec else "") + "}"
         if quote is not None:
@@ -162,7 +173,7 @@ def normalise_template(cmd: str, name: str = "external") -> str:
                 literal = literal[:-1]  # drop the opening quote; the closing one goes with the next literal
                 strip_next = quote
             else:
-                raise ValueError(
+                raise UserError(
                     f"method.cmd of {name!r} puts the placeholder {{{field}}} inside a quoted string "
                     f"({quote}...{quote}). srbench substitutes every placeholder already quoted for the shell, "
                     f"and inside double quotes a path containing $(...) would run: write it unquoted, e.g. "
@@ -191,11 +202,11 @@ class External(SRMethod):
                  edits: Sequence[Mapping[str, Any]] | None = None, single_gpu: bool = False, min_size: int = 1,
                  check_correspondence: bool = True) -> None:
         if _missing(cmd):
-            raise ValueError(f"method {name!r} needs method.cmd, a command template such as "
+            raise UserError(f"method {name!r} needs method.cmd, a command template such as "
                              f"'{{python}} {{repo}}/inference.py --input {{input_dir}} --output {{output_dir}} "
                              f"--seed {{seed}}'")
         if not float(timeout) > 0:
-            raise ValueError(f"method.timeout must be > 0 seconds, got {timeout!r}")
+            raise UserError(f"method.timeout must be > 0 seconds, got {timeout!r}")
         self.name = name
         self.cmd = normalise_template(str(cmd), name)
         self.repo = None if _missing(repo) else Path(str(repo)).expanduser().resolve()
@@ -203,7 +214,7 @@ class External(SRMethod):
         self.scale, self.steps = int(scale), steps
         self.stochastic, self.all_runs, self.per_image = bool(stochastic), bool(all_runs), bool(per_image)
         if self.all_runs and self.per_image:
-            raise ValueError(f"method {name!r}: all_runs and per_image exclude each other (one command for all "
+            raise UserError(f"method {name!r}: all_runs and per_image exclude each other (one command for all "
                              f"runs vs one command per image-run); set one of them false")
         self.output_pattern = output_pattern
         self.weights = {k: str(v) for k, v in (weights or {}).items()}
@@ -213,19 +224,19 @@ class External(SRMethod):
         self.keep_staging = bool(keep_staging)
         self._num_params = num_params
         if inputs not in ("lr", "hr"):
-            raise ValueError(f"method.inputs must be 'lr' or 'hr', got {inputs!r}")
+            raise UserError(f"method.inputs must be 'lr' or 'hr', got {inputs!r}")
         # "hr": repositories that degrade the ground truth themselves (DDRM, DDNM: bicubic SR of Table 3)
         self.inputs = inputs
         self.edits = [dict(e) for e in (edits or [])]
         for e in self.edits:
             if not e.get("file") or not e.get("pinned"):
-                raise ValueError(f"method {name!r}: every entry of method.edits needs 'file' (relative to the "
+                raise UserError(f"method {name!r}: every entry of method.edits needs 'file' (relative to the "
                                  f"repository) and 'pinned' (the text the edit removes), got {e!r}")
         self.single_gpu = bool(single_gpu)
         self.min_size = int(min_size)
         self.check_correspondence = bool(check_correspondence)
         if self.all_runs and "{run" not in output_pattern and "{sample" not in output_pattern:
-            raise ValueError(f"method {name!r}: with all_runs=true, output_pattern must tell runs apart with "
+            raise UserError(f"method {name!r}: with all_runs=true, output_pattern must tell runs apart with "
                              f"{{run}} or {{sample}}, got {output_pattern!r}")
         # fail on a malformed template now, not after the first run
         self._format(self.cmd, self._values(Path("in"), Path("out"), Path("work"), 0, 1, 0), "method.cmd")
@@ -253,16 +264,16 @@ class External(SRMethod):
                      or any("{repo}" in v for v in self.weights.values()))
         if self.repo is not None or uses_repo:
             if self.repo is None:
-                raise FileNotFoundError(f"method {self.name!r} needs method.repo=<clone of the official repository> "
+                raise MissingFilesError(f"method {self.name!r} needs method.repo=<clone of the official repository> "
                                         f"(see conf/method/{self.name}.yaml for which repository and commit)")
             if not self.repo.is_dir():
-                raise FileNotFoundError(f"method.repo={self.repo} of method {self.name!r} is not a directory: clone "
+                raise MissingFilesError(f"method.repo={self.repo} of method {self.name!r} is not a directory: clone "
                                         f"the official repository there (see conf/method/{self.name}.yaml)")
         self._check_edits()
         missing = [f"method.weights.{k}" for k, v in self.weights.items() if _missing(v)]
         missing += [f"{p} (method.weights.{k})" for k, p in self._weight_paths().items() if not p.exists()]
         if missing:
-            raise FileNotFoundError(f"method {self.name!r} is missing weight files: " + ", ".join(missing)
+            raise MissingFilesError(f"method {self.name!r} is missing weight files: " + ", ".join(missing)
                                     + f"; download them as conf/method/{self.name}.yaml describes")
         self.device = device
 
@@ -278,7 +289,7 @@ class External(SRMethod):
             if str(e["pinned"]) in path.read_text(errors="replace"):
                 problems.append(f"{where} still holds {str(e['pinned'])!r}: " + str(e.get("why") or "edit it"))
         if problems:
-            raise FileNotFoundError(f"method {self.name!r} needs local edits of {self.repo} before it can run "
+            raise MissingFilesError(f"method {self.name!r} needs local edits of {self.repo} before it can run "
                                     f"(see conf/method/{self.name}.yaml):\n  - " + "\n  - ".join(problems))
 
     def num_parameters(self) -> int | None:
@@ -291,7 +302,7 @@ class External(SRMethod):
 
     def _values(self, input_dir: Path, output_dir: Path, work_dir: Path, seed: int, n_samples: int,
                 run: int) -> dict[str, Any]:
-        q = lambda p: shlex.quote(str(p))  # noqa: E731
+        q = lambda p: shlex.quote(str(p))
         values: dict[str, Any] = {
             "python": q(self.python), "repo": q(self.repo) if self.repo else "''", "input_dir": q(input_dir),
             "output_dir": q(output_dir), "work_dir": q(work_dir), "seed": int(seed),
@@ -306,10 +317,10 @@ class External(SRMethod):
         try:
             return template.format_map(_Placeholders(values, what))
         except (IndexError, KeyError) as err:  # positional {} or a malformed field
-            raise ValueError(f"{what} of {self.name!r} is not a valid template ({err!r}): use named "
+            raise UserError(f"{what} of {self.name!r} is not a valid template ({err!r}): use named "
                              f"placeholders and write literal braces as {{{{ and }}}}") from None
         except ValueError as err:
-            raise ValueError(f"method {self.name!r}: {err}") from None
+            raise UserError(f"method {self.name!r}: {err}") from None
 
     def _pattern(self, stem: str, index: int, run: int, seed: int) -> str:
         """``output_pattern`` with glob-escaped values: substituted text always matches literally."""
@@ -353,7 +364,7 @@ class External(SRMethod):
                     finished = True
                 except subprocess.TimeoutExpired:
                     logf.write(f"===== killed after the timeout of {self.timeout:g} s\n")
-                    raise TimeoutError(f"method {self.name!r}, {what}: the command ran past method.timeout="
+                    raise CommandTimeout(f"method {self.name!r}, {what}: the command ran past method.timeout="
                                        f"{self.timeout:g} s and was stopped; its output is in {log_path}") from None
             finally:
                 if not finished:  # timeout, Ctrl-C, SIGTERM turned into an exception: no orphan keeps writing
@@ -367,7 +378,7 @@ class External(SRMethod):
                      f"failed (an evaluation step that needs the network?); its outputs are not stored. Make the "
                      f"command end after the last output (see conf/method/sinsr.yaml for a stubbed step)."
                      if expected and written >= expected else "")
-            raise RuntimeError(f"method {self.name!r}, {what}: the command failed with exit code {rc}.{after} "
+            raise CommandFailed(f"method {self.name!r}, {what}: the command failed with exit code {rc}.{after} "
                                f"Last lines of {log_path}:\n{tail}")
         return seconds
 
@@ -455,7 +466,7 @@ class External(SRMethod):
         for smp in samples:
             src = smp.lr_path if self.inputs == "lr" else smp.hr_path
             if src is None:
-                raise ValueError(f"method {self.name!r} reads HR images (method.inputs=hr) but image {smp.id!r} has none")
+                raise UserError(f"method {self.name!r} reads HR images (method.inputs=hr) but image {smp.id!r} has none")
             stem = f"{index[smp.id]:0{width}d}"
             write_png_atomic(in_dir / f"{stem}.png", read_image(src))
             names[stem] = smp.id
@@ -567,7 +578,7 @@ class External(SRMethod):
                    timing: dict[str, Any], seconds: float, staged: int, errors: list[str], stage: Path) -> None:
         """Store every output of the unit of work, or nothing of it; credit timing to the missing ones."""
         if errors:
-            raise ValueError(f"method {self.name!r} wrote unusable outputs; nothing of this unit of work was stored "
+            raise UserError(f"method {self.name!r} wrote unusable outputs; nothing of this unit of work was stored "
                              f"(the command's outputs are kept in {stage / 'output'}):\n  - " + "\n  - ".join(errors))
         newly = 0
         for r, arrays in found.items():

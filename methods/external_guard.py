@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 POLL_S = 0.1  # how often the parent is checked: an orphan lives at most this long
 

@@ -8,7 +8,9 @@ It runs with the *repository's* interpreter, so it imports nothing from srbench.
 script starts it
 
 - seeds Python's ``random``, NumPy's global generator and torch's CPU and CUDA generators with
-  ``S`` (for scripts that never seed, or parse ``--seed`` and ignore it: OSEDiff, SR3);
+  ``S`` (for scripts that never seed, or parse ``--seed`` and ignore it: OSEDiff, SR3); NumPy and
+  torch are seeded right after the script first imports them, which is equivalent (an import draws
+  nothing) and spares scripts that never use torch its import time;
 - with ``--sorted-listdir``, makes ``os.listdir`` and ``os.scandir`` (hence ``os.walk``) return
   entries sorted by name, for scripts that process files in directory order (StableSR's
   ``os.listdir``, CCSR's ``os.walk``): that order is the file system's hash order, which differs
@@ -23,6 +25,7 @@ on ``sys.path``, exactly as ``python script.py args`` would run it.
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import random
 import runpy
@@ -30,20 +33,53 @@ import sys
 import types
 
 
+def _seed_numpy(seed: int):
+    return lambda np: np.random.seed(seed % 2**32)
+
+
+def _seed_torch(seed: int):
+    return lambda torch: torch.manual_seed(seed)  # seeds every CUDA device too (torch.manual_seed docs)
+
+
+class _SeedOnImport(importlib.abc.MetaPathFinder):
+    """Seeds NumPy / torch right after the script first imports them.
+
+    Equivalent to seeding before the script starts (importing draws nothing), without making
+    scripts that never use them pay for importing torch.
+    """
+
+    def __init__(self, seeders: dict) -> None:
+        self.seeders = seeders  # module name -> function(module)
+
+    def find_spec(self, name, path, target=None):
+        if name not in self.seeders:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        seeder, loader = self.seeders.pop(name), spec.loader
+        exec_module = loader.exec_module
+
+        def exec_and_seed(module):
+            exec_module(module)
+            seeder(module)
+
+        loader.exec_module = exec_and_seed
+        return spec
+
+
 def _seed(seed: int) -> None:
     random.seed(seed)
-    try:
-        import numpy as np
-    except ImportError:  # a repository without NumPy draws nothing from it
-        pass
-    else:
-        np.random.seed(seed % 2**32)
-    try:
-        import torch
-    except ImportError:
-        pass
-    else:
-        torch.manual_seed(seed)  # seeds every CUDA device too (torch.manual_seed docs)
+    seeders = {"numpy": _seed_numpy(seed), "torch": _seed_torch(seed)}
+    for name in list(seeders):
+        if name in sys.modules:  # already imported (by site customisation): seed now
+            seeders.pop(name)(sys.modules[name])
+    sys.meta_path.insert(0, _SeedOnImport(seeders))
 
 
 class _SortedScandir:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, compose, make_pairs, run_bench
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 from PIL import Image
 
 from benchmark.images import read_image
-from conftest import ROOT, compose, make_pairs, run_bench
 from methods.external import PRESETS, External, normalise_template
 
 FAKE_SCRIPT = r'''
@@ -184,8 +184,11 @@ def test_per_image_mode_resumes_any_subset_exactly(tmp_path, fake_repo):
 
 
 def test_failing_command_names_exit_code_and_log(tmp_path, fake_repo):
-    with pytest.raises(RuntimeError, match=r"(?s)run 0 \(seed 0.*exit code 3.*external\.log.*CUDA out of memory"):
+    from benchmark.errors import is_user_error
+
+    with pytest.raises(RuntimeError, match=r"(?s)run 0 \(seed 0.*exit code 3.*external\.log.*CUDA out of memory") as err:
         run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode fail"))
+    assert is_user_error(err.value)  # reported as "error: ..." without a traceback
 
 
 def test_trailing_failing_step_is_detected_and_stubbed(tmp_path, fake_repo):
@@ -234,6 +237,13 @@ def test_all_runs_mode_uses_n_samples(tmp_path, fake_repo):
     staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged")
     ref = reference(fake_repo, staged, tmp_path / "ref2", seed=2)
     assert np.array_equal(samples(root, 2)["img_a"], read_image(ref / "000000.png"))
+    # resume: the unit of work is the whole result, so one missing sample reruns the one command
+    before = {r: samples(root, r) for r in range(3)}
+    (root / "samples" / "sample01" / "img_c.png").unlink()
+    again = run_bench(bench(tmp_path, fake_repo, "method.all_runs=true", "method.output_pattern='sample{run:02d}/{id}.png'",
+                            cmd=cmd, runs=3))
+    assert (root / "external.log").read_text().count("$ ") == 2 and again["timing"]["image_runs_timed"] == 10
+    assert all(np.array_equal(before[r][i], samples(root, r)[i]) for r in range(3) for i in IDS)
 
 
 def build(overrides):
@@ -395,20 +405,22 @@ def test_seeded_wrapper_makes_an_unseeded_script_reproducible(tmp_path, fake_rep
 
 def test_seed_wrapper_sorts_listings_and_stubs_modules(tmp_path):
     script = tmp_path / "s.py"
-    script.write_text("import os, sys, random, evaluate\n"
+    script.write_text("import os, sys, random, evaluate, numpy\n"
                       "print(os.listdir(sys.argv[1]), [e.name for e in os.scandir(sys.argv[1])],\n"
-                      "      [f for _, _, fs in os.walk(sys.argv[1]) for f in fs], evaluate.evaluate(1), random.random())\n")
+                      "      [f for _, _, fs in os.walk(sys.argv[1]) for f in fs], evaluate.evaluate(1), random.random(),\n"
+                      "      numpy.random.rand(), 'torch' in sys.modules)\n")
     d = tmp_path / "d"
     d.mkdir()
     for n in ("b", "c", "a"):
         (d / n).write_text("")
     wrapper = ROOT / "methods" / "external_seed.py"
-    run = lambda seed: subprocess.run([sys.executable, str(wrapper), "--seed", str(seed), "--sorted-listdir",  # noqa: E731
+    run = lambda seed: subprocess.run([sys.executable, str(wrapper), "--seed", str(seed), "--sorted-listdir",
                                        "--stub", "evaluate", "--", str(script), str(d)],
                                       check=True, capture_output=True, text=True).stdout
     import random
     random.seed(5)
-    expected = f"['a', 'b', 'c'] ['a', 'b', 'c'] ['a', 'b', 'c'] None {random.random()}"
+    np.random.seed(5)
+    expected = f"['a', 'b', 'c'] ['a', 'b', 'c'] ['a', 'b', 'c'] None {random.random()} {np.random.rand()} False"
     assert run(5).strip() == expected and run(6).strip() != expected
 
 
@@ -423,7 +435,8 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in state  # a zombie no one reaped yet has stopped running
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+                                 pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_no_orphan_survives_srbench(tmp_path, fake_repo, sig):
     args = bench(tmp_path, fake_repo, cmd=CMD + " --mode sleep", runs=1)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -523,3 +536,153 @@ def test_ccsr_v1_preset_names_missing_repo_and_checkpoint(tmp_path):
     (tmp_path / "CCSR").mkdir()
     with pytest.raises(FileNotFoundError, match=r"CCSR/weights/real-world_ccsr\.ckpt \(method.weights.ckpt\)"):
         build(cfg_over).load(torch.device("cpu"))
+
+
+# ----------------------------------------------------------------------------- presets against fakes of their repositories
+
+# DDRM/DDNM as their main.py behaves at the pinned commits (see conf/method/ddrm.yaml): the config is
+# read from os.path.join("configs", --config); its out_of_dist branch reads <exp>/datasets/ood as an
+# ImageFolder (sorted, symlinks followed); the loader shuffles with --seed; outputs are named by loader
+# position into os.path.join(<exp>, "image_samples", -i), emptied first with --ni.
+FAKE_DDRM = r'''
+import argparse, os, shutil, sys
+import numpy as np, yaml
+from PIL import Image
+
+KIND = "__KIND__"
+p = argparse.ArgumentParser()
+p.add_argument("--config", required=True)
+p.add_argument("--seed", type=int, default=1234)
+p.add_argument("--exp", default="exp")
+p.add_argument("-i", "--image_folder", default="images")
+p.add_argument("--ni", action="store_true")
+p.add_argument("--eta", type=float)
+p.add_argument("--deg", type=str)
+if KIND == "ddrm":
+    p.add_argument("--doc"); p.add_argument("--timesteps", type=int); p.add_argument("--etaB", type=float)
+    p.add_argument("--sigma_0", type=float)
+else:
+    p.add_argument("--deg_scale", type=float); p.add_argument("--sigma_y", type=float)
+a = p.parse_args()
+cfg = yaml.safe_load(open(os.path.join("configs", a.config)))
+if cfg["data"]["subset_1k"] or not cfg["data"]["out_of_dist"]:
+    sys.exit("would read the ImageNet 1k subset list")
+assert os.path.isfile(os.path.join(a.exp, "logs/imagenet/256x256_diffusion_uncond.pt"))
+assert a.deg == ("sr_bicubic4" if KIND == "ddrm" else "sr_bicubic")
+folder = os.path.join(a.exp, "image_samples", a.image_folder)
+if os.path.exists(folder):
+    shutil.rmtree(folder)
+os.makedirs(folder)
+root = os.path.join(a.exp, "datasets", "ood")
+files = sorted(os.path.join(r, f) for r, _, fs in os.walk(root, followlinks=True) for f in fs)
+order = np.random.default_rng(a.seed).permutation(len(files))
+rng = np.random.default_rng([a.seed, 7])
+for pos, k in enumerate(order):
+    hr = np.asarray(Image.open(files[k]).convert("RGB")).astype(np.float64)
+    out = np.clip(hr + rng.normal(0, 8, hr.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(out).save(os.path.join(folder, ("%d_-1.png" if KIND == "ddrm" else "%d_0.png") % pos))
+    Image.fromarray(hr.astype(np.uint8)).save(os.path.join(folder, "orig_%d.png" % pos))
+'''
+
+
+@pytest.mark.parametrize("preset", ["ddrm", pytest.param("ddnm", marks=pytest.mark.slow)])
+def test_ddrm_ddnm_presets_run_one_image_per_process_against_a_fake_repository(tmp_path, preset):
+    repo = tmp_path / preset
+    (repo / "configs").mkdir(parents=True)
+    (repo / "configs" / "imagenet_256.yml").write_text(
+        "data:\n    dataset: \"ImageNet\"\n    image_size: 256\n    subset_1k: True\n    out_of_dist: False\n")
+    (repo / "main.py").write_text(FAKE_DDRM.replace("__KIND__", preset))
+    (repo / "exp" / "logs" / "imagenet").mkdir(parents=True)
+    (repo / "exp" / "logs" / "imagenet" / "256x256_diffusion_uncond.pt").write_bytes(b"w")
+    lr, hr = make_pairs(tmp_path / "data", IDS)
+    res = run_bench([f"method={preset}", f"method.repo={repo}", "dataset=folder", f"dataset.lr_dir={lr}",
+                     f"dataset.hr_dir={hr}", f"output_dir={tmp_path / 'out'}", "runs=2", "metrics=[psnr]"])
+    assert res["timing"]["image_runs_timed"] == 6
+    root = tmp_path / "out" / "folder" / preset
+    assert (root / "external.log").read_text().count("$ ") == 6  # one process per image-run
+    # each stored sample is the fake run by hand on that HR image alone (ImageFolder class "x"), seed + run
+    for r in (0, 1):
+        exp = tmp_path / f"exp{r}"
+        (exp / "datasets" / "ood" / "x").mkdir(parents=True)
+        Image.open(hr / "img_b.png").save(exp / "datasets" / "ood" / "x" / "000001.png")
+        (exp / "logs").mkdir()
+        (exp / "logs" / "imagenet").symlink_to(repo / "exp" / "logs" / "imagenet")
+        (tmp_path / "ood.yml").write_text("data:\n    subset_1k: False\n    out_of_dist: True\n")
+        extra = ["--deg", "sr_bicubic4"] if preset == "ddrm" else ["--deg", "sr_bicubic"]
+        subprocess.run([sys.executable, "main.py", "--ni", "--config", str(tmp_path / "ood.yml"), "--exp", str(exp),
+                        "--seed", str(r), "-i", "ref", *extra], cwd=repo, check=True, capture_output=True)
+        name = "0_-1.png" if preset == "ddrm" else "0_0.png"
+        assert np.array_equal(samples(root, r)["img_b"], read_image(exp / "image_samples" / "ref" / name))
+
+
+# SR3 as Janspiry's repository behaves at the pinned commit (see conf/method/sr3.yaml): prepare_data.py
+# appends _<l>_<r> to --out and zero-fills stems to 5 digits; infer.py reads the JSON config, numbers
+# outputs from 1 in sorted order under experiments/<name>_<timestamp>/results of the working directory,
+# and seeds nothing (noise from the global generators).
+FAKE_SR3_PREPARE = r'''
+import argparse, os
+from pathlib import Path
+from PIL import Image
+p = argparse.ArgumentParser()
+p.add_argument("--path"); p.add_argument("--out"); p.add_argument("--size"); p.add_argument("--n_worker", type=int)
+a = p.parse_args()
+s0, s1 = [int(s) for s in a.size.split(",")]
+out = "{}_{}_{}".format(a.out, s0, s1)
+for d in ("lr_%d" % s0, "hr_%d" % s1, "sr_%d_%d" % (s0, s1)):
+    os.makedirs(os.path.join(out, d), exist_ok=True)
+for f in Path(a.path).glob("**/*"):
+    i = f.name.split(".")[0].zfill(5)
+    img = Image.open(f).convert("RGB")
+    lr = img.resize((s0, s0), Image.BICUBIC)
+    lr.save("{}/lr_{}/{}.png".format(out, s0, i))
+    lr.resize((s1, s1), Image.BICUBIC).save("{}/sr_{}_{}/{}.png".format(out, s0, s1, i))
+    lr.resize((s1, s1), Image.BICUBIC).save("{}/hr_{}/{}.png".format(out, s1, i))
+'''
+
+FAKE_SR3_INFER = r'''
+import argparse, json, os, time
+import numpy as np
+from PIL import Image
+p = argparse.ArgumentParser()
+p.add_argument("-c", "--config")
+a = p.parse_args()
+opt = json.load(open(a.config))
+val = opt["datasets"]["val"]
+root = "{}/sr_{}_{}".format(val["dataroot"], val["l_resolution"], val["r_resolution"])
+results = os.path.join("experiments", "{}_{}".format(opt["name"], time.strftime("%y%m%d_%H%M%S")), "results")
+os.makedirs(results)
+idx = 0
+for f in sorted(os.listdir(root)):
+    idx += 1
+    sr = np.asarray(Image.open(os.path.join(root, f))).astype(np.float64)
+    out = np.clip(sr + np.random.normal(0, 8, sr.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(out).save("{}/{}_{}_sr.png".format(results, 0, idx))
+    Image.fromarray(out).save("{}/{}_{}_sr_process.png".format(results, 0, idx))
+    Image.fromarray(sr.astype(np.uint8)).save("{}/{}_{}_hr.png".format(results, 0, idx))
+'''
+
+
+def test_sr3_preset_against_a_fake_repository(tmp_path):
+    repo = tmp_path / "SR3"
+    (repo / "data").mkdir(parents=True)
+    (repo / "data" / "prepare_data.py").write_text(FAKE_SR3_PREPARE)
+    (repo / "infer.py").write_text(FAKE_SR3_INFER)
+    (repo / "config").mkdir()
+    (repo / "config" / "srbench_sr3.json").write_text(json.dumps(
+        {"name": "sr3", "datasets": {"val": {"dataroot": "srbench_64_256", "l_resolution": 64, "r_resolution": 256}}}))
+    lr, hr = make_pairs(tmp_path / "data", ["img_a", "img_b"], lr_size=(64, 64))
+    args = ["method=sr3", f"method.repo={repo}", "dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}",
+            "runs=2", "metrics=[psnr]"]
+    run_bench(args + [f"output_dir={tmp_path / 'a'}"])
+    run_bench(args + [f"output_dir={tmp_path / 'b'}"])
+    a, b = tmp_path / "a" / "folder" / "sr3", tmp_path / "b" / "folder" / "sr3"
+    for r in (0, 1):
+        for i in ("img_a", "img_b"):  # seeded by the wrapper: two benchmark runs agree
+            assert np.array_equal(samples(a, r, ["img_a", "img_b"])[i], samples(b, r, ["img_a", "img_b"])[i])
+    # the output numbered 2 (1-based) is img_b's: the fake's SR input of img_b plus noise of the second draw
+    np.random.seed(1)
+    np.random.normal(0, 8, (256, 256, 3))
+    noise = np.random.normal(0, 8, (256, 256, 3))
+    lr_b = Image.open(lr / "img_b.png").convert("RGB").resize((64, 64), Image.BICUBIC)
+    sr_b = np.asarray(lr_b.resize((256, 256), Image.BICUBIC)).astype(np.float64)
+    assert np.array_equal(samples(a, 1, ["img_b"])["img_b"], np.clip(sr_b + noise, 0, 255).astype(np.uint8))

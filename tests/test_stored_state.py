@@ -110,3 +110,174 @@ def test_merge_of_shards_without_a_data_set_record_refuses_naming_the_file(tmp_p
     manifest.write_text(json.dumps(m))
     with pytest.raises(ValueError, match=r"manifest\.shard-0-of-2\.json has no data set record.*rerun"):
         merge(out)
+
+
+# ----------------------------------------------------------------------------- 9.x seeds
+
+
+def test_last_seed_beyond_the_stored_range_is_refused_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a"])
+    top = 2**63 - 1  # signed 64-bit: the seed column of scores.csv
+    p = subprocess.run([sys.executable, str(ROOT / "run_bench.py"), *_bench(data, out, f"seed={top}")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0
+    assert f"seed + runs - 1 = {top + 1} exceeds {top}" in p.stderr and f"seed <= {top - 1}" in p.stderr, p.stderr
+    assert not out.exists()  # before any work: not even Hydra's folder
+    # the largest allowed first seed works and its seeds reach scores.csv exactly
+    res = run_bench(_bench(data, out, f"seed={top - 1}"))
+    assert res["seed"] == top - 1
+    import pandas as pd
+
+    seeds = pd.read_csv(out / "folder" / "noise_control" / "scores.csv")["seed"]
+    assert sorted(set(int(s) for s in seeds)) == [top - 1, top]
+
+
+# ----------------------------------------------------------------------------- no advice deletes good work
+
+
+def _pngs(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.png"))}
+
+
+def test_unsharded_run_beside_finished_identical_shards_says_merge_and_keeps_every_sample(tmp_path, caplog):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b", "c"])
+    for i in range(2):
+        run_bench(_bench(data, out, f"shard.index={i}", "shard.count=2"))
+    root = out / "folder" / "noise_control"
+    before = _pngs(root / "samples")
+    with pytest.raises(ValueError) as err:
+        run_bench(_bench(data, out))
+    msg = str(err.value)
+    assert "python -m benchmark merge" in msg and "same generation configuration" in msg
+    assert "overwrite" not in msg  # no destructive advice for valid samples
+    # even overwrite=true keeps samples of the identical configuration
+    with pytest.raises(ValueError, match="benchmark merge"):
+        run_bench(_bench(data, out, "overwrite=true"))
+    assert _pngs(root / "samples") == before
+    # following the advice: merge, then the unsharded command reuses every sample
+    merge(out)
+    res = run_bench(_bench(data, out))
+    assert res["timing"]["image_runs_generated_now"] == 0
+    assert _pngs(root / "samples") == before
+
+
+def test_unsharded_run_beside_unfinished_identical_shard_reuses_its_samples(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b", "c"])
+    run_bench(_bench(data, out, "shard.index=0", "shard.count=2"))  # shard 1 never ran
+    res = run_bench(_bench(data, out))
+    assert res["timing"]["image_runs_generated_now"] == 2  # only image b's two runs (shard 1's image)
+
+
+def test_stale_config_advice_says_what_overwrite_deletes(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b"])
+    run_bench(_bench(data, out))
+    with pytest.raises(ValueError, match=r"overwrite=true to delete them \(samples/ \(4 file\(s\)\) and scores\.csv"):
+        run_bench(_bench(data, out, "method.sigma=0.5"))
+
+
+def test_precomputed_path_inside_its_own_result_folder_is_refused_up_front(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b"])
+    run_bench(_bench(data, tmp_path / "made"))
+    # the official-looking layout copied into the folder srbench will write for method=precomputed
+    inputs = out / "folder" / "precomputed" / "samples"
+    import shutil
+
+    shutil.copytree(tmp_path / "made" / "folder" / "noise_control" / "samples", inputs)
+    before = _pngs(inputs)
+    args = ["method=precomputed", f"method.path={inputs}", "dataset=folder", f"dataset.lr_dir={data / 'LR'}",
+            f"dataset.hr_dir={data / 'HR'}", "metrics=[psnr]", f"output_dir={out}", "device=cpu"]
+    for extra in ([], ["overwrite=true"]):
+        with pytest.raises(ValueError, match=r"method\.path .* lies inside the result folder .*overwrite=true clears"):
+            run_bench(args + extra)
+        assert _pngs(inputs) == before
+    assert not (out / "folder" / "precomputed" / "manifest.json").exists()
+
+
+def _baseline_setup(tmp_path):
+    from report_fixtures import write_results
+
+    from benchmark.regression import main
+
+    write_results(tmp_path / "res")
+    base = tmp_path / "baseline.json"
+    assert main([str(tmp_path / "res"), "--baseline", str(base), "--update-baseline"]) == 0
+    return main, base
+
+
+def test_update_baseline_with_a_filter_replaces_only_the_selected_entries(tmp_path, capsys):
+    import copy
+
+    from report_fixtures import fixed_results, write_results
+
+    main, base = _baseline_setup(tmp_path)
+    before = {(e["dataset"], e["method"]): e for e in json.loads(base.read_text())["entries"]}
+    assert len(before) == 5
+    res = copy.deepcopy(fixed_results())
+    for r in res:
+        r["lstd"] = 0.5 if r["lstd"] is not None else None
+    write_results(tmp_path / "new", res)
+    assert main([str(tmp_path / "new"), "--baseline", str(base), "--update-baseline", "--methods", "ccsr"]) == 0
+    assert "kept 3 baseline entries" in capsys.readouterr().out
+    after = {(e["dataset"], e["method"]): e for e in json.loads(base.read_text())["entries"]}
+    assert set(after) == set(before)
+    for key, e in after.items():
+        assert e["lstd"] == (0.5 if key[1] == "ccsr" else before[key]["lstd"])
+    # the explicit flag replaces everything with the selection
+    assert main([str(tmp_path / "new"), "--baseline", str(base), "--update-baseline", "--methods", "ccsr",
+                 "--replace-baseline"]) == 0
+    assert {(e["dataset"], e["method"]) for e in json.loads(base.read_text())["entries"]} == {
+        ("RealSR", "ccsr"), ("DRealSR", "ccsr")}
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b.pop("entries"), "has no list 'entries'"),
+    (lambda b: b["entries"][0].__setitem__("runs", "ten"), "'runs' is 'ten', expected an integer"),
+    (lambda b: b["entries"][0]["metrics"]["psnr"].pop("higher_is_better"),
+     "metric 'psnr' has higher_is_better None, expected true or false"),
+])
+def test_malformed_baseline_exits_2_naming_the_file_and_fix(tmp_path, capsys, damage, message):
+    main, base = _baseline_setup(tmp_path)
+    data = json.loads(base.read_text())
+    damage(data)
+    base.write_text(json.dumps(data))
+    assert main([str(tmp_path / "res"), "--baseline", str(base)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(base) in err and "--replace-baseline" in err
+    # --update-baseline does not silently drop what the damaged file held ...
+    assert main([str(tmp_path / "res"), "--baseline", str(base), "--update-baseline", "--methods", "ccsr"]) == 2
+    assert "pass --replace-baseline" in capsys.readouterr().err and json.loads(base.read_text()) == data
+    # ... unless asked to
+    assert main([str(tmp_path / "res"), "--baseline", str(base), "--update-baseline", "--replace-baseline"]) == 0
+    assert main([str(tmp_path / "res"), "--baseline", str(base)]) == 0
+
+
+# ----------------------------------------------------------------------------- damaged state
+
+
+@pytest.mark.parametrize("content, found", [('{"generation_hash": "ab', "cannot read"), ("[1, 2]", "JSON list")])
+@pytest.mark.parametrize("sharded", [False, True])
+def test_damaged_manifest_names_the_file_and_the_fix(tmp_path, content, found, sharded):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b"])
+    shard = ["shard.index=0", "shard.count=2"] if sharded else []
+    run_bench(_bench(data, out, *shard))
+    root = out / "folder" / "noise_control"
+    manifest = root / ("manifest.shard-0-of-2.json" if sharded else "manifest.json")
+    manifest.write_text(content)
+    before = _pngs(root / "samples")
+    with pytest.raises(ValueError) as err:
+        run_bench(_bench(data, out, *shard))
+    msg = str(err.value)
+    assert str(manifest) in msg and found in msg
+    assert ("delete it, then rerun that shard" in msg) if sharded else ("restore manifest.json" in msg)
+    assert _pngs(root / "samples") == before

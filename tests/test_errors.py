@@ -1,0 +1,142 @@
+"""First contact (issue 16): user errors print ``error: ...`` and exit 2 without a traceback at
+every stage; ``--debug`` / ``HYDRA_FULL_ERROR=1`` show it; Ctrl-C prints one resumable line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark import errors
+from benchmark.config import check_nested_keys
+from conftest import ROOT, make_pairs
+
+TESTS = Path(__file__).resolve().parent
+CONF = ROOT / "conf"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR" and not k.startswith("SRB_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROOT), env.get("PYTHONPATH", "")])
+    env.update(extra)
+    return env
+
+
+def bench(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run_bench.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env=_env(**env))
+
+
+# ----------------------------------------------------------------------------- nested-key typos
+
+
+def test_nested_typo_suggests_declared_key(tmp_path):
+    p = bench("method=noise_control", "method.sigm=0.1", f"output_dir={tmp_path}/o", cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert "did you mean 'sigma'" in p.stderr and p.stderr.startswith("error: ")
+    assert "Traceback" not in p.stderr and not (tmp_path / "o").exists()
+
+
+def test_plus_typo_is_refused_before_the_constructor(tmp_path):
+    # Hydra's own hint for the typo is +method.sigm=0.1, which used to end in a TypeError from __init__
+    p = bench("+method.sigm=0.1", f"output_dir={tmp_path}/o", cwd=tmp_path)
+    assert p.returncode == 2 and "did you mean 'sigma'" in p.stderr, p.stderr
+    assert "TypeError" not in p.stderr and "Traceback" not in p.stderr
+
+
+def test_nested_keys_unit():
+    check_nested_keys(["method=noise_control", "method.sigma=0.1"], CONF)  # declared: fine
+    check_nested_keys(["dataset=folder", "dataset.lr_dir=/x"], CONF)
+    with pytest.raises(errors.UserError, match="did you mean 'lr_dir'"):
+        check_nested_keys(["dataset=folder", "dataset.lr_dri=/x"], CONF)
+    with pytest.raises(errors.UserError, match="did you mean 'sigma'"):  # default method is noise_control
+        check_nested_keys(["method.sigmaa=0.1"], CONF)
+    with pytest.raises(errors.UserError, match="'bicubic' has no option 'sigma'"):  # every method of a sweep
+        check_nested_keys(["method=noise_control,bicubic", "method.sigma=0.1"], CONF)
+    # keys inherited through a defaults list count as declared (presets of conf/method/external.yaml)
+    check_nested_keys(["method=stablesr", "method.timeout=10"], CONF)
+    with pytest.raises(errors.UserError, match="did you mean 'timeout'"):
+        check_nested_keys(["method=stablesr", "method.timeot=10"], CONF)
+
+
+# ----------------------------------------------------------------------------- errors inside the run
+
+
+def test_missing_data_set_inside_the_run_has_no_traceback(tmp_path):
+    p = bench("dataset=realsr", f"dataset.root={tmp_path}/nowhere", f"output_dir={tmp_path}/o", cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.startswith("error: RealSR test set not found") and "Traceback" not in p.stderr
+    assert "Error executing job" not in p.stderr  # Hydra's job-failure line is not printed either
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    p = bench("dataset=realsr", f"dataset.root={tmp_path}/nowhere", f"output_dir={tmp_path}/o", "--debug",
+              cwd=tmp_path)
+    assert p.returncode != 0 and "Traceback" in p.stderr and "FileNotFoundError" in p.stderr
+    assert errors.debug_requested([]) is False or os.environ.get("HYDRA_FULL_ERROR")  # HYDRA_FULL_ERROR=1 counts
+    assert errors.debug_requested(["--debug"])
+
+
+def test_user_error_in_a_sweep_names_the_job_and_others_finish(tmp_path):
+    lr, hr = make_pairs(tmp_path / "d", ["a", "b"], lr_size=(8, 8))
+    p = bench("-m", "method.sigma=-1,0.05", "dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}",
+              "runs=2", "crop_border=0", "metrics=[psnr]", "device=cpu", f"output_dir={tmp_path}/o", cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert "error in job method.sigma=-1" in p.stderr and "method.sigma must be >= 0, got -1" in p.stderr
+    assert "Traceback" not in p.stderr
+    assert (tmp_path / "o" / "folder" / "noise_control" / "results.json").is_file()  # the valid job ran
+
+
+def test_python_m_benchmark_user_error(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "benchmark", "check", str(tmp_path / "none.json"),
+                        str(tmp_path / "none2.json")], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120, env=_env())
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_classification():
+    assert errors.is_user_error(errors.UserError("x"))
+    assert isinstance(errors.MissingFilesError("x"), FileNotFoundError) and str(errors.MissingFilesError("m")) == "m"
+    try:
+        np.zeros(3).reshape(2, 2)  # a ValueError raised inside numpy: a bug, keeps its traceback
+    except ValueError as err:
+        assert not errors.is_user_error(err)
+    assert not errors.is_user_error(RuntimeError("bug"))
+
+
+# ----------------------------------------------------------------------------- Ctrl-C
+
+
+def test_ctrl_c_prints_one_line(tmp_path):
+    lr, hr = make_pairs(tmp_path / "d", ["a", "b", "c"], lr_size=(8, 8))
+    marker = tmp_path / "marker"
+    args = ["method._target_=srb_helpers.Pausing", "method.name=pausing", "dataset=folder", f"dataset.lr_dir={lr}",
+            f"dataset.hr_dir={hr}", "runs=2", "batch_size=2", "crop_border=0", "metrics=[psnr]", "device=cpu",
+            f"output_dir={tmp_path}/o"]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_bench.py"), *args], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(SRB_PAUSE_AT="2", SRB_PAUSE_MARKER=str(marker)))
+    deadline = time.monotonic() + 180
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("run did not reach its pause point")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == errors.EXIT_INTERRUPTED, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
+    folder = tmp_path / "o" / "folder" / "pausing"
+    assert lines == [f"interrupted: 2 sample(s) are stored in {folder}; run the same command again to resume "
+                     f"(finished image-runs are kept, scores are computed at the end)"]
+    assert len(list((folder / "samples").glob("sample*/*.png"))) == 2  # the first image's two runs
+    # that rerunning resumes is tested in test_reliability.py (killed runs end like uninterrupted ones)
