@@ -161,17 +161,26 @@ def list_hr(hr_dir: Path, image_list: str | os.PathLike | None = None) -> dict[s
 
 def build(hr_dir: str | os.PathLike, recipe: str, scale: int = 4, seed: int = 0, crop: str | None = None,
           crop_size: int = 512, params: Mapping[str, Any] | None = None, name: str = "synthetic",
-          cache_dir: str | os.PathLike | None = None, image_list: str | os.PathLike | None = None) -> Path:
-    """Build (or reuse) the synthetic set and return its folder (``HR/``, ``LR/``, ``manifest.json``)."""
+          cache_dir: str | os.PathLike | None = None, image_list: str | os.PathLike | None = None,
+          crops_per_image: int = 1) -> Path:
+    """Build (or reuse) the synthetic set and return its folder (``HR/``, ``LR/``, ``manifest.json``).
+
+    ``crops_per_image`` > 1 (only with ``crop=random``) makes that many pairs per HR image, named
+    ``<stem>_<k>`` (k = 0, 1, ...), each with its own generator (e.g. 10 x 100 DIV2K valid images
+    gives 1,000 pairs, the size of the paper's DIV2K-BSRGAN)."""
     from benchmark.images import read_image, write_png_atomic
 
     if crop not in CROPS:
         raise ValueError(f"dataset.crop must be one of null, center, random, adm; got {crop!r}")
+    if not isinstance(crops_per_image, int) or crops_per_image < 1 or (crops_per_image > 1 and crop != "random"):
+        raise ValueError(f"dataset.crops_per_image must be a positive integer, and above 1 only with crop=random; "
+                         f"got {crops_per_image!r} with crop={crop!r}")
     full = recipe_params(recipe, scale, params)
     hr_files = list_hr(Path(hr_dir).expanduser(), image_list)
     hr_hashes = {stem: F.sha256_file(p) for stem, p in hr_files.items()}
     ident = {"recipe": recipe, "recipe_version": RECIPE_VERSION[recipe], "scale": scale, "seed": int(seed),
              "crop": crop, "crop_size": int(crop_size) if crop else None, "params": full,
+             **({"crops_per_image": crops_per_image} if crops_per_image > 1 else {}),
              "hr_sha256": hr_hashes}
     key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
     root = Path(cache_dir).expanduser() if cache_dir else F.cache_dir() / "synthetic"
@@ -186,12 +195,14 @@ def build(hr_dir: str | os.PathLike, recipe: str, scale: int = 4, seed: int = 0,
     tmp = root / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
         images: dict[str, Any] = {}
-        for stem, path in hr_files.items():
+        jobs = [(src if crops_per_image == 1 else f"{src}_{k}", src, path)
+                for src, path in hr_files.items() for k in range(crops_per_image)]
+        for stem, src, path in jobs:
             hr, where = prepare_hr(read_image(path), stem, crop, crop_size, scale, image_rng(seed, stem, 0))
             lr, sampled = degrade(recipe, hr, scale, full, image_rng(seed, stem, 1))
             write_png_atomic(tmp / "HR" / f"{stem}.png", hr)
             write_png_atomic(tmp / "LR" / f"{stem}.png", lr)
-            images[stem] = {"source": str(path), "source_sha256": hr_hashes[stem], "seed": image_seed(seed, stem),
+            images[stem] = {"source": str(path), "source_sha256": hr_hashes[src], "seed": image_seed(seed, stem),
                             "crop": where, "hr_size": [hr.shape[0], hr.shape[1]],
                             "lr_size": [lr.shape[0], lr.shape[1]],
                             "hr_pixels_sha256": hashlib.sha256(hr.tobytes()).hexdigest(),
@@ -208,7 +219,7 @@ def build(hr_dir: str | os.PathLike, recipe: str, scale: int = 4, seed: int = 0,
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    log.info("built synthetic set %s (%d images, recipe %s)", dest, len(hr_files), recipe)
+    log.info("built synthetic set %s (%d pairs, recipe %s)", dest, len(jobs), recipe)
     return dest
 
 
@@ -230,15 +241,18 @@ class SyntheticDataset(FolderDataset):
         crop: null (modcrop), ``center``, ``random`` or ``adm``; ``crop_size``: HR side of the crop.
         params: overrides of the recipe's parameters (names as in the manifest).
         image_list: optional file naming the HR images to use (first column), e.g. an ImageNet list.
+        crops_per_image: pairs per HR image with ``crop=random`` (named ``<stem>_<k>``).
         cache_dir: where built sets live (default ``$SRBENCH_CACHE/synthetic``).
     """
 
     def __init__(self, hr_dir: str, recipe: str = "bicubic", scale: int = 4, seed: int = 0,
                  crop: str | None = None, crop_size: int = 512, params: Mapping[str, Any] | None = None,
-                 image_list: str | None = None, cache_dir: str | None = None, name: str = "synthetic") -> None:
+                 image_list: str | None = None, cache_dir: str | None = None, name: str = "synthetic",
+                 crops_per_image: int = 1) -> None:
         if hr_dir in (None, "", "???"):
             raise ValueError("dataset.hr_dir is required for dataset=synthetic: pass dataset.hr_dir=<folder of HR images>")
-        folder = build(hr_dir, recipe, scale, seed, crop, crop_size, params, name, cache_dir, image_list)
+        folder = build(hr_dir, recipe, scale, seed, crop, crop_size, params, name, cache_dir, image_list,
+                       crops_per_image)
         self.folder = folder
         super().__init__(str(folder / "LR"), str(folder / "HR"), scale, name)
 
@@ -264,7 +278,9 @@ def div2k_valid_hr(root: str | None = None) -> Path:
         return dest
     reason = F.offline_reason([DIV2K_VALID_HR])
     if reason is not None:
-        raise FileNotFoundError(
+        from benchmark.errors import MissingFilesError
+
+        raise MissingFilesError(
             f"DIV2K valid HR images are not at {dest} and cannot be downloaded ({reason}); nothing was run.\n"
             f"On a machine with network run `python -m benchmark data fetch div2k_bicubic` and copy {dest} here, or "
             f"point at a folder of the 100 images 0801.png ... 0900.png with dataset.hr_dir=<folder> or "

@@ -269,9 +269,16 @@ def ensure(spec: PublishedSet, root: str | os.PathLike | None) -> Path:
                                + "\n  - ".join(problems)
                                + f"\nDelete {path} and fetch it again with `{spec.fetch_command()}`.")
         return path
+    if path.is_dir() and any(path.iterdir()):  # unpacked there by hand: used as a given copy, not refetched
+        errors, warnings = check_set(spec, path, strict=False)
+        for w in [f"{path} was not fetched by srbench (no {F.MARKER})"] + warnings + errors:
+            log.warning("%s: %s", spec.name, w)
+        return path
     reason = F.offline_reason([spec.source])
     if reason is not None:
-        raise FileNotFoundError(
+        from benchmark.errors import MissingFilesError
+
+        raise MissingFilesError(
             f"dataset {spec.name} is not at {path} and cannot be downloaded ({reason}); nothing was run.\n"
             f"On a machine with network run `{spec.fetch_command()}` (downloads {spec.source.filename}, "
             f"{spec.source.size / 1e9:.1f} GB, {spec.source.license}) and copy {path} here, or {how}.")

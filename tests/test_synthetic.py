@@ -189,3 +189,13 @@ def test_run_on_a_synthetic_bsrgan_set_builds_once(tmp_path, caplog):
     assert "reusing synthetic set" in caplog.text
     assert [p for p in (tmp_path / "syn").iterdir() if not p.name.startswith(".")] == built
     assert (tmp_path / "o2" / "synthetic" / "bicubic" / "results.json").is_file()
+
+
+def test_crops_per_image_gives_named_pairs_with_their_own_crops(tmp_path):
+    hr = _hr_folder(tmp_path, n=1, side=96)
+    folder = S.build(hr, "bicubic", crop="random", crop_size=32, crops_per_image=3, cache_dir=tmp_path / "c")
+    m = S.read_manifest(folder)
+    assert sorted(m["images"]) == ["im0_0", "im0_1", "im0_2"]
+    assert len({(r["crop"]["top"], r["crop"]["left"]) for r in m["images"].values()}) > 1
+    with pytest.raises(ValueError, match="only with crop=random"):
+        S.build(hr, "bicubic", crops_per_image=2, cache_dir=tmp_path / "c")

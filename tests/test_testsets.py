@@ -133,3 +133,16 @@ def test_shared_realsr_pairs_pass_the_layout_and_size_checks():
     errors, warnings = T.check_set(T.SETS["realsr"], REALSR, strict=True)
     assert errors == [] and warnings and "holds 20 pairs" in warnings[0]  # the published set has 100
     assert len(T.RealSRDataset(str(REALSR)).samples()) == 20
+
+
+def test_copy_unpacked_by_hand_into_the_cache_is_used_offline(monkeypatch, caplog):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("SRBENCH_REALSR", raising=False)
+    root = T.SETS["realsr"].default_root()
+    for d, side in (("test_LR", 128), ("test_HR", 512)):
+        (root / d).mkdir(parents=True)
+        (root / d / "a.png").write_bytes(png(side, 7))
+    with caplog.at_level("WARNING", logger="srbench"):
+        ds = T.RealSRDataset()
+    assert [s.id for s in ds.samples()] == ["a"] and "was not fetched by srbench" in caplog.text
+    assert T.status(T.SETS["realsr"]) == "present (not verified by srbench)"
