@@ -32,6 +32,16 @@ class ShardSchema:
 
 
 @dataclass
+class StatsSchema:
+    """Confidence intervals of every reported number (benchmark/stats.py, issue 18)."""
+
+    enabled: bool = True  # false: no intervals in results.json, plain best/second marking in reports
+    resamples: int = 2000  # bootstrap resamples per interval
+    seed: int = 0  # seed of the bootstrap (recorded in results.json)
+    level: float = 0.95  # confidence level of the intervals and of the best-vs-second tests
+
+
+@dataclass
 class BenchSchema:
     runs: int = 10
     seed: int = 0
@@ -51,6 +61,8 @@ class BenchSchema:
     check_determinism: bool = False
     # folder used as TORCH_HOME for metric/backbone weights (<dir>/hub/pyiqa, .../checkpoints, .../clip); null: $TORCH_HOME
     weights_dir: Optional[str] = None
+    # bootstrap confidence intervals and significance of best-vs-second (benchmark/stats.py)
+    stats: StatsSchema = field(default_factory=StatsSchema)
 
 
 ConfigStore.instance().store(name="bench_schema", node=BenchSchema)
@@ -83,12 +95,37 @@ def validate(cfg: DictConfig) -> None:
         problems.append("output_dir is empty: give a folder, e.g. output_dir=reports")
     if not cfg.metrics:
         problems.append("metrics is empty: choose a preset (metrics=fast) or a list of names (metrics=[psnr,ssim])")
+    else:
+        problems += _metric_option_problems(cfg)
     shard = cfg.get("shard")
     if shard is not None and not (shard.count >= 1 and 0 <= shard.index < shard.count):
         problems.append(f"shard.index={shard.index} shard.count={shard.count}: need shard.count >= 1 and "
                         f"0 <= shard.index < shard.count (shards are numbered 0 .. count-1)")
+    st = cfg.get("stats")
+    if st is not None:
+        if st.resamples < 100:
+            problems.append(f"stats.resamples={st.resamples}: need an integer >= 100 bootstrap resamples "
+                            f"(default 2000)")
+        if not 0.5 <= st.level < 1:
+            problems.append(f"stats.level={st.level}: need a confidence level in [0.5, 1), e.g. 0.95")
+        if st.seed < 0:
+            problems.append(f"stats.seed={st.seed}: stats.seed must be an integer >= 0")
     if problems:
         raise UserError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _metric_option_problems(cfg: DictConfig) -> list[str]:
+    """Every metric's options against its typed schema (unknown option, wrong type or value)."""
+    from omegaconf import OmegaConf
+
+    from benchmark.metrics import resolve
+
+    try:
+        resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
+    except ValueError as err:
+        lines = str(err).split("\n  - ")
+        return lines[1:] if len(lines) > 1 else lines
+    return []
 
 
 def resolve_device(name: str) -> torch.device:

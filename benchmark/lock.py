@@ -105,7 +105,7 @@ class OutputLock:
             raise write_errors.explain(self.shard_lock, err) from err
         self._register(lock, self.shard_lock)
 
-    def _take_folder(self, shared: bool) -> None:
+    def _take_folder(self, shared: bool, recover: bool = True) -> None:
         path = self.folder_lock
         try:
             lock = filelock.ReadWriteLock(path, timeout=0, blocking=False, is_singleton=False)
@@ -113,6 +113,11 @@ class OutputLock:
                 lock.acquire_read(timeout=0, blocking=False)
             else:
                 lock.acquire_write(timeout=0, blocking=False)
+        except sqlite3.DatabaseError as err:
+            if recover and _not_a_database(err):
+                _recover_damaged_lock(path, err)
+                return self._take_folder(shared, recover=False)
+            raise write_errors.explain(path, OSError(_sqlite_errno(err), str(err))) from err
         except filelock.Timeout:
             # a shard (shared) is refused only by a whole run (exclusive, described in .lock.info);
             # a whole run by either: name the running shards if there are any
@@ -211,6 +216,55 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True  # exists, owned by someone else
     return True
+
+
+def _not_a_database(err: BaseException) -> bool:
+    msg = str(err).lower()
+    return "not a database" in msg or "malformed" in msg or "file is encrypted" in msg
+
+
+def _recover_damaged_lock(path: Path, err: BaseException) -> None:
+    """Replace a ``.lock`` that is not a lock database (overwritten, copied half, from another
+    tool) by a fresh one, but only when no live process holds a lock on it.
+
+    SQLite's locks are POSIX byte-range locks on the file, so a non-blocking exclusive
+    ``lockf`` over the whole file succeeds exactly when no other process holds any of them;
+    a live holder named in ``.lock.info`` is never overridden either. Otherwise the run is
+    refused naming the file and how to recover it by hand.
+    """
+    import fcntl
+    import logging
+
+    holder = _describe(Path(f"{path}.info"))
+    info_pid = _info_pid(Path(f"{path}.info"))
+    fd = os.open(path, os.O_RDWR)
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 0, 0)
+        except OSError:
+            busy = True
+        else:
+            busy = info_pid is not None and info_pid != os.getpid() and _alive(info_pid)
+        if busy:
+            raise OutputLockedError(
+                f"{path} is not a lock database ({err}) and a live process holds it"
+                + (f" ({holder})" if holder else "")
+                + f": stop that process, then delete {path} and rerun")
+        tmp = path.with_name(f"{path.name}.recover.{os.getpid()}.tmp")
+        tmp.write_bytes(b"")  # an empty file is a valid, empty SQLite database
+        os.replace(tmp, path)
+    finally:
+        os.close(fd)  # also drops the probe lock
+    logging.getLogger("srbench").warning(
+        "%s was not a lock database (%s) and no live process held it: replaced it with a fresh lock", path, err)
+
+
+def _info_pid(info: Path) -> int | None:
+    try:
+        d = json.loads(info.read_text())
+        return int(d["pid"]) if isinstance(d, dict) and d.get("host") == socket.gethostname() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _sqlite_errno(err: BaseException) -> int | None:

@@ -28,9 +28,10 @@ import pandas as pd
 
 from benchmark import datarecord
 from benchmark.config import resolve_device
+from benchmark.lock import OutputLockedError, holds_output_locks, lock_output
 from benchmark.metrics import resolve
 from benchmark.report import format_table
-from benchmark.results import Result
+from benchmark.results import Excluded, Result
 from benchmark.scoring import MetricPlan, build_scorers, score_sets, tidy
 from benchmark.shard import read_json
 from benchmark.store import SET_IMAGE, Store, atomic_write_csv, atomic_write_json, config_hash
@@ -45,8 +46,30 @@ def find_sharded(output_dir: Path) -> list[Path]:
     return sorted({p.parent for p in output_dir.rglob("manifest.shard-*-of-*.json") if ".hydra" not in p.parts})
 
 
+@holds_output_locks
 def merge_folder(root: Path, device: str = "cpu") -> Result:
-    """Merge the shards of one result folder; write and return the merged result."""
+    """Merge the shards of one result folder; write and return the merged result.
+
+    Holds the folder's ``.lock`` exclusively, as an unsharded run does, so no shard or run can
+    write the folder while its files are assembled (raises OutputLockedError naming the
+    holder). Temporary files left by a killed earlier merge (``.<name>.*.tmp``) are removed.
+    """
+    lock_output(root)
+    _remove_stale_tmp(root)
+    return _merge_locked(root, device)
+
+
+def _remove_stale_tmp(root: Path) -> None:
+    """Delete ``.<name>.*.tmp`` files in ``root`` (not in samples/): atomic writes leave them only
+    when killed mid-write, and with the exclusive lock held no other process is writing one."""
+    stale = sorted(p for p in root.glob(".*.tmp") if p.is_file() and not p.name.startswith(".lock"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d temporary file(s) left by a killed write: %s", len(stale), ", ".join(p.name for p in stale))
+
+
+def _merge_locked(root: Path, device: str) -> Result:
     found: dict[int, set[int]] = {}
     for p in root.glob("manifest.shard-*-of-*.json"):
         m = _MANIFEST.match(p.name)
@@ -117,6 +140,12 @@ def merge_folder(root: Path, device: str = "cpu") -> Result:
     selection = resolve(config["metrics"])
     plan = MetricPlan(build_scorers(list(first.metrics), selection.options, resolve_device(device),
                                     int(first.crop_border or 0), kinds=("set",)), dict(first.skipped))
+    # per-image values the shards excluded (each image belongs to one shard); set metrics are
+    # rescored here, so their exclusions come from score_sets below
+    for r in results:
+        for name, m in r.metrics.items():
+            if m.kind != "set":
+                plan.excluded += [Excluded.from_json(name, e) for e in (m.excluded or [])]
     scores = tidy(scores, score_sets(samples, store, runs, [seed_of.get(r) for r in range(runs)], plan))
 
     timing = dict(first.timing or {})
@@ -128,10 +157,14 @@ def merge_folder(root: Path, device: str = "cpu") -> Result:
     if all(s is not None for s in seconds) and sum(timed):
         timing["seconds_per_image_run"] = sum(s * n for s, n in zip(seconds, timed)) / sum(timed)
     timing["shards"] = count
+    from benchmark.stats import StatsConfig
+
     merged = Result.from_scores(
         scores, lstd_df, plan.specs, method=first.method, dataset=first.dataset, runs=runs, seed=first.seed,
         crop_border=first.crop_border, stochastic=first.stochastic, num_images=len(samples),
-        skipped=plan.skipped, timing=timing, config=config, versions=first.versions)
+        skipped=plan.skipped, timing=timing, config=config, versions=first.versions, excluded=plan.excluded,
+        # intervals over all images (never the shards' own), as an unsharded run computes them
+        stats=StatsConfig.from_mapping(config.get("stats")))
     merged.extra = dict(first.extra)  # keys this srbench does not know travel unchanged
 
     manifest = {k: v for k, v in manifests[0].items() if k != "shard"}
@@ -171,7 +204,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     try:
         paths = merge(args.output_dir, args.device)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError, OutputLockedError) as err:  # OSError: FileNotFoundError, OutputWriteError
         print(f"error: {err}", file=sys.stderr)
         return 1
     for p in paths:

@@ -9,22 +9,32 @@ Compares results (a results.json or a folder of them) with a baseline, quantity 
 
 A change is within tolerance when ``|current - baseline| <= max(abs, rel * |baseline|)``.
 Default tolerances (:data:`DEFAULT_TOLERANCES`; later rules override earlier ones, ``--tol``
-rules come last)::
+rules come last); each metric's own defaults are its spec's ``tolerance_mean`` and
+``tolerance_spread`` (:mod:`benchmark.metrics`), added after these general rules::
 
     *.mean            abs 1e-6  rel 0.005   (0.5 %: about 0.13 dB at 27 dB PSNR)
-    fid.mean          abs 0     rel 0.02
-    kid.mean          abs 1e-4  rel 0.05
     *.gstd            abs 1e-4  rel 0.10    (G-STD is estimated from few runs)
     *.std_over_runs   abs 1e-4  rel 0.10
     lstd              abs 1e-4  rel 0.05
+    fid.mean          abs 0     rel 0.02    (from the FID spec)
+    kid.mean          abs 1e-4  rel 0.05    (from the KID spec)
 
 With the same code, data and seeds on the same kind of machine the values are identical (every
 run has its own seeded generator), so the defaults only absorb numeric drift between machines
 and library versions.
 
+With ``--ci`` a change also has to leave the baseline's confidence interval (stored in
+results.json by benchmark/stats.py) to count: a quantity regresses only when it is worse than
+the tolerance allows *and* outside the baseline's interval in the bad direction (below its low
+end for a higher-is-better mean, above its high end otherwise); likewise for improvements.
+Quantities whose baseline has no interval (``std_over_runs``, ``stats.enabled=false``, baselines
+written before intervals existed) are judged by the tolerance alone, and the diff table says so.
+
 Exit codes: 0 within tolerance (improvements included), 1 regressed, 2 not comparable
 (different data set content, number of images, runs, first seed, crop border, stochastic flag,
-metric set or metric options; a (data set, method) missing on one side; unreadable input).
+metric set or metric options; a metric averaged over a different number of (image, run) values,
+i.e. values excluded as undefined on one side only; a (data set, method) missing on one side;
+unreadable input).
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ import pandas as pd
 
 from benchmark.report.collect import LSTD, collect, frame, load, rows_of
 from benchmark.results import MetricResult, Result, result_problems
+from benchmark.stats import Interval
 from benchmark.store import atomic_write_bytes, atomic_write_json
 
 BASELINE_FORMAT = 1
@@ -62,14 +73,29 @@ class Tolerance:
         return max(self.abs or 0.0, (self.rel or 0.0) * abs(baseline))
 
 
-DEFAULT_TOLERANCES: list[tuple[str, Tolerance]] = [
-    ("*.mean", Tolerance(abs=1e-6, rel=0.005)),
-    ("fid.mean", Tolerance(abs=0.0, rel=0.02)),
-    ("kid.mean", Tolerance(abs=1e-4, rel=0.05)),
-    ("*.gstd", Tolerance(abs=1e-4, rel=0.10)),
-    ("*.std_over_runs", Tolerance(abs=1e-4, rel=0.10)),
-    (LSTD, Tolerance(abs=1e-4, rel=0.05)),
-]
+def _default_tolerances() -> list[tuple[str, Tolerance]]:
+    """General rules, then each registered metric's spec tolerances where they differ from them."""
+    from benchmark.metrics import METRICS, MetricSpec
+
+    general = [
+        ("*.mean", Tolerance(abs=1e-6, rel=0.005)),
+        ("*.gstd", Tolerance(abs=1e-4, rel=0.10)),
+        ("*.std_over_runs", Tolerance(abs=1e-4, rel=0.10)),
+        (LSTD, Tolerance(abs=1e-4, rel=0.05)),
+    ]
+    base = MetricSpec("_", "FR", True, False, "", lambda o, d: None)  # the spec defaults
+    rules = list(general)
+    for name in METRICS.names():
+        spec = METRICS.get(name)
+        if spec.tolerance_mean != base.tolerance_mean:
+            rules.append((f"{name}.mean", Tolerance(spec.tolerance_mean.abs, spec.tolerance_mean.rel)))
+        if spec.tolerance_spread != base.tolerance_spread:
+            t = Tolerance(spec.tolerance_spread.abs, spec.tolerance_spread.rel)
+            rules += [(f"{name}.gstd", t), (f"{name}.std_over_runs", t)]
+    return rules
+
+
+DEFAULT_TOLERANCES: list[tuple[str, Tolerance]] = _default_tolerances()
 
 
 def parse_tolerance(text: str) -> tuple[str, Tolerance]:
@@ -112,22 +138,33 @@ def entries(df: pd.DataFrame) -> list[dict[str, Any]]:
     for (ds, method), sub in df.groupby(["dataset", "method"], sort=True):
         first = sub.iloc[0]
         num = lambda v: None if pd.isna(v) else float(v)
-        metrics, skipped, lstd = {}, {}, None
+        metrics, skipped, lstd, lstd_ci = {}, {}, None, None
         for r in sub.itertuples():
             if r.metric == LSTD:
                 lstd = num(r.mean)
+                lstd_ci = _interval(r.mean_low, r.mean_high)
             elif r.status == "skipped":
                 skipped[r.metric] = r.note
             else:
                 metrics[r.metric] = MetricResult(num(r.mean), num(r.gstd), bool(r.higher_is_better), r.kind,
-                                                 std_over_runs=num(r.std_over_runs))
+                                                 std_over_runs=num(r.std_over_runs),
+                                                 mean_ci=_interval(r.mean_low, r.mean_high),
+                                                 gstd_ci=_interval(r.gstd_low, r.gstd_high),
+                                                 num_values=_int(r.num_values))
         out.append(Result(
             dataset=ds, method=method, runs=_int(first["runs"]), seed=_int(first["seed"]),
             crop_border=_int(first["crop_border"]), stochastic=bool(first["stochastic"]),
             num_images=_int(first["num_images"]), content_hash=first["content_hash"],
-            protocol=first["protocol"], metrics=metrics, skipped=skipped, lstd=lstd,
+            protocol=first["protocol"], metrics=metrics, skipped=skipped, lstd=lstd, lstd_ci=lstd_ci,
         ).to_json())
     return out
+
+
+def _interval(low: Any, high: Any) -> Interval | None:
+    """A baseline entry keeps the ends of a stored interval (results.json ``*_ci``); None when absent."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return None
+    return Interval(float(low), float(high))
 
 
 def _int(v: Any) -> int | None:
@@ -214,12 +251,14 @@ class Line:
     current: float | None = None
     allowed: float | None = None
     message: str = ""
+    interval: tuple[float, float] | None = None  # the baseline's confidence interval (--ci)
 
 
 @dataclass
 class Comparison:
     lines: list[Line] = field(default_factory=list)
     unused_rules: list[str] = field(default_factory=list)
+    ci: bool = False  # --ci: changes inside the baseline's interval do not count
 
     @property
     def exit_code(self) -> int:
@@ -246,9 +285,13 @@ def _computed(sub: pd.DataFrame) -> set[str]:
 
 
 def compare(current: pd.DataFrame, baseline: pd.DataFrame,
-            rules: Sequence[tuple[str, Tolerance]] = DEFAULT_TOLERANCES) -> Comparison:
-    """Compare every (data set, method) of ``current`` with ``baseline``."""
-    comp = Comparison()
+            rules: Sequence[tuple[str, Tolerance]] = DEFAULT_TOLERANCES, ci: bool = False) -> Comparison:
+    """Compare every (data set, method) of ``current`` with ``baseline``.
+
+    ``ci``: a change beyond the tolerance counts only when it also leaves the baseline's
+    confidence interval in that direction (see the module docstring).
+    """
+    comp = Comparison(ci=ci)
     used: set[str] = set()
     cur_pairs = set(map(tuple, current[["dataset", "method"]].drop_duplicates().to_numpy()))
     base_pairs = set(map(tuple, baseline[["dataset", "method"]].drop_duplicates().to_numpy()))
@@ -282,6 +325,13 @@ def compare(current: pd.DataFrame, baseline: pd.DataFrame,
             if r.status == "skipped":
                 continue
             c = cur[cur["metric"] == r.metric].iloc[0]
+            nb, nc = _int(getattr(r, "num_values", None)), _int(c.get("num_values"))
+            if r.metric != LSTD and nb is not None and nc is not None and nb != nc:
+                # a mean over other values (some excluded as undefined on one side) is another number
+                comp.lines.append(Line(ds, m, f"{r.metric}.mean", "not comparable", "protocol",
+                                       message=f"averaged over {nb} values in the baseline, {nc} now "
+                                               f"(excluded values are listed in results.json)"))
+                continue
             if r.metric == LSTD:
                 checks = [(LSTD, "mean", "stability", False)]
             else:
@@ -302,7 +352,17 @@ def compare(current: pd.DataFrame, baseline: pd.DataFrame,
                 allowed = tolerance_for(quantity, rules).allowed(b)
                 worse = (b - v) if hib else (v - b)  # > 0: in the bad direction
                 status = "regressed" if worse > allowed else "improved" if -worse > allowed else "ok"
-                comp.lines.append(Line(ds, m, quantity, status, kind, hib, float(b), v, allowed))
+                lo, hi = getattr(r, f"{col}_low", math.nan), getattr(r, f"{col}_high", math.nan)
+                interval = None if col == "std_over_runs" or pd.isna(lo) or pd.isna(hi) else (float(lo), float(hi))
+                message = ""
+                if ci and interval is not None and status != "ok":
+                    # outside the interval on the side the change went: low end for a fall, high end for a rise
+                    outside = v < interval[0] if v < b else v > interval[1]
+                    if not outside:
+                        status, message = "ok", "inside the baseline's interval"
+                elif ci and interval is None:
+                    message = "no baseline interval: tolerance only"
+                comp.lines.append(Line(ds, m, quantity, status, kind, hib, float(b), v, allowed, message, interval))
     # A user rule that matches nothing is most likely a typo (psnr.std instead of psnr.gstd).
     comp.unused_rules = [p for p, t in rules if p not in used and (p, t) not in DEFAULT_TOLERANCES]
     return comp
@@ -322,25 +382,34 @@ def _g(v: float | None) -> str:
 def format_comparison(comp: Comparison) -> str:
     """The diff table: one line per quantity, regressions marked, then a summary."""
     head = ["dataset", "method", "quantity", "dir", "baseline", "current", "change", "allowed", "status"]
+    if comp.ci:
+        head.insert(5, "baseline CI")
     rows = []
     for x in comp.lines:
         if x.status == "not comparable" and x.baseline is None and x.current is None:
-            rows.append([x.dataset, x.method, x.quantity, "", "", "", "", "", f"NOT COMPARABLE: {x.message}"])
+            rows.append([x.dataset, x.method, x.quantity, "", "", "", "", "", f"NOT COMPARABLE: {x.message}"]
+                        + ([""] if comp.ci else []))
             continue
         change = "" if x.baseline is None or x.current is None else f"{x.current - x.baseline:+.3g}" + (
             f" ({(x.current - x.baseline) / abs(x.baseline) * 100:+.1f}%)" if x.baseline else "")
         direction = "" if x.higher_is_better is None else ("↑" if x.higher_is_better else "↓")
         status = {"regressed": f"REGRESSED ({x.kind})", "not comparable": f"NOT COMPARABLE: {x.message}"}.get(
             x.status, x.status)
-        rows.append([x.dataset, x.method, x.quantity, direction, _g(x.baseline), _g(x.current), change,
-                     "" if x.allowed is None else f"±{x.allowed:.3g}", status])
+        if x.message and x.status in ("ok", "improved", "regressed"):
+            status += f" ({x.message})"
+        row = [x.dataset, x.method, x.quantity, direction, _g(x.baseline), _g(x.current), change,
+               "" if x.allowed is None else f"±{x.allowed:.3g}", status]
+        if comp.ci:
+            row.insert(5, "-" if x.interval is None else f"[{_g(x.interval[0])}, {_g(x.interval[1])}]")
+        rows.append(row)
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
     out = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
     n = {s: sum(x.status == s for x in comp.lines) for s in ("ok", "improved", "regressed", "not comparable")}
     verdict = {0: "PASS", 1: "FAIL: regressed", 2: "NOT COMPARABLE"}[comp.exit_code]
-    out.append(f"\n{verdict} (exit {comp.exit_code}): {n['ok']} within tolerance, {n['improved']} improved, "
-               f"{n['regressed']} regressed, {n['not comparable']} not comparable")
+    out.append(f"\n{verdict} (exit {comp.exit_code}): {n['ok']} within tolerance"
+               + (" or the baseline's interval" if comp.ci else "")
+               + f", {n['improved']} improved, {n['regressed']} regressed, {n['not comparable']} not comparable")
     if n["improved"] and comp.exit_code == 0:
         out.append("improvements: once intended, record them with --update-baseline")
     for p in comp.unused_rules:
@@ -357,7 +426,8 @@ def write_junit(comp: Comparison, path: Path) -> None:
     for x in comp.lines:
         case = ET.SubElement(suite, "testcase", classname=f"srbench.{x.dataset}.{x.method}", name=x.quantity)
         detail = (f"baseline {_g(x.baseline)}, current {_g(x.current)}, allowed change "
-                  f"{'-' if x.allowed is None else f'{x.allowed:.3g}'}")
+                  f"{'-' if x.allowed is None else f'{x.allowed:.3g}'}"
+                  + ("" if x.interval is None else f", baseline interval [{_g(x.interval[0])}, {_g(x.interval[1])}]"))
         if x.status == "regressed":
             ET.SubElement(case, "failure", message=f"{x.kind} regression: {detail}", type=f"{x.kind}-regression")
         elif x.status == "not comparable":
@@ -386,6 +456,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--datasets", help="only these data sets (comma-separated)")
     ap.add_argument("--methods", help="only these methods (comma-separated)")
     ap.add_argument("--junit", type=Path, help="also write JUnit XML here")
+    ap.add_argument("--ci", action="store_true",
+                    help="count a change only when it also leaves the baseline's confidence interval (stored by "
+                         "stats.enabled=true runs) in the bad direction; the diff table shows the interval")
     ap.add_argument("--update-baseline", action="store_true",
                     help="record the results in the baseline and exit 0: their (data set, method) entries are "
                          "replaced, the baseline's other entries are kept")
@@ -436,7 +509,7 @@ def main(argv: list[str]) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_NOT_COMPARABLE
-    comp = compare(current, baseline, rules)
+    comp = compare(current, baseline, rules, ci=args.ci)
     print(format_comparison(comp))
     if args.junit:
         write_junit(comp, args.junit)

@@ -83,6 +83,10 @@ class ShardStore(Store):
     def manifest_json(self) -> Path:
         return self.root / f"manifest.{self.tag}.json"
 
+    @property
+    def timing_json(self) -> Path:
+        return self.root / f"timing.{self.tag}.json"
+
     def prepare(self, manifest: dict[str, Any], overwrite: bool) -> None:
         """Check every manifest in the folder for stale samples; never touch other shards' files.
 

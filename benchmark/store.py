@@ -74,6 +74,11 @@ class Store:
     def manifest_json(self) -> Path:
         return self.root / "manifest.json"
 
+    @property
+    def timing_json(self) -> Path:
+        """Inference-time totals that survive resumed runs (one file per shard: shards never share it)."""
+        return self.root / "timing.json"
+
     def read_manifest(self) -> dict[str, Any] | None:
         """The stored manifest, None when there is none; a damaged one names the file and the fix."""
         if not self.manifest_json.is_file():

@@ -35,7 +35,7 @@ def _read(path, generation_hash: str) -> dict[str, Any]:
 def timing_file(store: Store, generation_hash: str) -> Iterator[dict[str, Any]]:
     """Yield the accumulated timing dict (``image_runs``, ``seconds`` and any extra keys an adapter adds);
     whatever the block adds is written back on exit, errors included."""
-    path = store.root / "timing.json"
+    path = store.timing_json  # timing.json, or timing.shard-i-of-k.json: shards never share one
     old = _read(path, generation_hash)
     timing: dict[str, Any] = {k: v for k, v in old.items() if k != "generation_hash"}
     timing["image_runs"] = int(timing.get("image_runs", 0))

@@ -69,6 +69,23 @@ def check_writable(folder: str | os.PathLike) -> None:
         raise OutputWriteError(code, f"output_dir={folder} cannot be written: {base} is "
                                      f"{'on a read-only file system' if code == errno.EROFS else 'not writable'}. "
                                      f"Fix: {_fix(base, code)}.")
+    free = _free_bytes(base)
+    if free is not None and free < MIN_FREE_BYTES:
+        raise OutputWriteError(errno.ENOSPC, f"output_dir={folder} cannot be written: the disk holding {base} has "
+                                             f"{free} bytes free (srbench needs at least {MIN_FREE_BYTES} to start). "
+                                             f"Fix: {_fix(base, errno.ENOSPC)}.")
+
+
+MIN_FREE_BYTES = 1 << 20  # below this even Hydra's config files and the manifest may not fit
+
+
+def _free_bytes(path: Path) -> int | None:
+    import shutil
+
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
 
 
 def _read_only_fs(path: Path) -> bool:

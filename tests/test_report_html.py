@@ -42,11 +42,14 @@ def test_report_files(bench):
         assert (out / name).is_file(), name
     names = sorted(p.name for p in (out / "plots").iterdir())
     want = sorted(f"{kind}_tiny{suffix}.{ext}" for kind, suffix in
-                  [("gstd", ""), ("scatter", "")] + [(k, f"_{i}") for k in ("lstd", "visual") for i in IMAGES[:2]]
+                  [("gstd", ""), ("scatter", ""), ("runs", "")]
+                  + [(k, f"_{i}") for k in ("lstd", "visual") for i in IMAGES[:2]]
                   for ext in ("png", "pdf"))
     assert names == want
     res = json.loads((root / "out" / "tiny" / "bicubic" / "results.json").read_text())
-    assert f"| **{res['metrics']['psnr']['mean']:.2f}** |" in (out / "table.md").read_text()
+    ci = res["metrics"]["psnr"]["mean_ci"]  # best, with its interval (benchmark/stats.py)
+    assert (f"| **{res['metrics']['psnr']['mean']:.2f}** [{ci['low']:.2f}, {ci['high']:.2f}] |"
+            in (out / "table.md").read_text())
     assert "max_images" in " ".join(rep.notes)  # 2 of 3 images shown, and the report says so
 
 
@@ -121,8 +124,9 @@ def test_html_in_headless_chromium(bench, chromium, tmp_path):
     assert "file://" not in html and 'src="/' not in html  # relative links only: opens from the file system
     parsed = _Imgs()
     parsed.feed(html)
-    # 2 stability plots + per image (2 shown): LR, HR, bicubic run, noise_control best/worst/L-STD map, 2 figures.
-    assert len(parsed.srcs) == 2 + 2 * 8 and parsed.tables == 3
+    # 3 stability plots (G-STD bars, scatter, runs needed) + per image (2 shown): LR, HR, bicubic run,
+    # noise_control best/worst/L-STD map, 2 figures.
+    assert len(parsed.srcs) == 3 + 2 * 8 and parsed.tables == 3
 
     with Browser(chromium) as b:
         b.open(page.as_uri())

@@ -4,6 +4,7 @@ advice deletes good work. Each test here is a row of docs/reliability.md (sectio
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -281,3 +282,98 @@ def test_damaged_manifest_names_the_file_and_the_fix(tmp_path, content, found, s
     assert str(manifest) in msg and found in msg
     assert ("delete it, then rerun that shard" in msg) if sharded else ("restore manifest.json" in msg)
     assert _pngs(root / "samples") == before
+
+
+def _two_shards(tmp_path, ids=("a", "b", "c"), *extra):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, list(ids))
+    for i in range(2):
+        run_bench(_bench(data, out, f"shard.index={i}", "shard.count=2", *extra))
+    return data, out, out / "folder" / "noise_control"
+
+
+def test_merge_takes_the_folder_lock_and_removes_temporaries_of_a_killed_merge(tmp_path):
+    from benchmark.lock import OutputLock, OutputLockedError
+
+    data, out, root = _two_shards(tmp_path)
+    shard = OutputLock(root, 1, 2).acquire()  # a shard still (or again) running in the folder
+    try:
+        with pytest.raises(OutputLockedError, match=r"lock .*\.lock is held"):
+            merge(out)
+    finally:
+        shard.release()
+    assert not (root / "results.json").exists()
+    # what a merge killed inside its atomic writes leaves behind
+    left = [root / ".results.k1l2ed.json.tmp", root / ".scores.x9.csv.tmp"]
+    for p in left:
+        p.write_text("half")
+    merge(out)
+    assert not any(p.exists() for p in left)
+    assert json.loads((root / "results.json").read_text())["num_images"] == 3
+
+
+def test_shards_keep_their_own_timing_and_merge_sums_it(tmp_path):
+    data, out, root = _two_shards(tmp_path)
+    assert not (root / "timing.json").exists()
+    per_shard = [json.loads((root / f"timing.shard-{i}-of-2.json").read_text())["image_runs"] for i in range(2)]
+    assert per_shard == [4, 2]  # images a, c (2 runs each) and b
+    merged = merge(out)
+    res = json.loads((root / "results.json").read_text())
+    assert res["timing"]["image_runs_timed"] == 3 * 2  # images x runs, never more
+
+
+def test_lock_file_that_is_not_a_lock_database_is_recovered_unless_a_live_process_holds_it(tmp_path, caplog):
+    import subprocess
+    import sys
+
+    from benchmark.lock import OutputLockedError
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a"])
+    run_bench(_bench(data, out))
+    lock = out / "folder" / "noise_control" / ".lock"
+    lock.write_bytes(b"this is not an SQLite database, but long enough to have a header" * 4)
+    # a live process holds a POSIX lock on it: never overridden
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(lock)!r}, os.O_RDWR)\n"
+        "fcntl.lockf(fd, fcntl.LOCK_EX, 0, 0)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputLockedError) as err:
+            run_bench(_bench(data, out, "runs=3"))
+        assert str(lock) in str(err.value)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    # nobody holds it: replaced with a fresh lock, the run proceeds and keeps its samples
+    with caplog.at_level("WARNING", logger="srbench"):
+        res = run_bench(_bench(data, out, "runs=3"))
+    assert res["timing"]["image_runs_generated_now"] == 1
+    assert any("was not a lock database" in r.getMessage() and "replaced it" in r.getMessage() for r in caplog.records)
+
+
+def test_full_disk_at_start_is_a_clear_error_before_any_folder(tmp_path):
+    """A really full file system (a 1 MiB tmpfs filled up, in a user namespace)."""
+    import shutil as sh
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    if sh.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("needs user namespaces (unshare -rm) to mount a small tmpfs")
+    data = tmp_path / "data"
+    make_pairs(data, ["a"])
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = (f'mount -t tmpfs -o size=1m tmpfs "{disk}" && (dd if=/dev/zero of="{disk}/fill" bs=4k 2>/dev/null; true) '
+              f'&& exec "$@"')
+    p = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", sys.executable, str(ROOT / "run_bench.py"),
+                        *_bench(data, disk / "out")], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"})
+    assert p.returncode != 0
+    assert f"output_dir={disk / 'out'} cannot be written" in p.stderr and "bytes free" in p.stderr, p.stderr
+    assert "disk holding" in p.stderr and "output_dir=<dir>" in p.stderr and "Traceback" not in p.stderr

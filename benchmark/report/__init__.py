@@ -21,6 +21,7 @@ import pandas as pd
 from benchmark.report import tables
 from benchmark.report.console import format_table  # noqa: F401  (the runner's end-of-run table)
 from benchmark.report.collect import collect, dataset_order, method_order
+from benchmark.stats import StatsConfig
 
 log = logging.getLogger("srbench")
 
@@ -180,11 +181,14 @@ def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, sa
 def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
                  methods: str | Sequence[str] | None = None, out: str | Path | None = None,
                  images: str | Sequence[str] | None = None, max_images: int = DEFAULT_MAX_IMAGES,
-                 plots: bool = True, html: bool = True) -> Report:
+                 plots: bool = True, html: bool = True, stats: StatsConfig | None = None,
+                 runs_plot: bool = True) -> Report:
     """Write table.tex/.md/.csv, results.csv (the tidy frame), timing tables, plots and index.html.
 
     ``out`` defaults to ``<root>/report``. ``images`` picks the images of the per-image
     figures and of the HTML gallery (default: the first ``max_images`` ids of each data set).
+    ``stats``: intervals and best-vs-second tests (default :class:`StatsConfig()`; ``enabled=False``
+    gives the paper's plain marking). ``runs_plot``: the "how many runs are enough" figure.
     """
     from benchmark.report import plots as plots_mod
     from benchmark.report.collect import _split
@@ -194,9 +198,14 @@ def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
     ds_order, m_order = dataset_order(df), method_order(df)
     out = Path(out) if out is not None else (root if root.is_dir() else root.parent) / "report"
     out.mkdir(parents=True, exist_ok=True)
-    table = tables.build(df, ds_order, m_order)
+    stats = StatsConfig() if stats is None else stats
+    from benchmark.report import significance
+
+    significance.clear_cache()  # files may have changed since an earlier report in this process
+    table = tables.build(df, ds_order, m_order, stats)
     timing = tables.build_timing(df, ds_order, m_order)
     rep = Report(out, df, table, timing)
+    rep.notes += [f"best/second not tested for significance: {u}" for u in table.untested]
     _write(out / "table.tex", tables.to_latex(table), rep.files)
     _write(out / "table.md", tables.to_markdown(table), rep.files)
     _write(out / "table.csv", tables.to_csv(table), rep.files)
@@ -213,6 +222,12 @@ def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
             rep.plots.setdefault(ds, [])
             rep.plots[ds] += plots_mod.plot_gstd(df, ds, ms, plots_dir)
             rep.plots[ds] += plots_mod.plot_scatter(df, ds, ms, plots_dir)
+            if runs_plot:
+                from benchmark.report.runs_plot import plot_runs_needed
+
+                files, why = plot_runs_needed(df, ds, ms, plots_dir, seed=stats.seed)
+                rep.plots[ds] += files
+                rep.notes += why
             ids = _image_ids(df, ds, ms)
             if chosen is not None:
                 unknown = [i for i in chosen if i not in ids]

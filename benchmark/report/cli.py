@@ -6,16 +6,22 @@ import sys
 
 USAGE = """usage: python -m benchmark report <output_dir> [datasets=a,b] [methods=x,y] [out=<dir>]
                                   [images=id1,id2] [max_images=6] [plots=true] [html=true]
+                                  [stats.enabled=true] [stats.level=0.95] [stats.resamples=2000]
+                                  [stats.seed=0] [runs_plot=true]
 
 Gathers every results.json below <output_dir> and writes to out (default <output_dir>/report):
   table.tex  table.md  table.csv   Table 1 of the CCSR paper (mean/G-STD, L-STD; best red, second blue)
   timing.tex timing.md             Table 2 style (parameters, seconds per image-run), when timing exists
   results.csv                      the tidy frame every table and plot is made from
-  plots/*.png plots/*.pdf          G-STD bars, per-image mean vs std, L-STD maps, best/worst visual comparison
+  plots/*.png plots/*.pdf          G-STD bars, per-image mean vs std, L-STD maps, best/worst visual comparison,
+                                   runs_<dataset>: G-STD and L-STD from N = 2..runs of the stored runs
   index.html                       static report (open it from the file system)
-datasets= and methods= choose and order rows and columns."""
+datasets= and methods= choose and order rows and columns. Numbers stored with confidence intervals
+print them in brackets; the best of a row is coloured only when a paired bootstrap over images
+says it beats the second (else both get a dagger); stats.enabled=false gives the plain marking."""
 
-KEYS = {"datasets", "methods", "out", "images", "max_images", "plots", "html"}
+KEYS = {"datasets", "methods", "out", "images", "max_images", "plots", "html", "runs_plot",
+        "stats.enabled", "stats.level", "stats.resamples", "stats.seed"}
 
 
 def _bool(key: str, value: str) -> bool:
@@ -29,6 +35,7 @@ def _bool(key: str, value: str) -> bool:
 def parse(argv: list[str]) -> dict:
     """``<output_dir> key=value ...`` -> keyword arguments of build_report."""
     kwargs: dict = {"root": None}
+    stats_keys: dict = {}
     for arg in argv:
         if "=" not in arg:
             if kwargs["root"] is not None:
@@ -46,10 +53,19 @@ def parse(argv: list[str]) -> dict:
                 raise ValueError(f"max_images={value}: expected an integer >= 0") from None
             if kwargs[key] < 0:
                 raise ValueError(f"max_images={value}: expected an integer >= 0")
-        elif key in ("plots", "html"):
+        elif key in ("plots", "html", "runs_plot"):
             kwargs[key] = _bool(key, value)
+        elif key.startswith("stats."):
+            stats_keys[key.split(".", 1)[1]] = _bool(key, value) if key == "stats.enabled" else value
         else:
             kwargs[key] = value
+    if stats_keys:
+        from benchmark.stats import StatsConfig
+
+        try:
+            kwargs["stats"] = StatsConfig.from_mapping(stats_keys)
+        except (TypeError, ValueError) as err:  # int("x") / float("x") name no key: add it
+            raise ValueError(f"{', '.join(f'stats.{k}={v}' for k, v in stats_keys.items())}: {err}") from None
     if kwargs["root"] is None:
         raise ValueError(f"give the folder that holds the results (the output_dir of the runs)\n{USAGE}")
     return kwargs

@@ -11,7 +11,15 @@ and HTML, so the four always agree. Conventions of the CCSR paper's Table 1:
   metric's direction) and for the G-STDs (lower is better). Values are compared as printed,
   so numbers that print the same tie; tied values share a colour and the next distinct value
   is the second best (dense ranking);
-* precision: PSNR, NIQE, MUSIQ, FID 2 decimals; SSIM, LPIPS, DISTS, CLIPIQA, G-STD, L-STD 4.
+* precision: each metric's ``decimals`` in its spec (PSNR, NIQE, MUSIQ, FID 2; SSIM, LPIPS,
+  DISTS, CLIPIQA 4), G-STD and L-STD 4. Labels, decimals and row order come from the metric
+  specs (:mod:`benchmark.metrics`); metrics the registry does not know print upper-case with 4.
+
+With a :class:`benchmark.stats.StatsConfig` (``python -m benchmark report`` passes one unless
+``stats.enabled=false``), each number stored with a confidence interval prints it in brackets,
+and the best of a row is tested against the second (:mod:`benchmark.report.significance`): when
+they are not separated at the chosen level neither is coloured and both carry a dagger (``†``)
+explained under the table. Rows whose per-image data is missing keep the plain marking.
 """
 
 from __future__ import annotations
@@ -20,30 +28,50 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from benchmark.report.collect import LSTD, dataset_order, method_order
 
-# name -> (printed name, decimals of the mean). Unknown metrics print upper-case with 4 decimals.
-DISPLAY: dict[str, tuple[str, int]] = {
-    "psnr": ("PSNR", 2), "ssim": ("SSIM", 4), "lpips": ("LPIPS", 4), "dists": ("DISTS", 4),
-    "niqe": ("NIQE", 2), "clipiqa": ("CLIPIQA", 4), "musiq": ("MUSIQ", 2), "fid": ("FID", 2),
-    "kid": ("KID", 4), LSTD: ("L-STD", 4),
-}
+if TYPE_CHECKING:
+    from benchmark.report.significance import Verdict
+    from benchmark.stats import StatsConfig
+
 GSTD_DIGITS = 4
-# Row order of the paper; metrics it does not know follow in the order they appear.
-PAPER_ORDER = ["psnr", "ssim", "lpips", "dists", "niqe", "clipiqa", "musiq", "fid", "kid"]
+LSTD_DISPLAY = ("L-STD", 4)
 MISSING = "n/a"   # metric not computed for this method (skipped, or no results)
 UNDEFINED = "-"   # G-STD / L-STD of a deterministic method (or of a single run)
 
 
+def _spec(metric: str):
+    from benchmark.metrics import METRICS
+
+    return METRICS.get(metric) if metric in METRICS else None
+
+
 def label(metric: str) -> str:
-    return DISPLAY.get(metric, (metric.upper(), 4))[0]
+    """Printed name: the spec's ``label`` (L-STD for the pixel-level std; unknown names upper-case)."""
+    if metric == LSTD:
+        return LSTD_DISPLAY[0]
+    spec = _spec(metric)
+    return spec.label if spec is not None else metric.upper()
 
 
 def digits(metric: str) -> int:
-    return DISPLAY.get(metric, (metric, 4))[1]
+    """Decimals of the mean: the spec's ``decimals`` (4 for L-STD and unknown names)."""
+    if metric == LSTD:
+        return LSTD_DISPLAY[1]
+    spec = _spec(metric)
+    return spec.decimals if spec is not None else 4
+
+
+def paper_order() -> list[str]:
+    """Registered metrics in the row order of the paper's Table 1 (the specs' ``table_row``)."""
+    from benchmark.metrics import METRICS
+
+    specs = [METRICS.get(n) for n in METRICS.names()]
+    return [s.name for s in sorted(specs, key=lambda s: s.table_row)]
 
 
 def fmt(value: float | None, ndigits: int) -> str:
@@ -67,12 +95,24 @@ def rank(values: Sequence[float | None], higher_is_better: bool) -> list[int | N
             else 2 if v == second else None for v in values]
 
 
+TIE_MARK = "\u2020"  # dagger: best and second best of the row are not separated
+
+
 @dataclass
 class Part:
-    """One printed number of a cell with its rank in the row (1 best, 2 second)."""
+    """One printed number of a cell with its rank in the row (1 best, 2 second).
+
+    ``ci``: the confidence interval as printed (low, high), None when not stored or not shown;
+    ``tie``: best or second best, but not separated from the other (no colour, a dagger).
+    """
 
     text: str
     rank: int | None = None
+    ci: tuple[str, str] | None = None
+    tie: bool = False
+
+    def plain(self) -> str:
+        return self.text + (TIE_MARK if self.tie else "") + (f" [{self.ci[0]}, {self.ci[1]}]" if self.ci else "")
 
 
 @dataclass
@@ -83,7 +123,7 @@ class Cell:
     gstd: Part | None = None
 
     def plain(self) -> str:
-        return self.mean.text + ("" if self.gstd is None else "/" + self.gstd.text)
+        return self.mean.plain() + ("" if self.gstd is None else "/" + self.gstd.plain())
 
 
 @dataclass
@@ -92,6 +132,8 @@ class Row:
     label: str
     higher_is_better: bool
     cells: list[Cell]
+    # best-vs-second test of the "mean" and "gstd" parts (absent: not tested, plain marking)
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,6 +148,14 @@ class Table:
     methods: list[str]
     groups: list[Group]
     caption: str
+    # set when intervals / significance were used: what they mean, for the notes under the table
+    stats_note: str | None = None
+    tie_note: str | None = None
+    untested: list[str] = field(default_factory=list)  # rows whose best/second could not be tested, and why
+
+    @property
+    def has_ties(self) -> bool:
+        return any(p.tie for g in self.groups for r in g.rows for c in r.cells for p in (c.mean, c.gstd) if p)
 
 
 def _metric_rows(sub: pd.DataFrame) -> list[str]:
@@ -113,12 +163,30 @@ def _metric_rows(sub: pd.DataFrame) -> list[str]:
     have = sub[sub["status"] == "ok"]
     kinds = have.groupby("metric")["kind"].first().to_dict()
     names = list(dict.fromkeys(have["metric"]))
-    known = [m for m in PAPER_ORDER if m in kinds]
+    known = [m for m in paper_order() if m in kinds]
     rest = [m for m in names if m not in known and m != LSTD]
     per_image = [m for m in known + rest if kinds[m] != "set"]
     sets = [m for m in known + rest if kinds[m] == "set"]
     lstd = [LSTD] if LSTD in kinds or (sub["metric"] == LSTD).any() else []
     return per_image + sets + lstd
+
+
+def _value_notes(sub: pd.DataFrame, methods: Sequence[str]) -> list[str]:
+    """Flags of means averaged over fewer values (excluded ones) and of values at a metric's cap."""
+    notes = []
+    for r in sub[sub["status"] == "ok"].itertuples():
+        if r.method not in methods:
+            continue
+        k = getattr(r, "excluded", None)
+        if isinstance(k, (int, float)) and not pd.isna(k) and k > 0:
+            n = int(r.num_values) if not pd.isna(r.num_values) else 0
+            notes.append(f"{label(r.metric)} of {r.method} averaged over {n} of {n + int(k)} values: {int(k)} "
+                         f"excluded (metric undefined on them; listed in results.json)")
+        c = getattr(r, "num_capped", None)
+        if isinstance(c, (int, float)) and not pd.isna(c) and c > 0:
+            notes.append(f"{label(r.metric)} of {r.method}: {int(c)} value(s) at the cap {r.cap:g} "
+                         f"(identical images; pyiqa's eps, see docs/metrics.md)")
+    return notes
 
 
 def _rounded(text: str) -> float | None:
@@ -128,10 +196,24 @@ def _rounded(text: str) -> float | None:
         return None
 
 
-def build(df: pd.DataFrame, datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None) -> Table:
-    """The Table-1 model of the tidy frame."""
+def _ci(r: object, col: str, ndigits: int) -> tuple[str, str] | None:
+    lo, hi = getattr(r, f"{col}_low", math.nan), getattr(r, f"{col}_high", math.nan)
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return None
+    return fmt(lo, ndigits), fmt(hi, ndigits)
+
+
+def build(df: pd.DataFrame, datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None,
+          stats_cfg: StatsConfig | None = None) -> Table:
+    """The Table-1 model of the tidy frame.
+
+    ``stats_cfg`` None or disabled: the paper's plain marking, no intervals. Otherwise intervals
+    are shown where stored and the best of each row part is tested against the second.
+    """
     datasets = list(datasets or dataset_order(df))
     methods = list(methods or method_order(df))
+    use_stats = stats_cfg is not None and stats_cfg.enabled
+    untested: list[str] = []
     groups = []
     for ds in datasets:
         sub = df[df["dataset"] == ds]
@@ -145,30 +227,74 @@ def build(df: pd.DataFrame, datasets: Sequence[str] | None = None, methods: Sequ
                 if metric == LSTD:
                     ok = r is not None and r.status == "ok"
                     undefined = r is not None and not ok
-                    cells.append(Cell(Part(fmt(r.mean, digits(metric)) if ok else UNDEFINED if undefined else MISSING)))
+                    cells.append(Cell(Part(fmt(r.mean, digits(metric)) if ok else UNDEFINED if undefined else MISSING,
+                                           ci=_ci(r, "mean", digits(metric)) if ok and use_stats else None)))
                     continue
                 if r is None or r.status != "ok":
                     cells.append(Cell(Part(MISSING)))
                     continue
-                mean = Part(fmt(r.mean, digits(metric)))
+                mean = Part(fmt(r.mean, digits(metric)), ci=_ci(r, "mean", digits(metric)) if use_stats else None)
                 if r.kind == "set" or not r.stochastic:
                     cells.append(Cell(mean))
                 else:
-                    cells.append(Cell(mean, Part(UNDEFINED if math.isnan(r.gstd) else fmt(r.gstd, GSTD_DIGITS))))
-            for part_of, better in ((lambda c: c.mean, hib), (lambda c: c.gstd, False)):
-                parts = [part_of(c) for c in cells]
+                    gstd_ok = not math.isnan(r.gstd)
+                    cells.append(Cell(mean, Part(fmt(r.gstd, GSTD_DIGITS) if gstd_ok else UNDEFINED,
+                                                 ci=_ci(r, "gstd", GSTD_DIGITS) if gstd_ok and use_stats else None)))
+            row = Row(metric, label(metric), hib, cells)
+            for part, better in (("mean", hib), ("gstd", False)):
+                parts = [getattr(c, part) for c in cells]
                 ranks = rank([_rounded(p.text) if p is not None else None for p in parts], better)
                 for p, rk in zip(parts, ranks):
                     if p is not None:
                         p.rank = rk
-            rows.append(Row(metric, label(metric), hib, cells))
+                if use_stats:
+                    _test(row, part, parts, better, df, ds, methods, stats_cfg, untested)
+            rows.append(row)
         why: dict[tuple[str, str], list[str]] = {}
         for r in sub[sub["status"].isin(["skipped", "empty"])].itertuples():
             if r.method in methods:
                 why.setdefault((r.metric, " ".join(str(r.note).split())), []).append(r.method)
         notes = [f"{label(metric)} not computed for {', '.join(ms)}: {note}" for (metric, note), ms in why.items()]
+        notes += _value_notes(sub, methods)
         groups.append(Group(ds, rows, notes))
-    return Table(methods, groups, _caption(df, methods))
+    table = Table(methods, groups, _caption(df, methods), untested=untested)
+    if use_stats:
+        shown = any(p.ci for g in groups for r in g.rows for c in r.cells for p in (c.mean, c.gstd) if p)
+        tested = any(v.status != "untested" for g in groups for r in g.rows for v in r.verdicts.values())
+        level = f"{stats_cfg.level * 100:g}%"
+        how = (f"paired bootstrap over images, {stats_cfg.resamples} resamples, seed {stats_cfg.seed}; "
+               f"FID: over runs")
+        notes = []
+        if shown:
+            notes.append(f"Brackets: {level} confidence intervals (bootstrap over images, FID over runs; "
+                         f"BCa where defined, else percentile).")
+        if tested:
+            notes.append(f"Best and second best are coloured only where the best beats the second at {level} "
+                         f"({how}).")
+        table.stats_note = " ".join(notes) or None
+        if table.has_ties:
+            table.tie_note = (f"{TIE_MARK} best and second best of the row are not separated at {level}: the "
+                              f"difference may come from which images and seeds were drawn.")
+    return table
+
+
+def _test(row: Row, part: str, parts: list[Part | None], better: bool, df: pd.DataFrame, dataset: str,
+          methods: Sequence[str], cfg: StatsConfig, untested: list[str]) -> None:
+    """Best vs second of one row part; a tie takes the colours away and marks both with a dagger."""
+    from benchmark.report.significance import TIED, UNTESTED, best_vs_second
+
+    best = [m for m, p in zip(methods, parts) if p is not None and p.rank == 1]
+    second = [m for m, p in zip(methods, parts) if p is not None and p.rank == 2]
+    if not best or not second:
+        return  # a single value (or all tied as printed): nothing to test
+    v = best_vs_second(df, dataset, row.metric, part, best, second, better, cfg)
+    row.verdicts[part] = v
+    if v.status == UNTESTED:
+        untested.append(f"{dataset} {row.label}{' G-STD' if part == 'gstd' else ''}: {v.why}")
+    elif v.status == TIED:
+        for p in parts:
+            if p is not None and p.rank in (1, 2):
+                p.rank, p.tie = None, True
 
 
 def _caption(df: pd.DataFrame, methods: Sequence[str]) -> str:
@@ -193,7 +319,12 @@ def tex_escape(text: str) -> str:
 
 def _tex_part(p: Part) -> str:
     color = {1: "red", 2: "blue"}.get(p.rank or 0)
-    return rf"\textcolor{{{color}}}{{{p.text}}}" if color else p.text
+    text = rf"\textcolor{{{color}}}{{{p.text}}}" if color else p.text
+    if p.tie:
+        text += r"$^\dagger$"
+    if p.ci:
+        text += rf"\,{{\scriptsize[{p.ci[0]}, {p.ci[1]}]}}"
+    return text
 
 
 def _tex_cell(c: Cell) -> str:
@@ -224,7 +355,12 @@ def to_latex(table: Table, label_: str = "tab:srbench") -> str:
             first = tex_escape(g.dataset) if i == 0 else ""
             cells = [first, tex_escape(row.label) + _arrow(row, True)] + [_tex_cell(c) for c in row.cells]
             out.write(" & ".join(cells) + " \\\\\n")
-    out.write("\\bottomrule\n\\end{tabular}\n\\end{table*}\n")
+    out.write("\\bottomrule\n\\end{tabular}\n")
+    for note in (table.stats_note, table.tie_note):
+        if note:
+            text = tex_escape(note).replace(TIE_MARK, r"$^\dagger$")
+            out.write(f"\\par\\footnotesize {text}\n")
+    out.write("\\end{table*}\n")
     return out.getvalue()
 
 
@@ -236,7 +372,8 @@ def _md_escape(text: str) -> str:
 
 
 def _md_part(p: Part) -> str:
-    return f"**{p.text}**" if p.rank == 1 else f"_{p.text}_" if p.rank == 2 else p.text
+    text = f"**{p.text}**" if p.rank == 1 else f"_{p.text}_" if p.rank == 2 else p.text
+    return text + (TIE_MARK if p.tie else "") + (f" [{p.ci[0]}, {p.ci[1]}]" if p.ci else "")
 
 
 def to_markdown(table: Table) -> str:
@@ -249,6 +386,7 @@ def to_markdown(table: Table) -> str:
             cells += [_md_part(c.mean) + ("" if c.gstd is None else "/" + _md_part(c.gstd)) for c in row.cells]
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", table.caption.replace("in red and blue", "in **bold** and _italics_")]
+    lines += [f"{note}" for note in (table.stats_note, table.tie_note) if note]
     notes = [f"- {g.dataset}: {_md_escape(n)}" for g in table.groups for n in g.notes]
     if notes:
         lines += [""] + notes
