@@ -77,6 +77,10 @@ class PublishedSet:
     hr_size: int
     env: str
     description: str
+    title: str = ""  # display name in messages
+
+    def label(self) -> str:
+        return self.title or self.name
 
     def default_root(self) -> Path:
         return F.cache_dir() / "datasets" / self.name
@@ -95,11 +99,11 @@ class PublishedSet:
 
 SETS: dict[str, PublishedSet] = {s.name: s for s in (
     PublishedSet("realsr", "RealSRVal_crop128", STABLESR_ZIP, 100, False, 128, 512, "SRBENCH_REALSR",
-                 "RealSR v3 test, centre-cropped by StableSR (RealSRVal_crop128)"),
+                 "RealSR v3 test, centre-cropped by StableSR (RealSRVal_crop128)", "RealSR"),
     PublishedSet("drealsr", "DrealSRVal_crop128", STABLESR_ZIP, 93, False, 128, 512, "SRBENCH_DREALSR",
-                 "DRealSR test, centre-cropped by StableSR (DrealSRVal_crop128)"),
+                 "DRealSR test, centre-cropped by StableSR (DrealSRVal_crop128)", "DRealSR"),
     PublishedSet("div2k_stablesr", "DIV2K_V2_val", STABLESR_ZIP, 3000, False, 128, 512, "SRBENCH_DIV2K_STABLESR",
-                 "DIV2K valid crops with StableSR's Real-ESRGAN degradation (DIV2K_V2_val)"),
+                 "DIV2K valid crops with StableSR's Real-ESRGAN degradation (DIV2K_V2_val)", "DIV2K_V2_val"),
 )}
 
 
@@ -249,7 +253,7 @@ def ensure(spec: PublishedSet, root: str | os.PathLike | None) -> Path:
            f"{spec.env}=<that folder>")
     if not managed:
         if not path.is_dir():
-            raise FileNotFoundError(f"{spec.name}: folder {path} does not exist. Fetch the set ({spec.folder} of "
+            raise FileNotFoundError(f"{spec.label()} test set not found at {path} (dataset={spec.name}). Fetch the set ({spec.folder} of "
                                     f"{spec.source.filename}, huggingface.co/datasets/{spec.source.hf_repo}) with "
                                     f"`{spec.fetch_command()}` (it goes to {spec.default_root()}), or {how}.")
         if F.read_marker(path) is not None:
