@@ -377,3 +377,95 @@ def test_full_disk_at_start_is_a_clear_error_before_any_folder(tmp_path):
     assert p.returncode != 0
     assert f"output_dir={disk / 'out'} cannot be written" in p.stderr and "bytes free" in p.stderr, p.stderr
     assert "disk holding" in p.stderr and "output_dir=<dir>" in p.stderr and "Traceback" not in p.stderr
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def test_report_assets_of_ids_with_the_same_slug_stay_apart(tmp_path):
+    """日本 and 中国 both slug to "x": each must keep its own pictures in the HTML."""
+    import numpy as np
+
+    from benchmark.images import read_image
+    from conftest import write_png
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    rng = np.random.default_rng(3)
+    for name, level in (("日本", 40), ("中国", 200)):  # two clearly different images
+        hr = np.clip(rng.normal(level, 5, (64, 64, 3)), 0, 255).astype(np.uint8)
+        write_png(data / "HR" / f"{name}.png", hr)
+        write_png(data / "LR" / f"{name}.png", hr[::4, ::4].copy())
+    run_bench(_bench(data, out))
+    rep = build_report(out, out=tmp_path / "report", images="日本,中国")
+    views = {v.image: v for v in rep.images}
+    assert views["日本"].lr != views["中国"].lr and views["日本"].hr != views["中国"].hr
+    for name in ("日本", "中国"):
+        v = views[name]
+        assert np.array_equal(read_image(rep.out / v.hr), read_image(data / "HR" / f"{name}.png"))
+        best = next(m for m in v.methods if m["method"] == "noise_control")
+        sample = out / "folder" / "noise_control" / "samples" / f"sample{best['best_run']:02d}" / f"{name}.png"
+        assert np.array_equal(read_image(rep.out / best["best"]), read_image(sample))
+    figures = [f for v in rep.images for f in v.figures]
+    assert len(figures) == len(set(figures))
+
+
+def test_one_missing_sample_does_not_abort_the_report(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b"])
+    run_bench(_bench(data, out, "runs=3"))
+    (out / "folder" / "noise_control" / "samples" / "sample02" / "a.png").unlink()
+    rep = build_report(out, out=tmp_path / "report", images="a,b")
+    a = next(v for v in rep.images if v.image == "a")
+    b = next(v for v in rep.images if v.image == "b")
+    assert "missing" in a.methods[0] and "sample02" in a.methods[0]["missing"]
+    assert any("a stored sample of a cannot be read" in n for n in rep.notes)
+    assert b.methods[0].get("best") and b.figures  # the other image is complete
+    assert (tmp_path / "report" / "index.html").is_file()
+
+
+def test_report_plots_are_written_atomically(tmp_path, monkeypatch):
+    """A failure while a figure is rendered leaves no partial file under the final name."""
+    import matplotlib.figure
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a"])
+    run_bench(_bench(data, out))
+    real = matplotlib.figure.Figure.savefig
+
+    def half_then_die(self, fname, *a, **k):
+        real(self, fname, *a, **k)
+        if hasattr(fname, "write"):
+            raise OSError("killed while rendering")
+        raise AssertionError("a plot was rendered straight into its final file")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_then_die)
+    with pytest.raises(OSError, match="killed while rendering"):
+        build_report(out, out=tmp_path / "report", html=False)
+    plots = tmp_path / "report" / "plots"
+    assert not plots.exists() or not [p for p in plots.iterdir() if not p.name.endswith(".tmp")]
+
+
+def test_report_on_a_read_only_results_folder_points_to_out(tmp_path):
+    import shutil as sh
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    if sh.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("needs user namespaces (unshare -rm) for a read-only bind mount")
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a"])
+    run_bench(_bench(data, out))
+    q = str(out)
+    pre = ["unshare", "-rm", "sh", "-c", f'mount --bind "{q}" "{q}" && mount -o remount,bind,ro "{q}" && exec "$@"', "sh"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    p = subprocess.run([*pre, sys.executable, "-m", "benchmark", "report", str(out)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300, env=env)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert f"cannot write the report into {out / 'report'}" in p.stderr and "out=<dir>" in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
+    p = subprocess.run([*pre, sys.executable, "-m", "benchmark", "report", str(out), f"out={tmp_path / 'rep'}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "rep" / "index.html").is_file()
