@@ -123,9 +123,24 @@ def doctor(argv: Sequence[str]) -> int:
             print(format_table(files))
         missing = [w for w in files if not w.present]
     if missing:
-        print(f"\n{len(missing)} file(s) missing." + ("" if do_download else
-              f" Fetch them with `{fetch_command(overrides)}` on a machine with network, or pass "
-              "strict=false to run without the metrics that need them."))
+        print("\n" + missing_advice(missing, overrides, do_download))
         return 1
     print(f"\nall {len(files)} file(s) present")
     return 0
+
+
+def missing_advice(missing: Sequence[WeightFile], overrides: Sequence[str], downloaded: bool) -> str:
+    """What to do about missing files. ``strict=false`` is offered only for metric files: it
+    skips metrics, while a method cannot run without its own files (issue 16)."""
+    method = [w for w in missing if w.needed_by.startswith("method ")]
+    metric = [w for w in missing if not w.needed_by.startswith("method ") and not w.needed_by.endswith("(optional)")]
+    text = f"{len(missing)} file(s) missing."
+    if not downloaded:
+        text += f" Fetch them with `{fetch_command(overrides)}` on a machine with network."
+    if method:
+        text += (f" The method needs its {len(method)} file(s) to run: fetch them, or point the method's path keys "
+                 "(e.g. method.model_path=..., see conf/method/) at where they are.")
+    if metric:
+        text += (f" For the {len(metric)} metric file(s): copy them to the paths above, set weights_dir=<dir>, or "
+                 "pass strict=false to run without the metrics that need them.")
+    return text

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from benchmark import __version__, datarecord, determinism, errors
+from benchmark import __version__, datarecord, determinism, errors, preflight
 from benchmark import shard as sharding
 from benchmark.config import build, resolve_device, validate
 from benchmark.data import Dataset, Sample
@@ -224,8 +224,10 @@ def _refuse_inputs_inside_output(method: SRMethod, root: Path) -> None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the benchmark for one (method, data set) config; return the results dict."""
     validate(cfg)
+    # every missing piece (keys, data set, method and metric files) in one message, before any work
+    found = preflight.check(cfg)
     device = resolve_device(cfg.device)
-    dataset: Dataset = build(cfg.dataset)
+    dataset: Dataset = found.get("dataset") or build(cfg.dataset)
     samples = sharding.select(dataset.samples(), cfg)  # all images, or this shard's (shard.index/count)
     method: SRMethod = build(cfg.method)
     if method.scale != dataset.scale:

@@ -101,8 +101,13 @@ def build_scorers(names: Iterable[str], options: Mapping[str, Mapping[str, Any]]
     return active
 
 
-def plan_metrics(cfg: DictConfig, has_hr: bool, device: torch.device) -> MetricPlan:
-    """Resolve metric names, check their files, and build each scorer once."""
+def metric_files(cfg: DictConfig, has_hr: bool) -> tuple[dict[str, str], dict[str, list[WeightFile]]]:
+    """Which metrics are skipped (and why) and which files the others lack.
+
+    Optional metrics (and every metric with ``strict=false``) whose files are absent are
+    skipped; full-reference and set metrics are skipped on a data set without HR images. The
+    returned ``missing`` ({metric: files}) must be fetched before the run starts.
+    """
     selection = resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
     apply_weights_dir(cfg.get("weights_dir"))
     skipped: dict[str, str] = {}
@@ -120,6 +125,13 @@ def plan_metrics(cfg: DictConfig, has_hr: bool, device: torch.device) -> MetricP
                 skipped[name] = why
             else:
                 missing[name] = absent
+    return skipped, missing
+
+
+def plan_metrics(cfg: DictConfig, has_hr: bool, device: torch.device) -> MetricPlan:
+    """Resolve metric names, check their files, and build each scorer once."""
+    selection = resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
+    skipped, missing = metric_files(cfg, has_hr)
     # downloads when the network is reachable; offline it stops here, before any generation,
     # naming each missing file and the command that fetches it
     fetch_missing(missing)
