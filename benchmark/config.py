@@ -61,6 +61,8 @@ class BenchSchema:
     check_determinism: bool = False
     # folder used as TORCH_HOME for metric/backbone weights (<dir>/hub/pyiqa, .../checkpoints, .../clip); null: $TORCH_HOME
     weights_dir: Optional[str] = None
+    # largest image (width x height, pixels) any decoder opens, checked from the header; null: PIL's 89478485
+    max_pixels: Optional[int] = None
     # bootstrap confidence intervals and significance of best-vs-second (benchmark/stats.py)
     stats: StatsSchema = field(default_factory=StatsSchema)
 
