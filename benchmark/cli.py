@@ -54,10 +54,17 @@ def _list(argv: list[str]) -> int:
 
     print("methods:  " + ", ".join(METHODS.names()))
     print("datasets: " + ", ".join(DATASETS.names()))
+    from benchmark.metrics.options import schema
+
     for name in METRICS.names():
         s = METRICS.get(name)
         print(f"metric {name:<8} {s.kind:<3} {'higher' if s.higher_is_better else 'lower'} is better, "
               f"crop={'yes' if s.crop else 'no'}, backend={s.backend}: {s.description}")
+        for o in schema(s.options):  # every option, its default and allowed values
+            default = "null" if o.default is None else str(o.default).lower() if isinstance(o.default, bool) \
+                else o.default
+            print(f"    metrics.{name}.{o.name}={default}  "
+                  f"({o.allowed()}): {o.doc}")
     print("metric presets: " + ", ".join(preset_names()))
     return 0
 

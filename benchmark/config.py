@@ -97,6 +97,8 @@ def validate(cfg: DictConfig) -> None:
         problems.append("output_dir is empty: give a folder, e.g. output_dir=reports")
     if not cfg.metrics:
         problems.append("metrics is empty: choose a preset (metrics=fast) or a list of names (metrics=[psnr,ssim])")
+    else:
+        problems += _metric_option_problems(cfg)
     shard = cfg.get("shard")
     if shard is not None and not (shard.count >= 1 and 0 <= shard.index < shard.count):
         problems.append(f"shard.index={shard.index} shard.count={shard.count}: need shard.count >= 1 and "
@@ -112,6 +114,20 @@ def validate(cfg: DictConfig) -> None:
             problems.append(f"stats.seed={st.seed}: stats.seed must be an integer >= 0")
     if problems:
         raise UserError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _metric_option_problems(cfg: DictConfig) -> list[str]:
+    """Every metric's options against its typed schema (unknown option, wrong type or value)."""
+    from omegaconf import OmegaConf
+
+    from benchmark.metrics import resolve
+
+    try:
+        resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
+    except ValueError as err:
+        lines = str(err).split("\n  - ")
+        return lines[1:] if len(lines) > 1 else lines
+    return []
 
 
 def resolve_device(name: str) -> torch.device:

@@ -31,7 +31,7 @@ from benchmark.config import resolve_device
 from benchmark.lock import OutputLockedError, holds_output_locks, lock_output
 from benchmark.metrics import resolve
 from benchmark.report import format_table
-from benchmark.results import Result
+from benchmark.results import Excluded, Result
 from benchmark.scoring import MetricPlan, build_scorers, score_sets, tidy
 from benchmark.shard import read_json
 from benchmark.store import SET_IMAGE, Store, atomic_write_csv, atomic_write_json, config_hash
@@ -140,6 +140,12 @@ def _merge_locked(root: Path, device: str) -> Result:
     selection = resolve(config["metrics"])
     plan = MetricPlan(build_scorers(list(first.metrics), selection.options, resolve_device(device),
                                     int(first.crop_border or 0), kinds=("set",)), dict(first.skipped))
+    # per-image values the shards excluded (each image belongs to one shard); set metrics are
+    # rescored here, so their exclusions come from score_sets below
+    for r in results:
+        for name, m in r.metrics.items():
+            if m.kind != "set":
+                plan.excluded += [Excluded.from_json(name, e) for e in (m.excluded or [])]
     scores = tidy(scores, score_sets(samples, store, runs, [seed_of.get(r) for r in range(runs)], plan))
 
     timing = dict(first.timing or {})
@@ -156,7 +162,7 @@ def _merge_locked(root: Path, device: str) -> Result:
     merged = Result.from_scores(
         scores, lstd_df, plan.specs, method=first.method, dataset=first.dataset, runs=runs, seed=first.seed,
         crop_border=first.crop_border, stochastic=first.stochastic, num_images=len(samples),
-        skipped=plan.skipped, timing=timing, config=config, versions=first.versions,
+        skipped=plan.skipped, timing=timing, config=config, versions=first.versions, excluded=plan.excluded,
         # intervals over all images (never the shards' own), as an unsharded run computes them
         stats=StatsConfig.from_mapping(config.get("stats")))
     merged.extra = dict(first.extra)  # keys this srbench does not know travel unchanged

@@ -244,6 +244,27 @@ def _metric_files(cfg: DictConfig, found: dict) -> None:
     fetch_missing(missing)  # downloads when online; offline it raises, naming each file and command
 
 
+@register("precomputed outputs")
+def _precomputed_outputs(cfg: DictConfig, found: dict) -> None:
+    """Methods that score outputs already on disk (``check_outputs``): every missing, duplicate,
+    undecodable or mis-sized file, against the data set's images, before anything is imported."""
+    from hydra.utils import get_class
+
+    from benchmark import shard as sharding
+    from benchmark.config import build
+
+    if "dataset" not in found or _has_missing(found, "method") or not cfg.method.get("_target_"):
+        return
+    if not hasattr(get_class(cfg.method._target_), "check_outputs"):
+        return
+    method = build(cfg.method)
+    samples = sharding.select(found["dataset"].samples(), cfg)
+    problems = method.check_outputs(samples)
+    if problems:
+        raise errors.UserError(f"{len(problems)} problem(s) with the outputs under method.path={method.path}:\n  - "
+                               + "\n  - ".join(problems))
+
+
 # ----------------------------------------------------------------------------- the Hydra callback
 
 

@@ -9,14 +9,15 @@ Compares results (a results.json or a folder of them) with a baseline, quantity 
 
 A change is within tolerance when ``|current - baseline| <= max(abs, rel * |baseline|)``.
 Default tolerances (:data:`DEFAULT_TOLERANCES`; later rules override earlier ones, ``--tol``
-rules come last)::
+rules come last); each metric's own defaults are its spec's ``tolerance_mean`` and
+``tolerance_spread`` (:mod:`benchmark.metrics`), added after these general rules::
 
     *.mean            abs 1e-6  rel 0.005   (0.5 %: about 0.13 dB at 27 dB PSNR)
-    fid.mean          abs 0     rel 0.02
-    kid.mean          abs 1e-4  rel 0.05
     *.gstd            abs 1e-4  rel 0.10    (G-STD is estimated from few runs)
     *.std_over_runs   abs 1e-4  rel 0.10
     lstd              abs 1e-4  rel 0.05
+    fid.mean          abs 0     rel 0.02    (from the FID spec)
+    kid.mean          abs 1e-4  rel 0.05    (from the KID spec)
 
 With the same code, data and seeds on the same kind of machine the values are identical (every
 run has its own seeded generator), so the defaults only absorb numeric drift between machines
@@ -31,7 +32,9 @@ written before intervals existed) are judged by the tolerance alone, and the dif
 
 Exit codes: 0 within tolerance (improvements included), 1 regressed, 2 not comparable
 (different data set content, number of images, runs, first seed, crop border, stochastic flag,
-metric set or metric options; a (data set, method) missing on one side; unreadable input).
+metric set or metric options; a metric averaged over a different number of (image, run) values,
+i.e. values excluded as undefined on one side only; a (data set, method) missing on one side;
+unreadable input).
 """
 
 from __future__ import annotations
@@ -70,14 +73,29 @@ class Tolerance:
         return max(self.abs or 0.0, (self.rel or 0.0) * abs(baseline))
 
 
-DEFAULT_TOLERANCES: list[tuple[str, Tolerance]] = [
-    ("*.mean", Tolerance(abs=1e-6, rel=0.005)),
-    ("fid.mean", Tolerance(abs=0.0, rel=0.02)),
-    ("kid.mean", Tolerance(abs=1e-4, rel=0.05)),
-    ("*.gstd", Tolerance(abs=1e-4, rel=0.10)),
-    ("*.std_over_runs", Tolerance(abs=1e-4, rel=0.10)),
-    (LSTD, Tolerance(abs=1e-4, rel=0.05)),
-]
+def _default_tolerances() -> list[tuple[str, Tolerance]]:
+    """General rules, then each registered metric's spec tolerances where they differ from them."""
+    from benchmark.metrics import METRICS, MetricSpec
+
+    general = [
+        ("*.mean", Tolerance(abs=1e-6, rel=0.005)),
+        ("*.gstd", Tolerance(abs=1e-4, rel=0.10)),
+        ("*.std_over_runs", Tolerance(abs=1e-4, rel=0.10)),
+        (LSTD, Tolerance(abs=1e-4, rel=0.05)),
+    ]
+    base = MetricSpec("_", "FR", True, False, "", lambda o, d: None)  # the spec defaults
+    rules = list(general)
+    for name in METRICS.names():
+        spec = METRICS.get(name)
+        if spec.tolerance_mean != base.tolerance_mean:
+            rules.append((f"{name}.mean", Tolerance(spec.tolerance_mean.abs, spec.tolerance_mean.rel)))
+        if spec.tolerance_spread != base.tolerance_spread:
+            t = Tolerance(spec.tolerance_spread.abs, spec.tolerance_spread.rel)
+            rules += [(f"{name}.gstd", t), (f"{name}.std_over_runs", t)]
+    return rules
+
+
+DEFAULT_TOLERANCES: list[tuple[str, Tolerance]] = _default_tolerances()
 
 
 def parse_tolerance(text: str) -> tuple[str, Tolerance]:
@@ -131,7 +149,8 @@ def entries(df: pd.DataFrame) -> list[dict[str, Any]]:
                 metrics[r.metric] = MetricResult(num(r.mean), num(r.gstd), bool(r.higher_is_better), r.kind,
                                                  std_over_runs=num(r.std_over_runs),
                                                  mean_ci=_interval(r.mean_low, r.mean_high),
-                                                 gstd_ci=_interval(r.gstd_low, r.gstd_high))
+                                                 gstd_ci=_interval(r.gstd_low, r.gstd_high),
+                                                 num_values=_int(r.num_values))
         out.append(Result(
             dataset=ds, method=method, runs=_int(first["runs"]), seed=_int(first["seed"]),
             crop_border=_int(first["crop_border"]), stochastic=bool(first["stochastic"]),
@@ -306,6 +325,13 @@ def compare(current: pd.DataFrame, baseline: pd.DataFrame,
             if r.status == "skipped":
                 continue
             c = cur[cur["metric"] == r.metric].iloc[0]
+            nb, nc = _int(getattr(r, "num_values", None)), _int(c.get("num_values"))
+            if r.metric != LSTD and nb is not None and nc is not None and nb != nc:
+                # a mean over other values (some excluded as undefined on one side) is another number
+                comp.lines.append(Line(ds, m, f"{r.metric}.mean", "not comparable", "protocol",
+                                       message=f"averaged over {nb} values in the baseline, {nc} now "
+                                               f"(excluded values are listed in results.json)"))
+                continue
             if r.metric == LSTD:
                 checks = [(LSTD, "mean", "stability", False)]
             else:

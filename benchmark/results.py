@@ -7,6 +7,11 @@ value), the per-image L-STD and the metric facts into what results.json holds:
   ``gstd`` = G-STD (:func:`benchmark.stability.gstd`), ``num_images`` = images scored;
 * set metrics (FID, KID): ``mean`` = mean over runs of the per-run value, ``gstd`` = None (the
   paper prints none), ``std_over_runs`` = population std over runs (None for one run);
+* ``num_values`` = how many values were averaged ((image, run) pairs, or runs for set metrics),
+  ``excluded`` = the (image, run) values that were not, each with its reason (a metric undefined
+  on that input: NIQE below 96x96 px or on a flat image, or failing on it; issue 12);
+* ``cap`` / ``num_capped`` for metrics that saturate (PSNR: pyiqa's eps makes identical images
+  80 dB): the cap and how many values sit at it (within :data:`CAP_SLACK`);
 * ``lstd`` = data-set L-STD (:func:`benchmark.stability.lstd`);
 * deterministic methods: every ``gstd`` and ``lstd`` is None (DESIGN.md prints them as "-").
 
@@ -15,7 +20,8 @@ regression gate and the console table read :class:`Result` objects (:meth:`Resul
 never raw results.json dicts.
 
 Schema versions: 1 (no ``schema`` key, files written before this module) and 2 (``schema: 2``;
-same keys). Keys this version does not know are kept in ``extra`` and written back unchanged.
+same keys; ``num_values``, ``excluded``, ``cap`` and ``num_capped`` were added to schema 2 as
+optional keys: files without them read as None). Keys this version does not know are kept in ``extra`` and written back unchanged.
 """
 
 from __future__ import annotations
@@ -32,18 +38,42 @@ from benchmark.store import SET_IMAGE
 
 SCHEMA = 2  # written into results.json as "schema"; files without the key are schema 1
 SET_KIND = "set"
+CAP_SLACK = 1e-3  # a value this close to a metric's cap counts as capped (PSNR: MSE below ~2e-12)
 
-_METRIC_KEYS = ("mean", "mean_ci", "gstd", "gstd_ci", "std_over_runs", "higher_is_better", "kind", "num_images")
+_METRIC_KEYS = ("mean", "mean_ci", "gstd", "gstd_ci", "std_over_runs", "higher_is_better", "kind", "num_images",
+                "num_values", "excluded", "cap", "num_capped")
 _RESULT_KEYS = ("schema", "method", "dataset", "runs", "seed", "crop_border", "stochastic", "num_images",
                 "metrics", "skipped", "lstd", "lstd_ci", "stats", "timing", "config", "versions", "content_hash",
                 "protocol")
 
 
 class MetricFacts(Protocol):
-    """What :meth:`Result.from_scores` needs to know about a metric (a MetricSpec has it)."""
+    """What :meth:`Result.from_scores` needs to know about a metric (a MetricSpec has it;
+    an optional ``cap`` attribute is the value the metric saturates at)."""
 
     kind: str  # "FR", "NR" or "set"
     higher_is_better: bool
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """One value a metric could not give: ``image`` (SET_IMAGE for set metrics), ``run``, why.
+
+    ``reason`` starts with the metric name, e.g. ``niqe: undefined below 96x96 px (image 'tiny'
+    is 64x64)`` or ``niqe: undefined on a flat image (zero variance)``.
+    """
+
+    metric: str
+    image: str
+    run: int
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"image": self.image, "run": self.run, "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, metric: str, data: Mapping[str, Any]) -> "Excluded":
+        return cls(metric, str(data["image"]), int(data["run"]), str(data["reason"]))
 
 
 def _opt_float(v: Any) -> float | None:
@@ -101,6 +131,9 @@ class MetricResult:
     ``num_images``: per-image metrics only, how many images had the inputs the metric needs.
     ``mean_ci``, ``gstd_ci``: confidence intervals of mean and G-STD (benchmark/stats.py; None
     when not computed or undefined).
+    ``num_values``: values averaged ((image, run) pairs; runs for set metrics); ``excluded``:
+    the values left out, each ``{"image", "run", "reason"}`` (None in files written before).
+    ``cap`` / ``num_capped``: the value the metric saturates at and how many values reached it.
     """
 
     mean: float | None
@@ -112,10 +145,18 @@ class MetricResult:
     extra: dict[str, Any] = field(default_factory=dict)
     mean_ci: Interval | None = None
     gstd_ci: Interval | None = None
+    num_values: int | None = None
+    excluded: list[dict[str, Any]] | None = None
+    cap: float | None = None
+    num_capped: int | None = None
 
     @property
     def is_set(self) -> bool:
         return self.kind == SET_KIND
+
+    @property
+    def num_excluded(self) -> int:
+        return len(self.excluded or [])
 
     def to_json(self, intervals: bool = False) -> dict[str, Any]:
         """The metric's results.json dict; ``intervals``: write ``mean_ci``/``gstd_ci`` next to their values."""
@@ -131,6 +172,13 @@ class MetricResult:
         out["kind"] = self.kind
         if self.num_images is not None:
             out["num_images"] = self.num_images
+        if self.num_values is not None:
+            out["num_values"] = self.num_values
+        if self.excluded is not None:
+            out["excluded"] = list(self.excluded)
+        if self.cap is not None:
+            out["cap"] = self.cap
+            out["num_capped"] = self.num_capped
         out.update(self.extra)
         return out
 
@@ -145,7 +193,11 @@ class MetricResult:
                    std_over_runs=_opt_float(data.get("std_over_runs")),
                    num_images=None if data.get("num_images") is None else int(data["num_images"]),
                    extra={k: v for k, v in data.items() if k not in _METRIC_KEYS},
-                   mean_ci=Interval.from_json(data.get("mean_ci")), gstd_ci=Interval.from_json(data.get("gstd_ci")))
+                   mean_ci=Interval.from_json(data.get("mean_ci")), gstd_ci=Interval.from_json(data.get("gstd_ci")),
+                   num_values=None if data.get("num_values") is None else int(data["num_values"]),
+                   excluded=None if data.get("excluded") is None else [dict(e) for e in data["excluded"]],
+                   cap=_opt_float(data.get("cap")),
+                   num_capped=None if data.get("num_capped") is None else int(data["num_capped"]))
 
 
 @dataclass
@@ -189,7 +241,8 @@ class Result:
                     seed: int | None, crop_border: int, stochastic: bool, num_images: int,
                     skipped: Mapping[str, str] | None = None, timing: dict[str, Any] | None = None,
                     config: dict[str, Any] | None = None, versions: dict[str, Any] | None = None,
-                    set_image: str = SET_IMAGE, stats: StatsConfig | None = None) -> "Result":
+                    set_image: str = SET_IMAGE, stats: StatsConfig | None = None,
+                    excluded: Sequence[Excluded] = ()) -> "Result":
         """Build the result from the tidy scores (see the module docstring for each number).
 
         ``scores``: columns image, run, seed, metric, value; set-metric rows have image
@@ -198,12 +251,18 @@ class Result:
         results.json lists them. A deterministic method (``stochastic=False``) gets no G-STD and
         no L-STD. ``stats`` (enabled): a confidence interval for every number
         (:func:`benchmark.stats.intervals`: bootstrap over images, recorded seed).
+        ``excluded``: the values scoring could not give (:class:`Excluded`); they are
+        listed per metric, and the means use the values that exist (an image with some runs
+        excluded is the mean of its other runs; an image with all runs excluded is left out).
         """
+        # a value scoring could not give never enters a mean (NaN rows would be skipped silently)
+        scores = scores[np.isfinite(scores["value"].to_numpy(dtype=np.float64))]
         per_image = scores[scores["image"] != set_image]
         g = stability.gstd(per_image)
         out: dict[str, MetricResult] = {}
         for name, spec in metrics.items():
             df = scores[scores["metric"] == name]
+            ex = sorted((e for e in excluded if e.metric == name), key=lambda e: (e.image, e.run))
             if spec.kind == SET_KIND:
                 v = df["value"].to_numpy(dtype=np.float64)
                 out[name] = MetricResult(float(v.mean()) if len(v) else None, None, spec.higher_is_better, spec.kind,
@@ -214,6 +273,12 @@ class Result:
                                          num_images=int(len(img_means)))
             else:
                 out[name] = MetricResult(None, None, spec.higher_is_better, spec.kind, num_images=0)
+            m = out[name]
+            m.num_values, m.excluded = int(len(df)), [e.to_json() for e in ex]
+            cap = getattr(spec, "cap", None)
+            if cap is not None:
+                m.cap = float(cap)
+                m.num_capped = int((df["value"].to_numpy(dtype=np.float64) >= cap - CAP_SLACK).sum())
         values = list(lstd_per_image["lstd"]) if isinstance(lstd_per_image, pd.DataFrame) else list(lstd_per_image)
         lstd = stability.lstd(values)
         if not stochastic:  # deterministic: run once, nothing to spread (DESIGN.md prints "-")

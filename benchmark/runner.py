@@ -27,7 +27,8 @@ from benchmark.images import png_complete, read_image, to_tensor, to_uint8, writ
 from benchmark.lock import holds_output_locks, lock_output
 from benchmark.report import format_table
 from benchmark.results import Result
-from benchmark.scoring import SCORE_CHUNK, plan_metrics, score
+from benchmark.results import Excluded
+from benchmark.scoring import SCORE_CHUNK, plan_metrics, score, size_exclusions
 from benchmark.stats import StatsConfig
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
 from benchmark.timing import timing_file
@@ -307,6 +308,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.warning("runs=1: G-STD and L-STD are undefined for a single run and are reported as null")
     seeds: list[int | None] = [None] * runs if stored is not None else [cfg.seed + r for r in range(runs)]
     plan = plan_metrics(cfg, any(s.hr_path is not None for s in samples), device)
+    _warn_size_limits(size_exclusions(samples, plan, method.scale, cfg.crop_border, runs), runs, cfg.strict)
     check_method_files(type(method), OmegaConf.to_container(cfg.method, resolve=True))
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
@@ -359,7 +361,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         scores, lstd_df, plan.specs, method=method.name, dataset=dataset.name, runs=runs,
         seed=None if stored is not None else cfg.seed, crop_border=cfg.crop_border,
         stochastic=bool(method.stochastic), num_images=len(samples), skipped=plan.skipped, timing=timing,
-        config=resolved, versions=versions(),
+        config=resolved, versions=versions(), excluded=plan.excluded,
         # confidence intervals next to each value (benchmark/stats.py; stats.enabled=false: none)
         stats=StatsConfig.from_mapping(cfg.get("stats")))
     results = result.to_json()
@@ -368,4 +370,28 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     atomic_write_json(store.results_json, results)
     print(format_table(result))
     print(f"results: {store.results_json}")
+    if cfg.strict and plan.excluded:  # after everything is written: nothing computed is lost
+        raise ExcludedValues(f"{len(plan.excluded)} value(s) excluded (listed above and in {store.results_json}); "
+                             f"strict=true makes that an error: fix the inputs, drop the metric, or pass "
+                             f"strict=false to accept averages over fewer values")
     return results
+
+
+class ExcludedValues(ValueError):
+    """Raised by :func:`run` under ``strict=true`` when some metric values were excluded.
+
+    Everything (samples, scores.csv, results.json with the exclusions) is written before it is
+    raised; ``run_bench.py`` reports it as a user error: ``error: ...`` and exit status 2.
+    """
+
+
+def _warn_size_limits(excluded: Sequence[Excluded], runs: int, strict: bool) -> None:
+    """Before generation: name every image that falls short of a metric's size limit."""
+    by_metric: dict[str, list[str]] = {}
+    for e in excluded:
+        if e.run == 0:
+            by_metric.setdefault(e.metric, []).append(e.reason.split(": ", 1)[1])
+    for metric, reasons in by_metric.items():
+        log.warning("metric %s is undefined on %d image(s); their %d run(s) each will be excluded%s: %s", metric,
+                    len(reasons), runs, " and strict=true will exit with an error after writing" if strict else "",
+                    "; ".join(reasons))

@@ -5,15 +5,21 @@
 * :func:`score` decodes each image (HR and its N runs) once for all per-image metrics and
   computes the per-image L-STD; :func:`score_sets` computes set-level metrics (FID, KID) per run.
 
-Scorer errors are re-raised naming the metric, the input size and the crop border
-(:class:`NamedScorer`). Means, G-STD and the results built from these scores live in
-:mod:`benchmark.results`.
+Failure policy (issue 12): a metric that is undefined on, or fails on, one (image, run) never
+loses the rest. Known limits are checked first (the spec's ``min_size`` on the image as the
+metric sees it, ``flat_undefined`` on an image with zero variance); a scorer error or a
+non-finite value on a batch of runs is retried run by run; each value that cannot be had is
+recorded in ``plan.excluded`` (:class:`benchmark.results.Excluded`, with the reason), scoring
+goes on, and :meth:`benchmark.results.Result.from_scores` lists them per metric.
+:func:`size_exclusions` gives the size-limit exclusions from the LR sizes before generation.
+Means, G-STD and the results built from these scores live in :mod:`benchmark.results`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -26,6 +32,7 @@ from benchmark import stability
 from benchmark.data import Sample
 from benchmark.images import read_image, to_tensor
 from benchmark.metrics import METRICS, MetricSpec, resolve
+from benchmark.results import Excluded
 from benchmark.store import SET_IMAGE, Store
 from benchmark.weights import WeightFile, apply_weights_dir, fetch_missing
 
@@ -82,6 +89,8 @@ class MetricPlan:
 
     active: dict[str, tuple[MetricSpec, Any]]
     skipped: dict[str, str]
+    # values scoring could not give, with reasons (filled by score / score_sets)
+    excluded: list[Excluded] = field(default_factory=list)
 
     @property
     def specs(self) -> dict[str, MetricSpec]:
@@ -97,7 +106,7 @@ def build_scorers(names: Iterable[str], options: Mapping[str, Mapping[str, Any]]
         spec = METRICS.get(name)
         scorer = None
         if spec.kind in kinds:
-            scorer = named(name, spec.factory(dict(options.get(name, {})), device), crop_border)
+            scorer = named(name, spec.factory(options.get(name, {}), device), crop_border)
         active[name] = (spec, scorer)
     return active
 
@@ -160,17 +169,142 @@ def tidy(rows: Iterable[tuple[str, int, Any, str, float]] | pd.DataFrame,
     return scores.sort_values(["metric", "image", "run"], kind="stable").reset_index(drop=True)
 
 
+# Errors that mean "this metric cannot score this input" (pyiqa raises RuntimeError, ValueError,
+# torch.linalg.LinAlgError, AssertionError on shapes); out-of-memory is a fault of the machine,
+# not of the input, and stops the run as before.
+_METRIC_ERRORS = (RuntimeError, ValueError, ArithmeticError, AssertionError, IndexError)
+
+
+def _is_oom(err: BaseException) -> bool:
+    return isinstance(err, torch.OutOfMemoryError) if hasattr(torch, "OutOfMemoryError") else \
+        "out of memory" in str(err)
+
+
+def _reason_of(name: str, err: BaseException) -> str:
+    # NamedScorer's message adds advice for a whole run; the cause is what names the problem here
+    cause = err.__cause__ if isinstance(err, RuntimeError) and err.__cause__ is not None else err
+    text = " ".join(str(cause).split())
+    return f"{name}: failed ({type(cause).__name__}: {text[:300]})"
+
+
+def size_exclusions(samples: Sequence[Sample], plan: MetricPlan, scale: int, crop_border: int,
+                    runs: int) -> list[Excluded]:
+    """Values a metric's known size limit rules out, from the LR sizes, before any generation.
+
+    Each SR image is ``scale`` x its LR image; the spec's ``min_size`` applies to it as the metric
+    sees it (after the border crop for metrics that crop). One entry per (metric, image, run).
+    """
+    out: list[Excluded] = []
+    for name, (spec, _) in plan.active.items():
+        if spec.kind == "set":
+            continue
+        for smp in samples:
+            if spec.kind == "FR" and smp.hr_path is None:
+                continue
+            why = _too_small(name, spec, smp.id, smp.lr_size[0] * scale, smp.lr_size[1] * scale, crop_border)
+            if why:
+                out += [Excluded(name, smp.id, r, why) for r in range(runs)]
+    return out
+
+
+def _too_small(name: str, spec: MetricSpec, image: str, h: int, w: int, crop_border: int) -> str | None:
+    if spec.too_small(h, w, crop_border) is None:
+        return None
+    seen_h, seen_w = (h - 2 * crop_border, w - 2 * crop_border) if spec.crop else (h, w)
+    after = f" after crop_border={crop_border}" if spec.crop and crop_border else ""
+    why = f", {spec.min_size_why}" if spec.min_size_why else ""
+    return (f"{name}: undefined below {spec.min_size}x{spec.min_size} px{why} "
+            f"(image {image!r} is {seen_w}x{seen_h}{after})")
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    """[N] bool: the image of each run has a single value everywhere (zero variance)."""
+    flat = x.reshape(x.shape[0], -1)
+    return flat.amax(dim=1) == flat.amin(dim=1)
+
+
+def score_image(name: str, spec: MetricSpec, scorer: Any, image: str, x: torch.Tensor, y: torch.Tensor | None,
+                runs: Sequence[int], excluded: list[Excluded], crop_border: int = 0) -> dict[int, float]:
+    """Values of one metric on the runs ``runs`` of one image: {run: value} for those it could give.
+
+    ``x`` [N,3,H,W] in [0, 1] as the metric sees it (border-cropped by ``crop_border`` for
+    metrics that crop), ``y`` [1,3,H,W] the HR for FR metrics. The others are appended to
+    ``excluded`` with their reason: below the spec's minimum size, flat where the metric is
+    undefined on flat images, a scorer error (the batch is retried run by run to find which),
+    or a non-finite value.
+    """
+    h, w = x.shape[-2:]
+    if spec.crop:  # x is already cropped; the reason names the size before and after the crop
+        h, w = h + 2 * crop_border, w + 2 * crop_border
+    reason = _too_small(name, spec, image, h, w, crop_border)
+    if reason:
+        excluded += [Excluded(name, image, r, reason) for r in runs]
+        return {}
+    keep = list(range(len(runs)))
+    if spec.flat_undefined:
+        flat = _flat(x).tolist()
+        for i in [i for i in keep if flat[i]]:
+            excluded.append(Excluded(name, image, runs[i], f"{name}: undefined on a flat image (zero variance)"))
+        keep = [i for i in keep if not flat[i]]
+
+    def call(idx: list[int]) -> list[float]:
+        xs = x[idx]
+        with torch.inference_mode():
+            vals = scorer(xs, y) if spec.kind == "FR" else scorer(xs)
+        vals = [float(v) for v in vals]
+        if len(vals) != len(idx):
+            raise RuntimeError(f"metric {name} returned {len(vals)} values for {len(idx)} runs of {image!r}")
+        return vals
+
+    out: dict[int, float] = {}
+    if not keep:
+        return out
+    try:
+        vals = call(keep)
+        pairs = list(zip(keep, vals))
+    except _METRIC_ERRORS as err:
+        if _is_oom(err):
+            raise
+        pairs = []
+        for i in keep:  # find which runs fail; the others keep their values
+            try:
+                pairs.append((i, call([i])[0]))
+            except _METRIC_ERRORS as one:
+                if _is_oom(one):
+                    raise
+                excluded.append(Excluded(name, image, runs[i], _reason_of(name, one)))
+    for i, v in pairs:
+        if math.isfinite(v):
+            out[runs[i]] = v
+        else:
+            excluded.append(Excluded(name, image, runs[i], f"{name}: undefined (the metric returned {v})"))
+    return out
+
+
 def score_sets(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequence[int | None],
                plan: MetricPlan) -> pd.DataFrame:
-    """Set-level metrics (FID, KID): one value per run over the images with an HR partner."""
+    """Set-level metrics (FID, KID): one value per run over the images with an HR partner.
+
+    A run whose value cannot be had (error or non-finite) is recorded in ``plan.excluded``.
+    """
     rows: list[tuple[str, int, Any, str, float]] = []
     with_hr = [s for s in samples if s.hr_path is not None]
     for name, (spec, scorer) in plan.active.items():
         if spec.kind != "set":
             continue
         for r in tqdm(range(runs), desc=f"score {name}", unit="run", dynamic_ncols=True):
-            value = scorer.score_set([store.sample_path(s.id, r) for s in with_hr], [s.hr_path for s in with_hr])
-            rows.append((SET_IMAGE, r, seeds[r], name, float(value)))
+            try:
+                value = float(scorer.score_set([store.sample_path(s.id, r) for s in with_hr],
+                                               [s.hr_path for s in with_hr]))
+            except _METRIC_ERRORS as err:
+                if _is_oom(err):
+                    raise
+                plan.excluded.append(Excluded(name, SET_IMAGE, r, _reason_of(name, err)))
+                continue
+            if not math.isfinite(value):
+                plan.excluded.append(Excluded(name, SET_IMAGE, r, f"{name}: undefined (the metric returned {value})"))
+                continue
+            rows.append((SET_IMAGE, r, seeds[r], name, value))
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
@@ -195,23 +329,18 @@ def score(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequence[in
         # run of an image at once and was killed).
         moments = stability.RunningMoments()
         for start in range(0, runs, chunk):
-            part = range(start, min(start + chunk, runs))
+            part = list(range(start, min(start + chunk, runs)))
             arrays = [read_image(store.sample_path(smp.id, r)) for r in part]
             sr = torch.stack([to_tensor(a) for a in arrays])
             for name, (spec, scorer) in per_image.items():
                 if spec.kind == "FR" and hr is None:
                     continue
-                x = _crop_t(sr, crop_border) if spec.crop else sr
-                with torch.inference_mode():
-                    if spec.kind == "FR":
-                        y = _crop_t(hr, crop_border) if spec.crop else hr
-                        vals = scorer(x.to(device), y.to(device))
-                    else:
-                        vals = scorer(x.to(device))
-                vals = [float(v) for v in vals]
-                if len(vals) != len(part):
-                    raise RuntimeError(f"metric {name} returned {len(vals)} values for {len(part)} runs of {smp.id!r}")
-                rows += [(smp.id, r, seeds[r], name, v) for r, v in zip(part, vals)]
+                x = (_crop_t(sr, crop_border) if spec.crop else sr).to(device)
+                y = None
+                if spec.kind == "FR":
+                    y = (_crop_t(hr, crop_border) if spec.crop else hr).to(device)
+                vals = score_image(name, spec, scorer, smp.id, x, y, part, plan.excluded, crop_border)
+                rows += [(smp.id, r, seeds[r], name, v) for r, v in sorted(vals.items())]
             moments.update(stability.crop(np.stack(arrays).astype(np.float64) / 255.0, crop_border))
             del arrays, sr
         lstd_rows.append((smp.id, stability.lstd_streamed(moments, crop_border)))

@@ -24,11 +24,14 @@ def gstd(scores: pd.DataFrame) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for metric, df in scores.groupby("metric", sort=True):
         per_image = df.groupby("image")["value"]
-        if per_image.size().max() < 2:
+        sizes = per_image.size()
+        if sizes.max() < 2:
             out[str(metric)] = None
             continue
         stds = per_image.apply(lambda v: float(np.std(v.to_numpy(dtype=np.float64), ddof=0)))
-        out[str(metric)] = float(stds.mean())
+        # an image left with one run (the others excluded as undefined, issue 12) has no spread
+        # to measure: its std of 0 would pull G-STD down, so only images with >= 2 runs count
+        out[str(metric)] = float(stds[sizes >= 2].mean())
     return out
 
 

@@ -184,15 +184,43 @@ def folders(tmp_path):
     return out
 
 
-def _pyiqa_fid(home, folders, monkeypatch) -> float:
+def _pyiqa_fid(home, folders, monkeypatch, mode: str = "clean") -> float:
     import pyiqa
     import pyiqa.utils.download_util as du
 
     # pyiqa fixed its cache folder at import time; point it at the random weights
     monkeypatch.setattr(du, "DEFAULT_CACHE_DIR", str(home / "hub" / "pyiqa"))
     ref = pyiqa.create_metric("fid", device=CPU)
-    return float(ref(str(folders["sr"][0].parent), str(folders["hr"][0].parent), mode="clean",
+    return float(ref(str(folders["sr"][0].parent), str(folders["hr"][0].parent), mode=mode,
                      num_workers=0, verbose=False))
+
+
+def test_fid_options_mode_and_batch_size_against_pyiqa(home, folders, monkeypatch, fast_frechet):
+    """metrics.fid.mode is pyiqa's FID ``mode``; metrics.fid.batch_size changes no value (issue 12)."""
+    legacy = scorer("fid", mode="legacy_tensorflow", batch_size=2).score_set(folders["sr"], folders["hr"])
+    assert legacy == pytest.approx(_pyiqa_fid(home, folders, monkeypatch, "legacy_tensorflow"), rel=1e-6, abs=1e-9)
+    clean = scorer("fid", batch_size=3).score_set(folders["sr"], folders["hr"])
+    assert clean == pytest.approx(scorer("fid", batch_size=16).score_set(folders["sr"], folders["hr"]), rel=1e-6)
+    assert clean != pytest.approx(legacy, rel=1e-3)
+
+
+def test_kid_options_equal_torch_fidelity_called_directly(home, folders):
+    """metrics.kid.subsets / subset_size / seed are torch-fidelity's kid_subsets / kid_subset_size / rng_seed."""
+    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, kid_features_to_metric
+
+    from benchmark.metrics.fid import extractor
+
+    ext = extractor({}, CPU)
+    f_sr = torch.from_numpy(ext(folders["sr"]).astype(np.float64))
+    f_hr = torch.from_numpy(ext(folders["hr"]).astype(np.float64))
+    values = set()
+    for subsets, size, seed in ((4, 3, 0), (4, 3, 1), (2, 4, 0)):
+        want = kid_features_to_metric(f_sr, f_hr, kid_subsets=subsets, kid_subset_size=size, rng_seed=seed,
+                                      verbose=False)[KEY_METRIC_KID_MEAN]
+        got = scorer("kid", subsets=subsets, subset_size=size, seed=seed).score_set(folders["sr"], folders["hr"])
+        assert got == pytest.approx(float(want), rel=1e-9)
+        values.add(round(got, 12))
+    assert len(values) == 3  # each option reaches the estimator
 
 
 def test_fid_pipeline_equals_pyiqa_fid_on_the_same_folders(home, folders, monkeypatch, fast_frechet):

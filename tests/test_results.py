@@ -58,8 +58,13 @@ def test_json_round_trip_and_keys():
     r = _build()
     data = json.loads(json.dumps(r.to_json()))
     assert data["schema"] == SCHEMA
-    assert list(data["metrics"]["fid"]) == ["mean", "gstd", "std_over_runs", "higher_is_better", "kind"]
-    assert list(data["metrics"]["psnr"]) == ["mean", "gstd", "higher_is_better", "kind", "num_images"]
+    # num_values / excluded (issue 12): values averaged and those left out, for every metric
+    assert list(data["metrics"]["fid"]) == ["mean", "gstd", "std_over_runs", "higher_is_better", "kind",
+                                            "num_values", "excluded"]
+    assert list(data["metrics"]["psnr"]) == ["mean", "gstd", "higher_is_better", "kind", "num_images",
+                                             "num_values", "excluded"]
+    assert data["metrics"]["psnr"]["num_values"] == 4 and data["metrics"]["fid"]["num_values"] == 2
+    assert data["metrics"]["psnr"]["excluded"] == [] and data["metrics"]["empty"]["num_values"] == 0
     assert {"method", "dataset", "runs", "seed", "crop_border", "stochastic", "num_images", "metrics", "skipped",
             "lstd", "timing", "config", "versions"} <= set(data)
     assert Result.from_json(data).to_json() == data

@@ -1,4 +1,5 @@
-"""Metric registry: metric facts are data (kind, direction, crop policy, backend, files).
+"""Metric registry: metric facts are data (kind, direction, crop policy, backend, files,
+display, gate tolerances, minimum size, typed options), declared once per metric.
 
 A metric is a :class:`MetricSpec` whose ``factory`` builds a scorer once per process:
 
@@ -7,7 +8,15 @@ A metric is a :class:`MetricSpec` whose ``factory`` builds a scorer once per pro
 * ``set`` scorers: ``scorer.score_set(sr_paths, hr_paths) -> float`` for one run
 
 Inputs are float32 RGB in [0, 1] decoded from 8-bit files. The runner applies the border crop
-for specs with ``crop=True``, so no scorer crops on its own.
+for specs with ``crop=True``, so no scorer crops on its own. ``factory`` and ``weights``
+accept the metric's typed options (:mod:`benchmark.metrics.options`) or a raw mapping, which
+is validated first; every option the schema accepts is applied by the factory.
+
+Tables (label, decimals), the regression gate (tolerances), the weights doctor (files) and the
+runner (kind, crop, minimum size) read these facts from the spec; nothing lists them again.
+Direction and kind equal pyiqa's ``lower_better`` and ``metric_mode`` for every metric that
+pyiqa defines (tests/test_metric_options.py); FID and KID, which pyiqa files as ``NR``
+because they take no paired reference, are ``set`` here: one value per run.
 """
 
 from __future__ import annotations
@@ -15,10 +24,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
 import torch
 
+from benchmark.metrics.options import MetricOptions, parse_options
 from benchmark.registry import Registry
 from benchmark.weights import WeightFile
 
@@ -26,17 +36,68 @@ MetricKind = Literal["FR", "NR", "set"]
 
 
 @dataclass(frozen=True)
+class GateTolerance:
+    """Default allowed change of a quantity in the regression gate: ``max(abs, rel * |baseline|)``."""
+
+    abs: float
+    rel: float
+
+
+@dataclass(frozen=True)
 class MetricSpec:
-    """Everything the harness needs to know about one metric."""
+    """Everything the harness needs to know about one metric.
+
+    ``label``, ``decimals``: how tables print it; ``tolerance_mean`` / ``tolerance_spread``: the
+    regression gate's default tolerance of its mean and of its G-STD (std over runs for set
+    metrics); ``pyiqa_name``: pyiqa's name of the same metric, whose ``lower_better`` and
+    ``metric_mode`` must agree; ``min_size``: smallest side, in pixels, of the input the metric sees (after the border
+    crop when ``crop``); images below it are excluded for this metric before generation, with
+    ``min_size_why`` in the reason. ``flat_undefined``: the metric is undefined on an image
+    with zero variance (NIQE's feature covariance is singular); such images are excluded.
+    """
 
     name: str
     kind: MetricKind
     higher_is_better: bool
     crop: bool
     backend: str
-    factory: Callable[[dict[str, Any], torch.device], Any]
-    weights: Callable[[dict[str, Any]], list[WeightFile]] = field(default=lambda options: [])
+    factory: Callable[[Any, torch.device], Any]
+    weights: Callable[[Any], list[WeightFile]] = field(default=lambda options: [])
     description: str = ""
+    options: type[MetricOptions] = MetricOptions
+    label: str = ""
+    decimals: int = 4
+    tolerance_mean: GateTolerance = GateTolerance(abs=1e-6, rel=0.005)
+    tolerance_spread: GateTolerance = GateTolerance(abs=1e-4, rel=0.10)
+    min_size: int = 1
+    min_size_why: str = ""
+    flat_undefined: bool = False
+    pyiqa_name: str | None = None
+    table_row: int = 100  # row of the paper's Table 1 (PSNR 1, SSIM 2, ...); others follow
+    cap: float | None = None  # value the metric saturates at (PSNR: 80 dB, pyiqa's eps); results count hits
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name.upper())
+        raw_factory, raw_weights = self.factory, self.weights
+        # every entry point validates and types the options first, so no factory sees a raw dict
+        object.__setattr__(self, "factory", lambda options, device: raw_factory(self.parse(options), device))
+        object.__setattr__(self, "weights", lambda options: raw_weights(self.parse(options)))
+
+    def parse(self, raw: Mapping[str, Any] | MetricOptions | None) -> MetricOptions:
+        """Typed options from ``cfg.metrics.<name>``; ValueError names option, value and allowed values."""
+        return parse_options(self.name, self.options, raw)
+
+    def too_small(self, sr_height: int, sr_width: int, crop_border: int) -> str | None:
+        """Why an SR image of this size cannot be scored (None when it can), as the metric sees it."""
+        h, w = sr_height, sr_width
+        if self.crop:
+            h, w = h - 2 * crop_border, w - 2 * crop_border
+        if min(h, w) >= self.min_size:
+            return None
+        after = f" after crop_border={crop_border}" if self.crop and crop_border else ""
+        why = f" ({self.min_size_why})" if self.min_size_why else ""
+        return f"undefined below {self.min_size}x{self.min_size} px{why}; the image is {w}x{h}{after}"
 
 
 METRICS: Registry[MetricSpec] = Registry("metric")
@@ -58,7 +119,7 @@ class MetricSelection:
 
     names: tuple[str, ...]
     optional: frozenset[str]
-    options: dict[str, dict[str, Any]]
+    options: dict[str, MetricOptions]
 
 
 def preset_names() -> list[str]:
@@ -67,13 +128,21 @@ def preset_names() -> list[str]:
 
 
 def _load_group_file(name: str) -> dict[str, Any]:
+    """A file of ``conf/metrics/`` as Hydra composes it: its defaults list (other files of the
+    group, e.g. a preset listing one file per metric) first, then its own keys (``_self_`` last)."""
     from omegaconf import OmegaConf
 
     path = conf_dir() / "metrics" / f"{name}.yaml"
     if not path.is_file():
         raise ValueError(f"unknown metrics preset or metric {name!r}; available in {path.parent}: "
                          f"{', '.join(preset_names())}")
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=True) or {}
+    node = OmegaConf.load(path)
+    merged = OmegaConf.create()
+    for entry in node.get("defaults", []) or []:
+        if str(entry) != "_self_":
+            merged = OmegaConf.merge(merged, _load_group_file(str(entry)))
+    own = {k: v for k, v in node.items() if k != "defaults"}
+    return OmegaConf.to_container(OmegaConf.merge(merged, own), resolve=True) or {}
 
 
 def resolve(metrics: Any) -> MetricSelection:
@@ -94,14 +163,22 @@ def resolve(metrics: Any) -> MetricSelection:
     metrics = dict(metrics or {})
     if not metrics:
         raise ValueError("metrics is empty: choose a preset (metrics=fast) or a list (metrics=[psnr,ssim])")
-    names, optional, options = [], set(), {}
+    names, optional, options, problems = [], set(), {}, []
     for name, opts in metrics.items():
-        METRICS.get(name)  # raises with the available names
+        spec = METRICS.get(name)  # raises with the available names
         opts = dict(opts or {})
-        if opts.pop("optional", False):
+        flag = opts.pop("optional", False)
+        if not isinstance(flag, bool):
+            problems.append(f"metrics.{name}.optional={flag!r}: invalid value; allowed: true or false")
+        elif flag:
             optional.add(name)
+        try:
+            options[name] = spec.parse(opts)  # every metric's options checked before any work
+        except ValueError as err:
+            problems += str(err).split("\n  - ")[1:]
         names.append(name)
-        options[name] = opts
+    if problems:
+        raise ValueError("invalid metric options:\n  - " + "\n  - ".join(problems))
     return MetricSelection(tuple(names), frozenset(optional), options)
 
 

@@ -12,16 +12,35 @@ runs of an image as one batch.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
 from benchmark.metrics import MetricSpec, WeightFile, register
+from benchmark.metrics.options import MetricOptions, option
 from benchmark.metrics.pyiqa_metrics import _create, _PyiqaScorer
 from benchmark.weights import hub_file
 
-LPIPS_NETS = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights"}
+# pyiqa's LPIPS trunks (``LPIPS(net=...)``) -> the torchvision weights each loads
+LPIPS_NETS = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights", "squeeze": "SqueezeNet1_1_Weights"}
+LPIPS_VERSIONS = ("0.0", "0.1")
 MUSIQ_CHECKPOINTS = ("koniq10k", "spaq", "paq2piq", "ava")
+
+
+@dataclass(frozen=True)
+class LPIPSOptions(MetricOptions):
+    """pyiqa ``lpips``: ``net`` and ``version``."""
+
+    net: str = option("alex", "trunk network (alex: pyiqa's default and the official CCSR evaluation)",
+                      choices=tuple(LPIPS_NETS))
+    version: str = option("0.1", "LPIPS linear-head version", choices=LPIPS_VERSIONS)
+
+
+@dataclass(frozen=True)
+class MUSIQOptions(MetricOptions):
+    """pyiqa ``musiq``: the training set of the checkpoint (``musiq``, ``musiq-spaq``, ...)."""
+
+    pretrained: str = option("koniq10k", "checkpoint (KonIQ-10k is pyiqa's default)", choices=MUSIQ_CHECKPOINTS)
 
 
 def _torchvision(weights_enum: str, needed_by: str) -> WeightFile:
@@ -44,25 +63,15 @@ def require(files: list[WeightFile], metric: str) -> None:
 # ----------------------------------------------------------------------------- LPIPS
 
 
-def _lpips_opts(options: dict[str, Any]) -> tuple[str, str]:
-    net = str(options.get("net", "alex"))
-    version = str(options.get("version", "0.1"))
-    if net not in LPIPS_NETS or version not in ("0.0", "0.1"):
-        raise ValueError(f"metrics.lpips: net={net!r}, version={version!r}; expected net in "
-                         f"{sorted(LPIPS_NETS)} and version 0.1 (or 0.0)")
-    return net, version
-
-
-def _lpips_weights(options: dict[str, Any]) -> list[WeightFile]:
+def _lpips_weights(options: LPIPSOptions) -> list[WeightFile]:
     from pyiqa.archs.lpips_arch import default_model_urls
 
-    net, version = _lpips_opts(options)
-    return [hub_file("pyiqa", default_model_urls[f"{version}_{net}"], "lpips"),
-            _torchvision(LPIPS_NETS[net], "lpips")]
+    return [hub_file("pyiqa", default_model_urls[f"{options.version}_{options.net}"], "lpips"),
+            _torchvision(LPIPS_NETS[options.net], "lpips")]
 
 
-def _lpips(options: dict[str, Any], device: torch.device) -> _PyiqaScorer:
-    net, version = _lpips_opts(options)
+def _lpips(options: LPIPSOptions, device: torch.device) -> _PyiqaScorer:
+    net, version = options.net, options.version
     files = _lpips_weights(options)
     require(files, "lpips")
     return _PyiqaScorer(_create("lpips", device, net=net, version=version,
@@ -72,13 +81,13 @@ def _lpips(options: dict[str, Any], device: torch.device) -> _PyiqaScorer:
 # ----------------------------------------------------------------------------- DISTS
 
 
-def _dists_weights(options: dict[str, Any]) -> list[WeightFile]:
+def _dists_weights(options: MetricOptions) -> list[WeightFile]:
     from pyiqa.archs.dists_arch import default_model_urls
 
     return [hub_file("pyiqa", default_model_urls["url"], "dists"), _torchvision("VGG16_Weights", "dists")]
 
 
-def _dists(options: dict[str, Any], device: torch.device) -> _PyiqaScorer:
+def _dists(options: MetricOptions, device: torch.device) -> _PyiqaScorer:
     files = _dists_weights(options)
     require(files, "dists")
     return _PyiqaScorer(_create("dists", device, pretrained_model_path=str(files[0].path)), True)
@@ -87,25 +96,18 @@ def _dists(options: dict[str, Any], device: torch.device) -> _PyiqaScorer:
 # ----------------------------------------------------------------------------- MUSIQ
 
 
-def _musiq_checkpoint(options: dict[str, Any]) -> str:
-    ckpt = str(options.get("pretrained", "koniq10k"))
-    if ckpt not in MUSIQ_CHECKPOINTS:
-        raise ValueError(f"metrics.musiq.pretrained={ckpt!r}; expected one of {', '.join(MUSIQ_CHECKPOINTS)}")
-    return ckpt
-
-
-def _musiq_weights(options: dict[str, Any]) -> list[WeightFile]:
+def _musiq_weights(options: MUSIQOptions) -> list[WeightFile]:
     from pyiqa.archs.musiq_arch import default_model_urls
 
-    return [hub_file("pyiqa", default_model_urls[_musiq_checkpoint(options)], "musiq")]
+    return [hub_file("pyiqa", default_model_urls[options.pretrained], "musiq")]
 
 
-def _musiq(options: dict[str, Any], device: torch.device) -> _PyiqaScorer:
+def _musiq(options: MUSIQOptions, device: torch.device) -> _PyiqaScorer:
     files = _musiq_weights(options)
     require(files, "musiq")
     # pyiqa picks the 10-class head only when it resolves the URL itself; with an explicit
     # path the head size must be given (AVA predicts a 10-bin score distribution)
-    num_class = 10 if _musiq_checkpoint(options) == "ava" else 1
+    num_class = 10 if options.pretrained == "ava" else 1
     return _PyiqaScorer(_create("musiq", device, pretrained_model_path=str(files[0].path),
                                 num_class=num_class), False)
 
@@ -113,14 +115,14 @@ def _musiq(options: dict[str, Any], device: torch.device) -> _PyiqaScorer:
 # ----------------------------------------------------------------------------- CLIPIQA
 
 
-def _clipiqa_weights(options: dict[str, Any]) -> list[WeightFile]:
+def _clipiqa_weights(options: MetricOptions) -> list[WeightFile]:
     from pyiqa.archs.clip_model import _MODELS
 
     # pyiqa's CLIP loader downloads into <hub>/clip, not ~/.cache/clip as openai-clip does
     return [hub_file("clip", _MODELS["RN50"], "clipiqa")]
 
 
-def _clipiqa(options: dict[str, Any], device: torch.device) -> _PyiqaScorer:
+def _clipiqa(options: MetricOptions, device: torch.device) -> _PyiqaScorer:
     files = _clipiqa_weights(options)
     require(files, "clipiqa")
     # pyiqa's CLIP loader accepts a file path as the backbone name; given the name "RN50" it
@@ -128,12 +130,17 @@ def _clipiqa(options: dict[str, Any], device: torch.device) -> _PyiqaScorer:
     return _PyiqaScorer(_create("clipiqa", device, backbone=str(files[0].path)), False)
 
 
-register(MetricSpec("lpips", "FR", False, True, "pyiqa", _lpips, _lpips_weights,
+register(MetricSpec("lpips", "FR", False, True, "pyiqa", _lpips, _lpips_weights, options=LPIPSOptions,
+                    label="LPIPS", decimals=4, table_row=3, pyiqa_name="lpips",
                     description="LPIPS v0.1, AlexNet (pyiqa default, as the official CCSR evaluation), RGB, "
                                 "border crop"))
-register(MetricSpec("dists", "FR", False, True, "pyiqa", _dists, _dists_weights,
-                    description="DISTS (VGG16), RGB, border crop"))
-register(MetricSpec("musiq", "NR", True, False, "pyiqa", _musiq, _musiq_weights,
+register(MetricSpec("dists", "FR", False, True, "pyiqa", _dists, _dists_weights, label="DISTS", decimals=4,
+                    table_row=4, pyiqa_name="dists", description="DISTS (VGG16), RGB, border crop"))
+# MUSIQ resizes every input to its scales (224 and 384 px on the longer side) and pads its
+# 32x32 patches: pyiqa 0.1.16 scores inputs down to 4x4 px (measured), so no minimum size.
+register(MetricSpec("musiq", "NR", True, False, "pyiqa", _musiq, _musiq_weights, options=MUSIQOptions,
+                    label="MUSIQ", decimals=2, table_row=7, pyiqa_name="musiq",
                     description="MUSIQ, KonIQ-10k checkpoint (pyiqa default), whole SR image"))
-register(MetricSpec("clipiqa", "NR", True, False, "pyiqa", _clipiqa, _clipiqa_weights,
+register(MetricSpec("clipiqa", "NR", True, False, "pyiqa", _clipiqa, _clipiqa_weights, label="CLIPIQA",
+                    decimals=4, table_row=6, pyiqa_name="clipiqa",
                     description="CLIP-IQA (pyiqa: CLIP RN50, prompt ensemble), whole SR image"))

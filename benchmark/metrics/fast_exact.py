@@ -70,11 +70,11 @@ def separable_valid(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _y255(x: torch.Tensor, color_space: str) -> torch.Tensor:
-    """pyiqa's ``preprocess_rgb(x, True, 255, color_space)``: Y in [0, 255], rounded, float64."""
+def _y255(x: torch.Tensor, color_space: str, y_channel: bool = True) -> torch.Tensor:
+    """pyiqa's ``preprocess_rgb(x, y_channel, 255, color_space)``: Y (or RGB) in [0, 255], rounded, float64."""
     from pyiqa.utils.color_util import to_y_channel
 
-    if x.shape[1] == 3:
+    if y_channel and x.shape[1] == 3:
         y = to_y_channel(x, 255, color_space)
     else:
         y = x * 255
@@ -82,18 +82,31 @@ def _y255(x: torch.Tensor, color_space: str) -> torch.Tensor:
 
 
 class FastSSIM:
-    """SSIM on the Y channel with pyiqa's definition (``pyiqa.create_metric('ssim', ...)``,
-    ``downsample=False``): 11x11 Gaussian window, sigma 1.5, 'valid' filtering, Y rounded to
-    8 bits, ReLU on the contrast-structure term. Scores a batch of runs against one HR image,
-    filtering the HR statistics once.
+    """SSIM with pyiqa's definition (``pyiqa.create_metric('ssim', color_space=..., test_y_channel=...,
+    downsample=...)``): 11x11 Gaussian window, sigma 1.5, 'valid' filtering, Y (or each RGB
+    channel when ``y_channel`` is false, pyiqa's ``ssimc``) rounded to 8 bits, optional average
+    pooling by ``round(min(H, W) / 256)`` (``downsample``, the original MATLAB code's step), ReLU
+    on the contrast-structure term, mean over channels and pixels. Scores a batch of runs
+    against one HR image, filtering the HR statistics once.
     """
 
-    def __init__(self, color_space: str = "ycbcr", device: torch.device | str = "cpu") -> None:
+    def __init__(self, color_space: str = "ycbcr", device: torch.device | str = "cpu", y_channel: bool = True,
+                 downsample: bool = False) -> None:
         from pyiqa.matlab_utils import fspecial
 
         self.color_space = color_space
+        self.y_channel = y_channel
+        self.downsample = downsample
         self.device = torch.device(device)
         self.g = gaussian_1d_for(fspecial(11, 1.5, 1)).to(self.device)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        x = _y255(x, self.color_space, self.y_channel)
+        # pyiqa's ssim(): f = max(1, round(min(H, W) / 256)) with Python's round, pooled when f > 1
+        f = max(1, round(min(x.shape[-2:]) / 256))
+        if self.downsample and f > 1:
+            x = F.avg_pool2d(x, kernel_size=f)
+        return x
 
     @torch.no_grad()
     def __call__(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
@@ -101,9 +114,9 @@ class FastSSIM:
         if hr.shape[-3:] != sr.shape[-3:]:
             raise ValueError(f"SSIM needs SR and HR of the same shape, got {list(sr.shape)} and {list(hr.shape)}")
         c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-        x = _y255(sr, self.color_space)
+        x = self._prepare(sr)
         g = self.g.to(x.device)
-        y = _y255(hr, self.color_space)  # one HR for all runs: its statistics are filtered once
+        y = self._prepare(hr)  # one HR for all runs: its statistics are filtered once
         mu2 = separable_valid(y, g)
         s2 = separable_valid(y * y, g) - mu2 * mu2
         out = torch.empty(x.shape[0], dtype=torch.float64)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -30,8 +31,9 @@ import torch
 
 from benchmark.data import default_cache_dir, file_sha256
 from benchmark.images import read_image
-from benchmark.metrics import MetricSpec, WeightFile, register
+from benchmark.metrics import GateTolerance, MetricSpec, WeightFile, register
 from benchmark.metrics.deep import require
+from benchmark.metrics.options import MetricOptions, option
 from benchmark.weights import hub_file
 
 log = logging.getLogger("srbench")
@@ -39,6 +41,24 @@ log = logging.getLogger("srbench")
 MODES = ("clean", "legacy_tensorflow")
 SIZE = (299, 299)
 FEW_IMAGES = 1000  # below this FID is strongly biased (Chong & Forsyth 2020; clean-fid docs)
+
+
+@dataclass(frozen=True)
+class FIDOptions(MetricOptions):
+    """Resizing mode and Inception batch size (they change speed, and the mode changes values)."""
+
+    mode: str = option("clean", "clean: PIL bicubic resize to 299 (pyiqa / clean-fid); legacy_tensorflow: "
+                                "torch-fidelity's TF1 bilinear resize", choices=MODES)
+    batch_size: int = option(16, "images per Inception forward pass", minimum=1)
+
+
+@dataclass(frozen=True)
+class KIDOptions(FIDOptions):
+    """KID on the FID features: torch-fidelity's estimator with seeded subsets."""
+
+    subsets: int = option(100, "random subsets (pyiqa and torch-fidelity: 100)", minimum=1)
+    subset_size: int = option(1000, "images per subset, capped at the number of images", minimum=2)
+    seed: int = option(0, "seed of the subset draws (explicit RNG)", minimum=0)
 
 
 def inception_file(needed_by: str = "fid") -> WeightFile:
@@ -136,12 +156,13 @@ class InceptionFeatures:
 _EXTRACTORS: dict[tuple[str, str, str, int], InceptionFeatures] = {}
 
 
-def extractor(options: dict[str, Any], device: torch.device) -> InceptionFeatures:
+def extractor(options: FIDOptions | dict[str, Any], device: torch.device) -> InceptionFeatures:
     """One Inception per (weights, device, mode) per process, shared by FID and KID."""
+    if not isinstance(options, FIDOptions):
+        options = FID_SPEC.parse(options)
     w = inception_file()
     require([w], "fid")
-    mode = str(options.get("mode", "clean"))
-    bs = int(options.get("batch_size", 16))
+    mode, bs = options.mode, options.batch_size
     key = (str(w.path), str(device), mode, bs)
     if key not in _EXTRACTORS:
         _EXTRACTORS[key] = InceptionFeatures(w.path, device, mode, bs)
@@ -197,25 +218,28 @@ class KIDScorer:
         return float(out[KEY_METRIC_KID_MEAN])
 
 
-def _fid_files(options: dict[str, Any]) -> list[WeightFile]:
+def _fid_files(options: FIDOptions) -> list[WeightFile]:
     return [inception_file("fid")]
 
 
-def _kid_files(options: dict[str, Any]) -> list[WeightFile]:
+def _kid_files(options: KIDOptions) -> list[WeightFile]:
     return [inception_file("kid")]
 
 
-def _fid(options: dict[str, Any], device: torch.device) -> FIDScorer:
+def _fid(options: FIDOptions, device: torch.device) -> FIDScorer:
     return FIDScorer(extractor(options, device))
 
 
-def _kid(options: dict[str, Any], device: torch.device) -> KIDScorer:
-    return KIDScorer(extractor(options, device), int(options.get("subsets", 100)),
-                     int(options.get("subset_size", 1000)), int(options.get("seed", 0)))
+def _kid(options: KIDOptions, device: torch.device) -> KIDScorer:
+    return KIDScorer(extractor(options, device), options.subsets, options.subset_size, options.seed)
 
 
-register(MetricSpec("fid", "set", False, False, "pyiqa", _fid, _fid_files,
-                    description="FID per run (SR of run r vs HR), pyiqa/clean-fid Inception, whole images "
-                                "resized to 299 (PIL bicubic); mean and std over runs"))
-register(MetricSpec("kid", "set", False, False, "pyiqa+torch-fidelity", _kid, _kid_files,
+# pyiqa files FID as metric_mode "NR" (no paired reference); here it is a set metric: one value per run
+FID_SPEC = register(MetricSpec("fid", "set", False, False, "pyiqa", _fid, _fid_files, options=FIDOptions,
+                               label="FID", decimals=2, table_row=8, pyiqa_name="fid",
+                               tolerance_mean=GateTolerance(abs=0.0, rel=0.02),
+                               description="FID per run (SR of run r vs HR), pyiqa/clean-fid Inception, whole "
+                                           "images resized to 299 (PIL bicubic); mean and std over runs"))
+register(MetricSpec("kid", "set", False, False, "pyiqa+torch-fidelity", _kid, _kid_files, options=KIDOptions,
+                    label="KID", decimals=4, table_row=9, tolerance_mean=GateTolerance(abs=1e-4, rel=0.05),
                     description="KID per run on the FID features (torch-fidelity estimator, seeded subsets)"))

@@ -28,7 +28,7 @@ COLUMNS = [
     "dataset", "method", "metric", "kind", "higher_is_better", "status", "mean", "gstd", "std_over_runs",
     "mean_low", "mean_high", "gstd_low", "gstd_high",
     "metric_images", "note", "runs", "seed", "crop_border", "stochastic", "num_images", "seconds_per_image_run",
-    "parameters", "content_hash", "protocol", "path",
+    "parameters", "content_hash", "protocol", "path", "num_values", "excluded", "num_capped", "cap",
 ]
 
 # Option keys that say where a file lives, not how a metric is computed: two runs that read
@@ -56,11 +56,27 @@ def find_results(root: str | os.PathLike) -> list[Path]:
     return sorted(found)
 
 
+def _with_defaults(name: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """The options as the metric applies them: its schema's defaults filled in, so a result
+    written before a config file declared its defaults (``psnr: {}``) has the same protocol as
+    one that names them. Options the schema refuses are kept as they are (and differ)."""
+    from benchmark.metrics import METRICS
+
+    if name not in METRICS:
+        return opts
+    spec = METRICS.get(name)
+    try:
+        full = spec.parse({k: v for k, v in opts.items() if k != "optional"}).as_dict()
+    except ValueError:
+        return opts
+    return {**full, **{k: v for k, v in opts.items() if k == "optional"}}
+
+
 def protocol_of(metric_options: dict[str, Any] | None) -> str:
     """Canonical JSON of the metric options that decide how values are computed."""
     clean: dict[str, Any] = {}
     for name, opts in sorted((metric_options or {}).items()):
-        opts = dict(opts or {})
+        opts = _with_defaults(str(name), dict(opts or {}))
         clean[name] = {k: v for k, v in sorted(opts.items())
                        if k not in _LOCATION_KEYS and not k.endswith(_LOCATION_SUFFIXES)}
     return json.dumps(clean, sort_keys=True)
@@ -99,7 +115,10 @@ def rows_of(result: Result, path: str | None = None, content_hash: str | None = 
                      "std_over_runs": _num(m.std_over_runs), "metric_images": m.num_images,
                      **{f"mean_{end}": v for end, v in _ci(m.mean_ci).items()},
                      **{f"gstd_{end}": v for end, v in _ci(m.gstd_ci).items()},
-                     "note": None if ok else "no image had the inputs this metric needs"})
+                     "note": None if ok else "no image had the inputs this metric needs",
+                     # values averaged and left out (metric undefined on some (image, run)); values at a cap
+                     "num_values": m.num_values, "excluded": m.num_excluded, "num_capped": m.num_capped,
+                     "cap": m.cap})
     for name, why in result.skipped.items():
         rows.append({**run, "metric": str(name), "kind": None, "higher_is_better": None, "status": "skipped",
                      "mean": math.nan, "gstd": math.nan, "std_over_runs": math.nan, "metric_images": None,

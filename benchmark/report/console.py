@@ -9,8 +9,23 @@ def _fmt(v: float | None, digits: int = 4) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
+MAX_EXCLUDED_LINES = 20  # the rest are in results.json
+
+
+def _flags(m) -> str:
+    """Notes of one metric row: averaged over fewer values, values at the metric's cap."""
+    notes = []
+    if m.num_excluded:
+        total = (m.num_values or 0) + m.num_excluded
+        notes.append(f"[averaged over {m.num_values} of {total} values: {m.num_excluded} excluded]")
+    if m.num_capped:
+        notes.append(f"[{m.num_capped} value(s) at the cap {m.cap:g}: identical images]")
+    return ("  " + " ".join(notes)) if notes else ""
+
+
 def format_table(result: Result) -> str:
-    """Plain-text table: one row per metric (mean, G-STD), then L-STD and skipped metrics."""
+    """Plain-text table: one row per metric (mean, G-STD), then L-STD, skipped metrics and the
+    excluded values (metric undefined or failing on an (image, run), with the reason)."""
     runs, seed = result.runs, result.seed
     seeds = f"seeds {seed}..{seed + runs - 1}" if seed is not None and runs > 1 else (
         f"seed {seed}" if seed is not None else "precomputed")
@@ -20,8 +35,14 @@ def format_table(result: Result) -> str:
     for name, m in result.metrics.items():
         arrow = "↑" if m.higher_is_better else "↓"
         extra = f"  (std over runs {_fmt(m.std_over_runs)})" if m.is_set else ""
-        lines.append(f"{name:<10} {arrow:>2} {_fmt(m.mean):>12} {_fmt(m.gstd):>10}{extra}")
+        lines.append(f"{name:<10} {arrow:>2} {_fmt(m.mean):>12} {_fmt(m.gstd):>10}{extra}{_flags(m)}")
     lines.append(f"{'L-STD':<10} {'↓':>2} {_fmt(result.lstd):>12}")
     for name, why in result.skipped.items():
         lines.append(f"skipped {name}: {why}")
+    excluded = [(name, e) for name, m in result.metrics.items() for e in (m.excluded or [])]
+    for name, e in excluded[:MAX_EXCLUDED_LINES]:
+        where = f"run {e['run']}" if e["image"] == "*" else f"image {e['image']!r} run {e['run']}"
+        lines.append(f"excluded {where}: {e['reason']}")
+    if len(excluded) > MAX_EXCLUDED_LINES:
+        lines.append(f"... and {len(excluded) - MAX_EXCLUDED_LINES} more excluded value(s) in results.json")
     return "\n".join(lines)

@@ -11,7 +11,9 @@ and HTML, so the four always agree. Conventions of the CCSR paper's Table 1:
   metric's direction) and for the G-STDs (lower is better). Values are compared as printed,
   so numbers that print the same tie; tied values share a colour and the next distinct value
   is the second best (dense ranking);
-* precision: PSNR, NIQE, MUSIQ, FID 2 decimals; SSIM, LPIPS, DISTS, CLIPIQA, G-STD, L-STD 4.
+* precision: each metric's ``decimals`` in its spec (PSNR, NIQE, MUSIQ, FID 2; SSIM, LPIPS,
+  DISTS, CLIPIQA 4), G-STD and L-STD 4. Labels, decimals and row order come from the metric
+  specs (:mod:`benchmark.metrics`); metrics the registry does not know print upper-case with 4.
 
 With a :class:`benchmark.stats.StatsConfig` (``python -m benchmark report`` passes one unless
 ``stats.enabled=false``), each number stored with a confidence interval prints it in brackets,
@@ -36,25 +38,40 @@ if TYPE_CHECKING:
     from benchmark.report.significance import Verdict
     from benchmark.stats import StatsConfig
 
-# name -> (printed name, decimals of the mean). Unknown metrics print upper-case with 4 decimals.
-DISPLAY: dict[str, tuple[str, int]] = {
-    "psnr": ("PSNR", 2), "ssim": ("SSIM", 4), "lpips": ("LPIPS", 4), "dists": ("DISTS", 4),
-    "niqe": ("NIQE", 2), "clipiqa": ("CLIPIQA", 4), "musiq": ("MUSIQ", 2), "fid": ("FID", 2),
-    "kid": ("KID", 4), LSTD: ("L-STD", 4),
-}
 GSTD_DIGITS = 4
-# Row order of the paper; metrics it does not know follow in the order they appear.
-PAPER_ORDER = ["psnr", "ssim", "lpips", "dists", "niqe", "clipiqa", "musiq", "fid", "kid"]
+LSTD_DISPLAY = ("L-STD", 4)
 MISSING = "n/a"   # metric not computed for this method (skipped, or no results)
 UNDEFINED = "-"   # G-STD / L-STD of a deterministic method (or of a single run)
 
 
+def _spec(metric: str):
+    from benchmark.metrics import METRICS
+
+    return METRICS.get(metric) if metric in METRICS else None
+
+
 def label(metric: str) -> str:
-    return DISPLAY.get(metric, (metric.upper(), 4))[0]
+    """Printed name: the spec's ``label`` (L-STD for the pixel-level std; unknown names upper-case)."""
+    if metric == LSTD:
+        return LSTD_DISPLAY[0]
+    spec = _spec(metric)
+    return spec.label if spec is not None else metric.upper()
 
 
 def digits(metric: str) -> int:
-    return DISPLAY.get(metric, (metric, 4))[1]
+    """Decimals of the mean: the spec's ``decimals`` (4 for L-STD and unknown names)."""
+    if metric == LSTD:
+        return LSTD_DISPLAY[1]
+    spec = _spec(metric)
+    return spec.decimals if spec is not None else 4
+
+
+def paper_order() -> list[str]:
+    """Registered metrics in the row order of the paper's Table 1 (the specs' ``table_row``)."""
+    from benchmark.metrics import METRICS
+
+    specs = [METRICS.get(n) for n in METRICS.names()]
+    return [s.name for s in sorted(specs, key=lambda s: s.table_row)]
 
 
 def fmt(value: float | None, ndigits: int) -> str:
@@ -146,12 +163,30 @@ def _metric_rows(sub: pd.DataFrame) -> list[str]:
     have = sub[sub["status"] == "ok"]
     kinds = have.groupby("metric")["kind"].first().to_dict()
     names = list(dict.fromkeys(have["metric"]))
-    known = [m for m in PAPER_ORDER if m in kinds]
+    known = [m for m in paper_order() if m in kinds]
     rest = [m for m in names if m not in known and m != LSTD]
     per_image = [m for m in known + rest if kinds[m] != "set"]
     sets = [m for m in known + rest if kinds[m] == "set"]
     lstd = [LSTD] if LSTD in kinds or (sub["metric"] == LSTD).any() else []
     return per_image + sets + lstd
+
+
+def _value_notes(sub: pd.DataFrame, methods: Sequence[str]) -> list[str]:
+    """Flags of means averaged over fewer values (excluded ones) and of values at a metric's cap."""
+    notes = []
+    for r in sub[sub["status"] == "ok"].itertuples():
+        if r.method not in methods:
+            continue
+        k = getattr(r, "excluded", None)
+        if isinstance(k, (int, float)) and not pd.isna(k) and k > 0:
+            n = int(r.num_values) if not pd.isna(r.num_values) else 0
+            notes.append(f"{label(r.metric)} of {r.method} averaged over {n} of {n + int(k)} values: {int(k)} "
+                         f"excluded (metric undefined on them; listed in results.json)")
+        c = getattr(r, "num_capped", None)
+        if isinstance(c, (int, float)) and not pd.isna(c) and c > 0:
+            notes.append(f"{label(r.metric)} of {r.method}: {int(c)} value(s) at the cap {r.cap:g} "
+                         f"(identical images; pyiqa's eps, see docs/metrics.md)")
+    return notes
 
 
 def _rounded(text: str) -> float | None:
@@ -220,6 +255,7 @@ def build(df: pd.DataFrame, datasets: Sequence[str] | None = None, methods: Sequ
             if r.method in methods:
                 why.setdefault((r.metric, " ".join(str(r.note).split())), []).append(r.method)
         notes = [f"{label(metric)} not computed for {', '.join(ms)}: {note}" for (metric, note), ms in why.items()]
+        notes += _value_notes(sub, methods)
         groups.append(Group(ds, rows, notes))
     table = Table(methods, groups, _caption(df, methods), untested=untested)
     if use_stats:

@@ -1,0 +1,300 @@
+"""Metric specs and typed options (issue 12): facts equal pyiqa's, every option is declared in
+its config file (settable without ``+``), refused when invalid before any work, and applied:
+each option's value is checked against pyiqa called directly with that option."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from benchmark.metrics import METRICS, resolve
+from benchmark.metrics.options import PYIQA_COLOR_SPACES, schema
+from conftest import NIQE_NPZ, ROOT, compose, requires
+
+CPU = torch.device("cpu")
+
+
+def images(n: int, h: int, w: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 3, h, w, generator=g) * 255).round() / 255  # 8-bit levels, as decoded files
+
+
+def pair(h: int = 48, w: int = 56, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """An HR image and a degraded SR of it (noise + blur), so FR metrics are far from their extremes."""
+    hr = images(1, h, w, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    sr = torch.nn.functional.avg_pool2d(hr, 3, stride=1, padding=1) + 0.05 * torch.randn(hr.shape, generator=g)
+    return (sr.clamp(0, 1) * 255).round() / 255, hr
+
+
+# ----------------------------------------------------------------------------- facts
+
+
+def test_every_direction_and_kind_equals_pyiqa():
+    from pyiqa.default_model_configs import DEFAULT_CONFIGS
+
+    for name in METRICS.names():
+        spec = METRICS.get(name)
+        if name == "kid":  # not a pyiqa metric (torch-fidelity's estimator); lower is better as for FID
+            assert spec.pyiqa_name is None and spec.kind == "set" and not spec.higher_is_better
+            continue
+        cfg = DEFAULT_CONFIGS[spec.pyiqa_name]
+        assert spec.higher_is_better is (not cfg.get("lower_better", False)), name
+        # pyiqa files FID as NR (two folders, no pairs); srbench scores it per run: "set"
+        assert (spec.kind if spec.kind != "set" else "NR") == cfg["metric_mode"], name
+
+
+def test_every_config_file_declares_exactly_the_schema_with_its_defaults():
+    for name in METRICS.names():
+        raw = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "metrics" / f"{name}.yaml"))
+        declared = dict(raw[name])
+        assert declared.pop("optional") is False, name
+        want = {o.name: o.default for o in schema(METRICS.get(name).options)}
+        assert declared == want, name
+        assert METRICS.get(name).parse(declared) == METRICS.get(name).options(), name
+
+
+def test_presets_use_the_metric_files_and_keep_their_defaults():
+    fast = resolve("fast")
+    assert fast.names == ("psnr", "ssim", "niqe") and fast.optional == {"niqe"}
+    paper = resolve("paper")
+    assert set(paper.names) == {"psnr", "ssim", "lpips", "dists", "fid", "niqe", "clipiqa", "musiq"}
+    assert all(paper.options[n] == METRICS.get(n).options() for n in paper.names)
+
+
+def _a_different_value(info):
+    if info.choices:
+        return next(c for c in info.choices if c != info.default)
+    if info.type is bool:
+        return not info.default
+    if info.type is int:
+        return info.default + 1
+    return "/tmp/x.mat"  # Optional[str]: params_path
+
+
+@pytest.mark.parametrize("name", sorted(["psnr", "ssim", "niqe", "lpips", "dists", "clipiqa", "musiq", "fid", "kid"]))
+def test_every_option_is_settable_without_plus(name):
+    for info in schema(METRICS.get(name).options):
+        value = _a_different_value(info)
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        for preset in ([f"metrics=[{name}]"], ["metrics=paper"] if name != "kid" else []):
+            if not preset:
+                continue
+            cfg = compose(preset + [f"metrics.{name}.{info.name}={text}"])
+            opts = resolve(OmegaConf.to_container(cfg.metrics)).options[name]
+            assert getattr(opts, info.name) == value, (name, info.name)
+    # the README's example, which used to fail with "Could not override"
+    cfg = compose(["metrics.ssim.backend=pyiqa"])
+    assert resolve(OmegaConf.to_container(cfg.metrics)).options["ssim"].backend == "pyiqa"
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize("metric, option, value, allowed", [
+    ("psnr", "color_space", "ycrcb", "yiq, ycbcr, lhm"),
+    ("ssim", "color_space", "RGB", "yiq, ycbcr, lhm"),
+    ("ssim", "backend", "gpu", "fast, pyiqa"),
+    ("niqe", "backend", "cuda", "fast, pyiqa"),
+    ("lpips", "net", "resnet", "alex, vgg, squeeze"),
+    ("lpips", "version", "0.2", "0.0, 0.1"),
+    ("musiq", "pretrained", "imagenet", "koniq10k, spaq, paq2piq, ava"),
+    ("fid", "batch_size", -1, "an integer >= 1"),
+    ("kid", "subsets", 0, "an integer >= 1"),
+    ("fid", "mode", "tf", "clean, legacy_tensorflow"),
+    ("ssim", "downsample", "maybe", "true or false"),
+    ("psnr", "y_channel", 1, "true or false"),
+    ("ssim", "no_such_option", 1, "backend, y_channel, color_space, downsample"),
+    ("dists", "net", "vgg", "its options: none"),
+])
+def test_invalid_options_name_metric_option_value_and_allowed_values(metric, option, value, allowed):
+    with pytest.raises(ValueError) as err:
+        resolve({metric: {option: value}})
+    text = str(err.value)
+    assert f"metrics.{metric}.{option}={value!r}" in text and allowed in text and metric in text
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(ValueError) as err:
+        resolve({"psnr": {"color_space": "ycrcb"}, "lpips": {"net": "resnet"}, "fid": {"batch_size": -2}})
+    assert str(err.value).count("\n  - ") == 3
+
+
+def test_invalid_option_stops_the_run_before_any_folder(tmp_path, pairs):
+    """The Hydra entry point (run_bench.py) fails in preflight: nothing is written."""
+    import subprocess
+    import sys
+
+    lr, hr = pairs
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(ROOT / "run_bench.py"), "dataset=folder", f"dataset.lr_dir={lr}",
+                           f"dataset.hr_dir={hr}", "method=bicubic", f"output_dir={out}",
+                           "metrics=[psnr]", "metrics.psnr.color_space=ycrcb"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"})  # no --debug
+    assert proc.returncode != 0
+    assert "metrics.psnr.color_space='ycrcb'" in proc.stderr and "yiq, ycbcr, lhm" in proc.stderr
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- applied, against pyiqa
+
+
+@pytest.mark.parametrize("y_channel", [True, False])
+@pytest.mark.parametrize("color_space", PYIQA_COLOR_SPACES)
+def test_psnr_options_equal_pyiqa(y_channel, color_space):
+    import pyiqa
+
+    sr, hr = pair()
+    ours = float(METRICS.get("psnr").factory({"y_channel": y_channel, "color_space": color_space}, CPU)(sr, hr)[0])
+    ref = pyiqa.create_metric("psnr", device=CPU, test_y_channel=y_channel, color_space=color_space)
+    assert ours == pytest.approx(float(ref(sr, hr)), abs=1e-9)
+
+
+def test_psnr_colour_space_and_channel_change_the_value():
+    sr, hr = pair()
+    vals = {(y, c): float(METRICS.get("psnr").factory({"y_channel": y, "color_space": c}, CPU)(sr, hr)[0])
+            for y in (True, False) for c in PYIQA_COLOR_SPACES}
+    assert len({round(v, 6) for k, v in vals.items() if k[0]}) == 3  # three colour spaces, three values
+    assert vals[(True, "ycbcr")] != pytest.approx(vals[(False, "ycbcr")], abs=1e-3)
+
+
+@pytest.mark.parametrize("backend", ["fast", "pyiqa"])
+@pytest.mark.parametrize("y_channel, color_space", [(True, "ycbcr"), (True, "yiq"), (True, "lhm"), (False, "ycbcr")])
+@pytest.mark.parametrize("downsample", [False, True])
+def test_ssim_options_equal_pyiqa(backend, y_channel, color_space, downsample):
+    """400 px: round(400 / 256) = 2, so downsample pools by 2 (as pyiqa and the MATLAB code)."""
+    import pyiqa
+
+    sr, hr = pair(400, 416, seed=3)
+    opts = {"backend": backend, "y_channel": y_channel, "color_space": color_space, "downsample": downsample}
+    ours = float(METRICS.get("ssim").factory(opts, CPU)(sr, hr)[0])
+    ref = pyiqa.create_metric("ssim", device=CPU, test_y_channel=y_channel, color_space=color_space,
+                              downsample=downsample)
+    assert ours == pytest.approx(float(ref(sr, hr)), abs=1e-6)
+
+
+def test_ssim_downsample_changes_the_value():
+    sr, hr = pair(400, 416, seed=3)
+    plain = float(METRICS.get("ssim").factory({}, CPU)(sr, hr)[0])
+    pooled = float(METRICS.get("ssim").factory({"downsample": True}, CPU)(sr, hr)[0])
+    assert pooled > plain + 0.01  # pooling averages the noise away
+
+
+@requires(NIQE_NPZ)
+@pytest.mark.parametrize("backend", ["fast", "pyiqa"])
+def test_niqe_options_equal_pyiqa(backend):
+    import pyiqa
+
+    from benchmark.metrics.pyiqa_metrics import _niqe_mat
+
+    x = images(1, 128, 160, seed=5)
+    ours = float(METRICS.get("niqe").factory({"params_path": str(NIQE_NPZ), "backend": backend}, CPU)(x)[0])
+    ref = pyiqa.create_metric("niqe", device=CPU, pretrained_model_path=str(_niqe_mat(NIQE_NPZ)))
+    assert ours == pytest.approx(float(ref(x)), abs=1e-6)
+
+
+# Deep metrics: random weights in the real formats for every variant the options select, in
+# a temporary TORCH_HOME; ours must equal pyiqa's metric built with the same option and file.
+
+
+@pytest.fixture(scope="module")
+def variant_home(tmp_path_factory):
+    import random_weights
+    import torchvision.models as tvm
+    from pyiqa.archs.lpips_arch import default_model_urls as lpips_urls
+    from pyiqa.archs.musiq_arch import MUSIQ, default_model_urls as musiq_urls
+
+    from benchmark.weights import hub_file
+
+    home = tmp_path_factory.mktemp("variants")
+    hub = home / "hub"
+    gen = torch.Generator().manual_seed(7)
+    rsd = random_weights._random_state_dict
+    meta = random_weights._meta
+
+    def save(sd, path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(sd, path)
+
+    import os
+
+    old = os.environ.get("TORCH_HOME")
+    os.environ["TORCH_HOME"] = str(home)
+    try:
+        for enum, builder, kw in [("AlexNet_Weights", tvm.alexnet, {}), ("VGG16_Weights", tvm.vgg16, {"init_weights": False}),
+                                  ("SqueezeNet1_1_Weights", tvm.squeezenet1_1, {})]:
+            w = hub_file("checkpoints", getattr(tvm, enum).IMAGENET1K_V1.url, "test")
+            save(rsd(meta(builder, **kw), gen, unused=("classifier.",)), w.path)
+        chans = {"alex": [64, 192, 384, 256, 256], "vgg": [64, 128, 256, 512, 512],
+                 "squeeze": [64, 128, 256, 384, 384, 512, 512]}
+        for key, url in lpips_urls.items():
+            version, net = key.split("_")
+            save({f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1, generator=gen) for k, c in enumerate(chans[net])},
+                 hub_file("pyiqa", url, "test").path)
+        for key in ("koniq10k", "spaq", "paq2piq", "ava"):
+            model = meta(MUSIQ, pretrained=False, num_class=10 if key == "ava" else 1)
+            save(rsd(model, gen), hub_file("pyiqa", musiq_urls[key], "test").path)
+    finally:
+        if old is None:
+            os.environ.pop("TORCH_HOME")
+        else:
+            os.environ["TORCH_HOME"] = old
+    return home
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg", "squeeze"])
+@pytest.mark.parametrize("version", ["0.0", "0.1"])
+def test_lpips_options_equal_pyiqa(variant_home, monkeypatch, net, version):
+    import pyiqa
+
+    monkeypatch.setenv("TORCH_HOME", str(variant_home))
+    sr, hr = pair(64, 64)
+    spec = METRICS.get("lpips")
+    ours = float(spec.factory({"net": net, "version": version}, CPU)(sr, hr)[0])
+    path = spec.weights({"net": net, "version": version})[0].path
+    ref = pyiqa.create_metric("lpips", device=CPU, net=net, version=version, pretrained_model_path=str(path))
+    assert ours == pytest.approx(float(ref(sr, hr)), abs=1e-6)
+
+
+@pytest.mark.parametrize("pretrained", ["koniq10k", "spaq", "paq2piq", "ava"])
+def test_musiq_options_equal_pyiqa(variant_home, monkeypatch, pretrained):
+    import pyiqa
+
+    monkeypatch.setenv("TORCH_HOME", str(variant_home))
+    x = images(1, 48, 64, seed=9)
+    spec = METRICS.get("musiq")
+    ours = float(spec.factory({"pretrained": pretrained}, CPU)(x)[0])
+    path = spec.weights({"pretrained": pretrained})[0].path
+    # pyiqa's own name for each checkpoint (musiq, musiq-spaq, ...), as a user would call it; with an
+    # explicit file pyiqa needs the AVA head size (10 score bins) spelled out
+    extra = {"num_class": 10} if pretrained == "ava" else {}
+    ref = pyiqa.create_metric("musiq" if pretrained == "koniq10k" else f"musiq-{pretrained}", device=CPU,
+                              pretrained_model_path=str(path), **extra)
+    assert ours == pytest.approx(float(ref(x)), abs=1e-5)
+
+
+def test_every_option_has_a_test_here():
+    """A new option must come with a check against pyiqa (or the library it calls) above."""
+    tested = {("psnr", "y_channel"), ("psnr", "color_space"), ("ssim", "backend"), ("ssim", "y_channel"),
+              ("ssim", "color_space"), ("ssim", "downsample"), ("niqe", "params_path"), ("niqe", "backend"),
+              ("lpips", "net"), ("lpips", "version"), ("musiq", "pretrained"),
+              # FID/KID options: tests/test_deep_metrics.py (test_fid_options_mode_and_batch_size_against_pyiqa,
+              # test_kid_options_equal_torch_fidelity_called_directly)
+              ("fid", "mode"), ("fid", "batch_size"), ("kid", "mode"), ("kid", "batch_size"), ("kid", "subsets"),
+              ("kid", "subset_size"), ("kid", "seed")}
+    declared = {(n, o.name) for n in METRICS.names() for o in schema(METRICS.get(n).options)}
+    assert declared == tested
+
+
+def test_options_are_frozen_dataclasses():
+    for n in METRICS.names():
+        opts = METRICS.get(n).options()
+        assert dataclasses.is_dataclass(opts)
+        for info in schema(type(opts)):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(opts, info.name, info.default)
