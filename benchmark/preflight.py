@@ -225,6 +225,10 @@ def _method_files(cfg: DictConfig, found: dict) -> None:
         else:
             v = cfg.method[k]
             values[k] = OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+    from benchmark.sources import USER_KEYS, with_user_keys
+
+    # which path keys still hold the preset's cache default (those files are held to the release's size)
+    values[USER_KEYS] = with_user_keys(cfg.method).get(USER_KEYS, [])
     try:
         check_method_files(get_class(values["_target_"]), values)
     except Exception as exc:  # noqa: BLE001

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
@@ -290,6 +291,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     dataset: Dataset = found.get("dataset") or build(cfg.dataset)
     samples = sharding.select(dataset.samples(), cfg)  # all images, or this shard's (shard.index/count)
+    # the method's files first (constructors read checkpoints): fetched when online, else stop here
+    # naming each missing file, its sources and the command that fetches it
+    check_method_files(get_class(cfg.method._target_), cfg.method)
     method: SRMethod = build(cfg.method)
     if method.scale != dataset.scale:
         raise ValueError(f"method {method.name!r} upscales x{method.scale} but dataset {dataset.name!r} is "
@@ -309,7 +313,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     seeds: list[int | None] = [None] * runs if stored is not None else [cfg.seed + r for r in range(runs)]
     plan = plan_metrics(cfg, any(s.hr_path is not None for s in samples), device)
     _warn_size_limits(size_exclusions(samples, plan, method.scale, cfg.crop_border, runs), runs, cfg.strict)
-    check_method_files(type(method), OmegaConf.to_container(cfg.method, resolve=True))
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
     _refuse_inputs_inside_output(method, store.root)

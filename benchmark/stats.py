@@ -208,7 +208,8 @@ def mean_interval(values: Sequence[float] | np.ndarray, cfg: StatsConfig, key: s
 def run_matrix(scores: pd.DataFrame, metric: str) -> tuple[list[str], np.ndarray]:
     """Per-image values of one metric as (image ids sorted, array M x N of runs 0..N-1).
 
-    Raises ValueError naming the images when they do not all have the same runs.
+    Raises ValueError naming the images when they do not all have the same runs (for the runs
+    plot, which needs every run of an image; see :func:`complete_run_matrix`).
     """
     df = scores[(scores["metric"] == metric) & (scores["image"] != SET_IMAGE)]
     if df.empty:
@@ -227,24 +228,54 @@ def run_matrix(scores: pd.DataFrame, metric: str) -> tuple[list[str], np.ndarray
     return [str(i) for i in wide.index], wide.to_numpy(dtype=np.float64)
 
 
+def _values(scores: pd.DataFrame, metric: str, set_level: bool = False) -> pd.DataFrame:
+    """Rows of one metric that hold a value (excluded values, NaN/inf, never enter a statistic)."""
+    df = scores[(scores["metric"] == metric) & ((scores["image"] == SET_IMAGE) == set_level)]
+    return df[np.isfinite(df["value"].to_numpy(dtype=np.float64))]
+
+
 def per_image_means(scores: pd.DataFrame, metric: str) -> pd.Series:
-    """Mean over runs of each image (index: image id, sorted): the observations of a metric mean."""
-    ids, m = run_matrix(scores, metric)
-    return pd.Series(m.mean(axis=1) if m.size else [], index=ids, dtype=np.float64)
+    """Mean over runs of each image (index: image id, sorted): the observations of a metric mean.
+
+    As :meth:`benchmark.results.Result.from_scores` reports it: an image with some runs excluded
+    is the mean of its other runs, so the mean of these observations is the reported mean.
+    """
+    df = _values(scores, metric)
+    return df.groupby("image")["value"].mean().sort_index().astype(np.float64)
 
 
 def per_image_stds(scores: pd.DataFrame, metric: str) -> pd.Series:
-    """Population std (ddof=0) over runs of each image: the observations of a G-STD (empty for one run)."""
-    ids, m = run_matrix(scores, metric)
-    if m.size == 0 or m.shape[1] < 2:
+    """Population std (ddof=0) over runs of each image with at least 2 runs: the observations of a G-STD.
+
+    As :func:`benchmark.stability.gstd` counts them (an image left with one run has no spread).
+    """
+    g = _values(scores, metric).groupby("image")["value"]
+    sizes = g.size()
+    if sizes.empty:
         return pd.Series([], dtype=np.float64)
-    return pd.Series(m.std(axis=1, ddof=0), index=ids, dtype=np.float64)
+    # np.std per image, bit for bit what stability.gstd averages (pandas' own std rounds differently,
+    # and BCa's bias correction counts resamples below the estimate, so the last bit can matter)
+    stds = g.apply(lambda v: float(np.std(v.to_numpy(dtype=np.float64), ddof=0)))
+    return stds[sizes >= 2].sort_index().astype(np.float64)
 
 
 def run_values(scores: pd.DataFrame, metric: str) -> np.ndarray:
     """A set metric's value of each run (sorted by run): the observations of its mean over runs."""
-    df = scores[(scores["metric"] == metric) & (scores["image"] == SET_IMAGE)].sort_values("run")
-    return df["value"].to_numpy(dtype=np.float64)
+    return _values(scores, metric, set_level=True).sort_values("run")["value"].to_numpy(dtype=np.float64)
+
+
+def complete_run_matrix(scores: pd.DataFrame, metric: str) -> tuple[list[str], np.ndarray, list[str]]:
+    """:func:`run_matrix` of the images that have a finite value for every run, and the images left out."""
+    df = scores[(scores["metric"] == metric) & (scores["image"] != SET_IMAGE)]
+    if df.empty:
+        return [], np.zeros((0, 0)), []
+    runs = sorted(set(df["run"]))
+    ok = df[np.isfinite(df["value"].to_numpy(dtype=np.float64))]
+    full = ok.groupby("image")["run"].nunique()
+    keep = set(full[full == len(runs)].index)
+    left = sorted(str(i) for i in set(df["image"]) - keep)
+    ids, m = run_matrix(ok[ok["image"].isin(keep)], metric)
+    return ids, m, left
 
 
 def per_image_lstd(lstd_df: pd.DataFrame) -> pd.Series:
@@ -275,11 +306,10 @@ def intervals(scores: pd.DataFrame, lstd_df: pd.DataFrame | None, kinds: Mapping
             ci = mean_interval(run_values(scores, name), cfg, f"{name}.mean")
             entry["mean_ci"] = ci.to_json() if ci else None
         else:
-            _, values = run_matrix(scores, name)  # M x N, once for both intervals
-            ci = mean_interval(values.mean(axis=1), cfg, f"{name}.mean") if values.size else None
+            ci = mean_interval(per_image_means(scores, name).to_numpy(), cfg, f"{name}.mean")
             entry["mean_ci"] = ci.to_json() if ci else None
-            if stochastic and values.size and values.shape[1] >= 2:
-                ci = mean_interval(values.std(axis=1, ddof=0), cfg, f"{name}.gstd")
+            if stochastic:
+                ci = mean_interval(per_image_stds(scores, name).to_numpy(), cfg, f"{name}.gstd")
                 entry["gstd_ci"] = ci.to_json() if ci else None
         out["metrics"][name] = entry
     if stochastic and lstd_df is not None and len(lstd_df):
