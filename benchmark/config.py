@@ -64,6 +64,8 @@ class BenchSchema:
     weights_dir: Optional[str] = None
     # largest image (width x height, pixels) any decoder opens, checked from the header; null: PIL's 89478485
     max_pixels: Optional[int] = None
+    # true: INFO lines of third-party libraries (pyiqa's "Network [...] is created") are shown
+    verbose: bool = False
     # bootstrap confidence intervals and significance of best-vs-second (benchmark/stats.py)
     stats: StatsSchema = field(default_factory=StatsSchema)
 
