@@ -17,14 +17,14 @@ from typing import Any, Sequence
 import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
-from benchmark import __version__, datarecord, determinism, errors, preflight
+from benchmark import __version__, datarecord, determinism, errors, logs, preflight
 from benchmark import shard as sharding
 from benchmark.config import build, resolve_device, validate
 from benchmark.data import Dataset, Sample
 from benchmark.images import png_complete, read_image, to_tensor, to_uint8, write_png_atomic
 from benchmark.lock import holds_output_locks, lock_output
+from benchmark.progress import Progress
 from benchmark.report import format_table
 from benchmark.results import Result
 from benchmark.results import Excluded
@@ -140,7 +140,7 @@ def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: in
     log.info("%s %d image-run(s) (%d already stored)", "importing" if method.stored_runs() is not None else "generating",
              total, len(samples) * runs - total)
     loaded = False
-    bar = tqdm(total=total, desc=f"generate {method.name}", unit="img-run", dynamic_ncols=True)
+    bar = Progress(total, f"generate {method.name}", "img-run")  # a bar on a terminal, log lines otherwise
     try:
         for smp in samples:
             if smp.id not in todo:
@@ -226,6 +226,7 @@ def _refuse_inputs_inside_output(method: SRMethod, root: Path) -> None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the benchmark for one (method, data set) config; return the results dict."""
     validate(cfg)
+    logs.configure(bool(cfg.get("verbose", False)))
     # every missing piece (keys, data set, method and metric files) in one message, before any work
     found = preflight.check(cfg)
     device = resolve_device(cfg.device)
