@@ -18,7 +18,7 @@ import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark import __version__, datarecord, determinism, errors, logs, preflight
+from benchmark import __version__, datarecord, determinism, errors, logs, preflight, resources
 from benchmark import shard as sharding
 from benchmark.config import build, resolve_device, validate
 from benchmark.data import Dataset, Sample
@@ -27,7 +27,7 @@ from benchmark.lock import holds_output_locks, lock_output
 from benchmark.report import format_table
 from benchmark.results import Result
 from benchmark.results import Excluded
-from benchmark.scoring import plan_metrics, score, size_exclusions
+from benchmark.scoring import SCORE_CHUNK, plan_metrics, score, size_exclusions
 from benchmark.stats import StatsConfig
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
 from benchmark.timing import timing_file
@@ -75,7 +75,7 @@ def generate(method: SampleSource, samples: Sequence[Sample], store: Store, runs
     caller keeps the timing of finished work even when generation stops with an error.
     """
     timing = {"image_runs": 0, "seconds": 0.0} if timing is None else timing
-    todo = Todo(list(samples), runs, missing_runs(samples, store, runs, method.scale), batch_size, device)
+    todo = Todo(list(samples), runs, missing_runs(samples, store, runs, method), batch_size, device)
     if todo.total == 0:
         log.info("all %d image-runs already stored in %s", len(samples) * runs, store.root)
         return timing
@@ -149,6 +149,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
     _refuse_inputs_inside_output(method, store.root)
+    # disk and memory needs, before anything is generated (memory does not grow with runs: scoring streams)
+    resources.check(samples, runs, method.scale, len(plan.active), SCORE_CHUNK, store.root)
     lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched
     errors.note_output(store.root)  # Ctrl-C names this folder and says that rerunning resumes
     resolved = OmegaConf.to_container(cfg, resolve=True)

@@ -118,12 +118,14 @@ def stored_ok(path: Path, size: tuple[int, int]) -> bool:
     return True
 
 
-def missing_runs(samples: Sequence[Sample], store: Store, runs: int, scale: int) -> dict[str, list[int]]:
-    """image id -> the runs whose stored sample is absent or unusable (see :func:`stored_ok`)."""
+def missing_runs(samples: Sequence[Sample], store: Store, runs: int, source: Any) -> dict[str, list[int]]:
+    """image id -> the runs whose stored sample is absent, unusable (see :func:`stored_ok`) or, by
+    ``source.stored_current``, out of date (a precomputed file changed since it was imported)."""
     todo: dict[str, list[int]] = {}
     for smp in samples:
-        size = (smp.lr_size[0] * scale, smp.lr_size[1] * scale)
-        missing = [r for r in range(runs) if not stored_ok(store.sample_path(smp.id, r), size)]
+        size = (smp.lr_size[0] * source.scale, smp.lr_size[1] * source.scale)
+        missing = [r for r in range(runs) if not stored_ok(store.sample_path(smp.id, r), size)
+                   or not source.stored_current(store, smp.id, r)]
         if missing:
             todo[smp.id] = missing
     return todo

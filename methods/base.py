@@ -23,6 +23,7 @@ from benchmark.data import Sample
 from benchmark.images import read_image, to_tensor
 from benchmark.registry import GroupRegistry
 from benchmark.sink import SampleSink, Todo
+from benchmark.store import Store
 from benchmark.weights import WeightFile
 
 METHODS = GroupRegistry("method", "method")  # names: conf/method/*.yaml, classes: their _target_
@@ -51,6 +52,10 @@ class SampleSource:
     def fixed_runs(self) -> int | None:
         """Runs this source holds whatever ``runs=`` says (precomputed outputs on disk), else None."""
         return None
+
+    def stored_current(self, store: Store, sample_id: str, run: int) -> bool:
+        """False when a stored sample is known to be out of date (a precomputed source file changed)."""
+        return True
 
     def check_inputs(self, samples: Sequence[Sample]) -> None:
         """Raise FileNotFoundError/ValueError before any work when the source cannot serve ``samples``."""

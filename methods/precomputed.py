@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from benchmark.data import Sample
+from benchmark.data import Sample, file_sha256
 from benchmark.images import IMAGE_EXTS, read_image
 from benchmark.sink import SampleSink, Todo
+from benchmark.store import Store, atomic_write_json
 from methods.base import SampleSource
 
 if TYPE_CHECKING:
-    from benchmark.data import Sample
+    from benchmark.data import Sample, file_sha256
+
+log = logging.getLogger("srbench")
 
 _SAMPLE_DIR = re.compile(r"^sample(\d+)$")
 
@@ -126,9 +131,77 @@ class Precomputed(SampleSource):
             raise FileNotFoundError(f"{len(missing)} precomputed output(s) missing under {self.path}: "
                                     + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
 
+    def _record(self, store: Store) -> "ImportRecord":
+        if getattr(self, "_imports", None) is None or self._imports.path != store.imports_json:
+            self._imports = ImportRecord(store)
+        return self._imports
+
+    def stored_current(self, store: Store, sample_id: str, run: int) -> bool:
+        """A stored copy counts only while its source file is unchanged (content hash in imports.json)."""
+        return self._record(store).current(self, sample_id, run)
+
     def produce(self, todo: Todo, sink: SampleSink) -> None:
-        """Copy each missing output into the store after the sink checks it like a generated one."""
+        """Copy each missing output into the store after the sink checks it like a generated one,
+        recording the source's content hash."""
+        imports = self._record(sink.store)
         for smp, runs in todo.by_image():
-            for r in runs:
-                src = self.stored_path(smp.id, r)
-                sink.put_array(smp, r, read_image(src), source=f"precomputed output {src}")
+            try:
+                for r in runs:
+                    src = self.stored_path(smp.id, r)
+                    sink.put_array(smp, r, read_image(src), source=f"precomputed output {src}")
+                    imports.record(self, smp.id, r)
+            finally:
+                imports.save()
+
+
+class ImportRecord:
+    """Content hash of the source of every imported sample (``imports.json`` beside the samples).
+
+    ``precomputed``'s generation hash covers only ``method.path`` as a string, so changed files at
+    that path would otherwise keep being scored from their old imported copies. Each import records
+    the SHA-256 of its source; a stored sample whose source now hashes differently (or that has no
+    record, e.g. imported by an older srbench) is imported again, with a log line naming the file.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.path = store.imports_json
+        self._hashes: dict[str, str] = {}
+        self._now: dict[str, str] = {}
+        try:
+            data = json.loads(self.path.read_text())
+            if isinstance(data, dict) and isinstance(data.get("sources"), dict):
+                self._hashes = {str(k): str(v) for k, v in data["sources"].items()}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as err:
+            log.warning("ignoring unreadable %s (%s): every precomputed output is imported again", self.path, err)
+        self._dirty = False
+
+    @staticmethod
+    def _key(sample_id: str, run: int) -> str:
+        return f"{run}/{sample_id}"
+
+    def _hash(self, method: "Precomputed", sample_id: str, run: int) -> str:
+        key = self._key(sample_id, run)
+        if key not in self._now:
+            self._now[key] = file_sha256(method.stored_path(sample_id, run)).hex()
+        return self._now[key]
+
+    def current(self, method: "Precomputed", sample_id: str, run: int) -> bool:
+        """True when the stored copy of (image, run) was imported from the source as it is now."""
+        old = self._hashes.get(self._key(sample_id, run))
+        if old == self._hash(method, sample_id, run):
+            return True
+        if old is not None:
+            log.warning("precomputed output %s changed since it was imported; importing it again",
+                        method.stored_path(sample_id, run))
+        return False
+
+    def record(self, method: "Precomputed", sample_id: str, run: int) -> None:
+        self._hashes[self._key(sample_id, run)] = self._hash(method, sample_id, run)
+        self._dirty = True
+
+    def save(self) -> None:
+        if self._dirty:
+            atomic_write_json(self.path, {"sources": dict(sorted(self._hashes.items()))})
+            self._dirty = False

@@ -10,6 +10,7 @@ USAGE = """usage: python -m benchmark report <output_dir> [--datasets a,b] [--me
                                   [--images id1,id2] [--max-images 6] [--plots true] [--html true]
                                   [--stats.enabled true] [--stats.level 0.95] [--stats.resamples 2000]
                                   [--stats.seed 0] [--runs-plot true]
+                                  [--names <names.yaml>] [--names.<key> <display name> ...]
 
 Gathers every results.json below <output_dir> and writes to out (default <output_dir>/report):
   table.tex  table.md  table.csv   Table 1 of the CCSR paper (mean/G-STD, L-STD; best red, second blue)
@@ -18,12 +19,14 @@ Gathers every results.json below <output_dir> and writes to out (default <output
   plots/*.png plots/*.pdf          G-STD bars, per-image mean vs std, L-STD maps, best/worst visual comparison,
                                    runs_<dataset>: G-STD and L-STD from N = 2..runs of the stored runs
   index.html                       static report (open it from the file system)
---datasets and --methods choose and order rows and columns. Numbers stored with confidence intervals
+--datasets and --methods choose and order rows and columns. --names.<key> <display> (or --names <file.yaml>
+of key: display lines, whose order orders methods and data sets) sets the names printed for a method,
+data set or metric (e.g. --names.noise_control "Noise control" --names.psnr PSNR-Y). Numbers stored with confidence intervals
 print them in brackets; the best of a row is coloured only when a paired bootstrap over images
 says it beats the second (else both get a dagger); --stats.enabled false gives the plain marking.
 The older spelling key=value (datasets=a,b) is accepted. Exit 0 written, 2 usage or input error."""
 
-KEYS = {"datasets", "methods", "out", "images", "max_images", "plots", "html", "runs_plot",
+KEYS = {"names", "datasets", "methods", "out", "images", "max_images", "plots", "html", "runs_plot",
         "stats.enabled", "stats.level", "stats.resamples", "stats.seed"}
 
 
@@ -49,7 +52,7 @@ def _pairs(argv: list[str]) -> list[tuple[str | None, str]]:
                     raise ValueError(f"option --{key} needs a value\n{USAGE}")
                 i += 1
                 value = argv[i]
-            out.append((key.replace("-", "_"), value))
+            out.append((key if key.startswith("names.") else key.replace("-", "_"), value))
         elif "=" in arg:  # key=value of an unknown key
             out.append((arg.split("=", 1)[0], arg.split("=", 1)[1]))
         else:
@@ -62,11 +65,18 @@ def parse(argv: list[str]) -> dict:
     """``<output_dir> --key value ...`` (or ``key=value``) -> keyword arguments of build_report."""
     kwargs: dict = {"root": None}
     stats_keys: dict = {}
+    name_items: dict = {}
     for key, value in _pairs(argv):
         if key is None:
             if kwargs["root"] is not None:
                 raise ValueError(f"unexpected argument {value!r}: give one folder, then --key value options\n{USAGE}")
             kwargs["root"] = value
+            continue
+        if key.startswith("names.") and len(key) > len("names."):
+            name_items[key[len("names."):]] = value.strip("'\"")
+            continue
+        if key == "names":
+            kwargs["_names_file"] = value
             continue
         if key not in KEYS:
             raise ValueError(f"unknown option {key!r}; options: {', '.join(sorted(KEYS))}")
@@ -90,6 +100,10 @@ def parse(argv: list[str]) -> dict:
             kwargs["stats"] = StatsConfig.from_mapping(stats_keys)
         except (TypeError, ValueError) as err:  # int("x") / float("x") name no key: add it
             raise ValueError(f"{', '.join(f'stats.{k}={v}' for k, v in stats_keys.items())}: {err}") from None
+    if name_items or "_names_file" in kwargs:
+        from benchmark.report.names import load
+
+        kwargs["names"] = load(kwargs.pop("_names_file", None), name_items)
     if kwargs["root"] is None:
         raise ValueError(f"give the folder that holds the results (the output_dir of the runs)\n{USAGE}")
     return kwargs
