@@ -205,10 +205,11 @@ def mean_interval(values: Sequence[float] | np.ndarray, cfg: StatsConfig, key: s
 # ----------------------------------------------------------------------------- observations
 
 
-def run_matrix(scores: pd.DataFrame, metric: str) -> tuple[list[str], np.ndarray]:
+def run_matrix(scores: pd.DataFrame, metric: str, allow_missing: bool = False) -> tuple[list[str], np.ndarray]:
     """Per-image values of one metric as (image ids sorted, array M x N of runs 0..N-1).
 
-    Raises ValueError naming the images when they do not all have the same runs.
+    ``allow_missing``: runs without a value (excluded as undefined, benchmark/scoring.py) are NaN;
+    otherwise raises ValueError naming the images when they do not all have the same runs.
     """
     df = scores[(scores["metric"] == metric) & (scores["image"] != SET_IMAGE)]
     if df.empty:
@@ -220,25 +221,40 @@ def run_matrix(scores: pd.DataFrame, metric: str) -> tuple[list[str], np.ndarray
                          f"in the scores; rescore into a fresh output folder")
     wide = df.pivot(index="image", columns="run", values="value")
     wide = wide.sort_index().sort_index(axis=1)
-    if wide.isna().to_numpy().any():
+    if not allow_missing and wide.isna().to_numpy().any():
         bad = [str(i) for i in wide.index[wide.isna().any(axis=1)]]
         raise ValueError(f"metric {metric}: image(s) {', '.join(bad[:10])} lack a value for some run "
                          f"(runs {list(wide.columns)}); every image needs every run for G-STD and its interval")
     return [str(i) for i in wide.index], wide.to_numpy(dtype=np.float64)
 
 
+def _row_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row mean and population std over the non-NaN values, and which rows have >= 2 of them.
+
+    As :func:`benchmark.stability.gstd`: an image left with one run (others excluded) has a
+    mean but no spread, so it does not enter a G-STD.
+    """
+    n = (~np.isnan(m)).sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(m, axis=1) if m.size else np.zeros(0)
+        std = np.nanstd(m, axis=1, ddof=0) if m.size else np.zeros(0)
+    return mean, std, n >= 2
+
+
 def per_image_means(scores: pd.DataFrame, metric: str) -> pd.Series:
-    """Mean over runs of each image (index: image id, sorted): the observations of a metric mean."""
-    ids, m = run_matrix(scores, metric)
-    return pd.Series(m.mean(axis=1) if m.size else [], index=ids, dtype=np.float64)
+    """Mean over the runs of each image (index: image id, sorted): the observations of a metric mean."""
+    ids, m = run_matrix(scores, metric, allow_missing=True)
+    mean, _, _ = _row_stats(m)
+    return pd.Series(mean if m.size else [], index=ids, dtype=np.float64)
 
 
 def per_image_stds(scores: pd.DataFrame, metric: str) -> pd.Series:
-    """Population std (ddof=0) over runs of each image: the observations of a G-STD (empty for one run)."""
-    ids, m = run_matrix(scores, metric)
+    """Population std (ddof=0) over runs of each image with >= 2 runs: the observations of a G-STD."""
+    ids, m = run_matrix(scores, metric, allow_missing=True)
     if m.size == 0 or m.shape[1] < 2:
         return pd.Series([], dtype=np.float64)
-    return pd.Series(m.std(axis=1, ddof=0), index=ids, dtype=np.float64)
+    _, std, ok = _row_stats(m)
+    return pd.Series(std[ok], index=[i for i, k in zip(ids, ok) if k], dtype=np.float64)
 
 
 def run_values(scores: pd.DataFrame, metric: str) -> np.ndarray:
@@ -275,11 +291,13 @@ def intervals(scores: pd.DataFrame, lstd_df: pd.DataFrame | None, kinds: Mapping
             ci = mean_interval(run_values(scores, name), cfg, f"{name}.mean")
             entry["mean_ci"] = ci.to_json() if ci else None
         else:
-            _, values = run_matrix(scores, name)  # M x N, once for both intervals
-            ci = mean_interval(values.mean(axis=1), cfg, f"{name}.mean") if values.size else None
+            # M x N, once for both intervals; NaN where a run was excluded (undefined on that input)
+            _, values = run_matrix(scores, name, allow_missing=True)
+            means, stds, two = _row_stats(values)
+            ci = mean_interval(means, cfg, f"{name}.mean") if values.size else None
             entry["mean_ci"] = ci.to_json() if ci else None
-            if stochastic and values.size and values.shape[1] >= 2:
-                ci = mean_interval(values.std(axis=1, ddof=0), cfg, f"{name}.gstd")
+            if stochastic and values.size and values.shape[1] >= 2 and two.any():
+                ci = mean_interval(stds[two], cfg, f"{name}.gstd")
                 entry["gstd_ci"] = ci.to_json() if ci else None
         out["metrics"][name] = entry
     if stochastic and lstd_df is not None and len(lstd_df):
