@@ -60,12 +60,21 @@ class BenchSchema:
     # run a deterministic method twice per image and fail if the outputs differ (issue 7)
     check_determinism: bool = False
     # folder used as TORCH_HOME for metric/backbone weights (<dir>/hub/pyiqa, .../checkpoints, .../clip); null: $TORCH_HOME
+    # and the cache of method files (<dir>/methods/; null: $SRBENCH_CACHE or ~/.cache/srbench, see benchmark/sources.py)
     weights_dir: Optional[str] = None
+    # true: INFO lines of third-party libraries (pyiqa's "Network [...] is created") are shown
+    verbose: bool = False
     # bootstrap confidence intervals and significance of best-vs-second (benchmark/stats.py)
     stats: StatsSchema = field(default_factory=StatsSchema)
 
 
 ConfigStore.instance().store(name="bench_schema", node=BenchSchema)
+
+# ${srbench_weights:<path>}: where `python -m benchmark weights --download` puts a method's files; the
+# presets' path keys (method.model_path, method.sd_path ...) default to it
+from benchmark.sources import register_resolver  # noqa: E402
+
+register_resolver()
 
 MAX_SEED = 2**63 - 1  # largest seed of a run: signed 64-bit, as scores.csv stores it
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")

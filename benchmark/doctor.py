@@ -9,8 +9,10 @@ on a machine with network. Which files exist and where they are cached is
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+from urllib.parse import urlparse
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -19,7 +21,9 @@ from omegaconf import OmegaConf
 
 from benchmark.config import check_group_choices
 from benchmark.metrics import METRICS, conf_dir, resolve
-from benchmark.weights import WeightFile, apply_weights_dir, download, fetch_command, hub_dir, offline_reason
+from benchmark.sources import with_user_keys
+from benchmark.weights import (WeightFile, _host_port, _probe_urls, apply_weights_dir, download, fetch_command, hub_dir,
+                               offline_reason)
 
 
 def _merge(files: Iterable[WeightFile]) -> list[WeightFile]:
@@ -30,7 +34,7 @@ def _merge(files: Iterable[WeightFile]) -> list[WeightFile]:
             old = out[w.path]
             users = old.needed_by.split(", ")
             if w.needed_by not in users:
-                out[w.path] = WeightFile(old.name, old.url, old.path, f"{old.needed_by}, {w.needed_by}")
+                out[w.path] = replace(old, needed_by=f"{old.needed_by}, {w.needed_by}")
         else:
             out[w.path] = w
     return list(out.values())
@@ -46,7 +50,8 @@ def collect(cfg: Any) -> list[WeightFile]:
             files.append(WeightFile(w.name, w.url, w.path, f"{w.needed_by} (optional)")
                          if name in selection.optional else w)
     if cfg.get("method") is not None:
-        method_cfg = OmegaConf.to_container(cfg.method, resolve=True)
+        # with the keys still at their cache default marked, so only those files are held to the release's size
+        method_cfg = with_user_keys(cfg.method)
         target = method_cfg.pop("_target_", None)
         if target:
             files += get_class(target).weight_files(**method_cfg)
@@ -66,8 +71,7 @@ def _size(n: int | None) -> str:
 def format_table(files: Sequence[WeightFile]) -> str:
     """Plain-text table: status, size, file, needed by, cache path, source URL."""
     rows = [("status", "size", "file", "needed by", "path", "url")]
-    rows += [("present" if w.present else "MISSING", _size(w.size), w.name, w.needed_by, str(w.path), w.url)
-             for w in files]
+    rows += [(w.status, _size(w.size), w.name, w.needed_by, str(w.path), w.url) for w in files]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join("  ".join(c.ljust(widths[i]) if i < 5 else c for i, c in enumerate(r)).rstrip() for r in rows)
 
@@ -80,7 +84,10 @@ name, who needs it, cache path and source URL. Exit status 1 when a file is miss
   override     as for run_bench.py, e.g. metrics=paper method=noise_control weights_dir=/data/torch
   --download   fetch the missing files (on a machine with network)
 
-Files live under $TORCH_HOME/hub (pyiqa/, checkpoints/, clip/); weights_dir=<dir> uses <dir> as TORCH_HOME."""
+Metric files live under $TORCH_HOME/hub (pyiqa/, checkpoints/, clip/); weights_dir=<dir> uses <dir> as
+TORCH_HOME. Method files (declared under `sources:` in conf/method/<m>.yaml) live under
+<weights_dir>/methods/ (weights_dir null: $SRBENCH_CACHE, else ~/.cache/srbench); --download fetches
+them from the official source, then the listed mirrors, and checks their size and SHA-256."""
 
 
 def doctor(argv: Sequence[str]) -> int:
@@ -113,11 +120,20 @@ def doctor(argv: Sequence[str]) -> int:
     print(format_table(files))
     missing = [w for w in files if not w.present]
     if do_download and missing:
-        reason = offline_reason(w.url for w in missing)
-        if reason:
+        # each host on its own: one unreachable source does not hold back the files of the others
+        reasons: dict[str, str | None] = {}
+        reachable = []
+        for w in missing:
+            url = _probe_urls([w])[0]
+            host = str(_host_port(url)) if urlparse(url).hostname else ""
+            if host not in reasons:
+                reasons[host] = offline_reason([url])
+            if reasons[host] is None:
+                reachable.append(w)
+        for reason in sorted({r for r in reasons.values() if r}):
             print(f"cannot download: {reason}", file=sys.stderr)
-        else:
-            for path, err in download(missing).items():
+        if reachable:
+            for path, err in download(reachable).items():
                 print(f"failed: {path}: {err}", file=sys.stderr)
             print()
             print(format_table(files))

@@ -222,6 +222,10 @@ def _method_files(cfg: DictConfig, found: dict) -> None:
         else:
             v = cfg.method[k]
             values[k] = OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+    from benchmark.sources import USER_KEYS, with_user_keys
+
+    # which path keys still hold the preset's cache default (those files are held to the release's size)
+    values[USER_KEYS] = with_user_keys(cfg.method).get(USER_KEYS, [])
     try:
         check_method_files(get_class(values["_target_"]), values)
     except Exception as exc:  # noqa: BLE001
@@ -239,6 +243,27 @@ def _metric_files(cfg: DictConfig, found: dict) -> None:
     has_hr = True if dataset is None else any(s.hr_path is not None for s in dataset.samples())
     _, missing = metric_files(cfg, has_hr)
     fetch_missing(missing)  # downloads when online; offline it raises, naming each file and command
+
+
+@register("precomputed outputs")
+def _precomputed_outputs(cfg: DictConfig, found: dict) -> None:
+    """Methods that score outputs already on disk (``check_outputs``): every missing, duplicate,
+    undecodable or mis-sized file, against the data set's images, before anything is imported."""
+    from hydra.utils import get_class
+
+    from benchmark import shard as sharding
+    from benchmark.config import build
+
+    if "dataset" not in found or _has_missing(found, "method") or not cfg.method.get("_target_"):
+        return
+    if not hasattr(get_class(cfg.method._target_), "check_outputs"):
+        return
+    method = build(cfg.method)
+    samples = sharding.select(found["dataset"].samples(), cfg)
+    problems = method.check_outputs(samples)
+    if problems:
+        raise errors.UserError(f"{len(problems)} problem(s) with the outputs under method.path={method.path}:\n  - "
+                               + "\n  - ".join(problems))
 
 
 # ----------------------------------------------------------------------------- the Hydra callback

@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
-from benchmark import __version__, datarecord, determinism, errors, preflight
+from benchmark import __version__, datarecord, determinism, errors, logs, preflight
 from benchmark import shard as sharding
 from benchmark.config import build, resolve_device, validate
 from benchmark.data import Dataset, Sample
 from benchmark.images import png_complete, read_image, to_tensor, to_uint8, write_png_atomic
 from benchmark.lock import holds_output_locks, lock_output
+from benchmark.progress import Progress
 from benchmark.report import format_table
 from benchmark.results import Result
 from benchmark.results import Excluded
@@ -139,7 +140,7 @@ def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: in
     log.info("%s %d image-run(s) (%d already stored)", "importing" if method.stored_runs() is not None else "generating",
              total, len(samples) * runs - total)
     loaded = False
-    bar = tqdm(total=total, desc=f"generate {method.name}", unit="img-run", dynamic_ncols=True)
+    bar = Progress(total, f"generate {method.name}", "img-run")  # a bar on a terminal, log lines otherwise
     try:
         for smp in samples:
             if smp.id not in todo:
@@ -225,11 +226,15 @@ def _refuse_inputs_inside_output(method: SRMethod, root: Path) -> None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the benchmark for one (method, data set) config; return the results dict."""
     validate(cfg)
+    logs.configure(bool(cfg.get("verbose", False)))
     # every missing piece (keys, data set, method and metric files) in one message, before any work
     found = preflight.check(cfg)
     device = resolve_device(cfg.device)
     dataset: Dataset = found.get("dataset") or build(cfg.dataset)
     samples = sharding.select(dataset.samples(), cfg)  # all images, or this shard's (shard.index/count)
+    # the method's files first (constructors read checkpoints): fetched when online, else stop here
+    # naming each missing file, its sources and the command that fetches it
+    check_method_files(get_class(cfg.method._target_), cfg.method)
     method: SRMethod = build(cfg.method)
     if method.scale != dataset.scale:
         raise ValueError(f"method {method.name!r} upscales x{method.scale} but dataset {dataset.name!r} is "
@@ -249,7 +254,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     seeds: list[int | None] = [None] * runs if stored is not None else [cfg.seed + r for r in range(runs)]
     plan = plan_metrics(cfg, any(s.hr_path is not None for s in samples), device)
     _warn_size_limits(size_exclusions(samples, plan, method.scale, cfg.crop_border, runs), runs, cfg.strict)
-    check_method_files(type(method), OmegaConf.to_container(cfg.method, resolve=True))
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
     _refuse_inputs_inside_output(method, store.root)

@@ -25,10 +25,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 from benchmark import stability
 from benchmark.data import Sample
+from benchmark.progress import track
 from benchmark.images import read_image, to_tensor
 from benchmark.metrics import METRICS, MetricSpec, resolve
 from benchmark.results import Excluded
@@ -291,7 +291,7 @@ def score_sets(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequen
     for name, (spec, scorer) in plan.active.items():
         if spec.kind != "set":
             continue
-        for r in tqdm(range(runs), desc=f"score {name}", unit="run", dynamic_ncols=True):
+        for r in track(range(runs), runs, f"score {name}", "run"):
             try:
                 value = float(scorer.score_set([store.sample_path(s.id, r) for s in with_hr],
                                                [s.hr_path for s in with_hr]))
@@ -316,7 +316,7 @@ def score(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequence[in
     rows: list[tuple[str, int, Any, str, float]] = []
     lstd_rows: list[tuple[str, float | None]] = []
     per_image = {n: v for n, v in plan.active.items() if v[0].kind != "set"}
-    for smp in tqdm(samples, desc="score", unit="img", dynamic_ncols=True):
+    for smp in track(samples, len(samples), "score", "img"):
         arrays = [read_image(store.sample_path(smp.id, r)) for r in range(runs)]
         sr = torch.stack([to_tensor(a) for a in arrays])
         hr = to_tensor(read_image(smp.hr_path)).unsqueeze(0) if smp.hr_path is not None else None

@@ -205,11 +205,11 @@ def mean_interval(values: Sequence[float] | np.ndarray, cfg: StatsConfig, key: s
 # ----------------------------------------------------------------------------- observations
 
 
-def run_matrix(scores: pd.DataFrame, metric: str, allow_missing: bool = False) -> tuple[list[str], np.ndarray]:
+def run_matrix(scores: pd.DataFrame, metric: str) -> tuple[list[str], np.ndarray]:
     """Per-image values of one metric as (image ids sorted, array M x N of runs 0..N-1).
 
-    ``allow_missing``: runs without a value (excluded as undefined, benchmark/scoring.py) are NaN;
-    otherwise raises ValueError naming the images when they do not all have the same runs.
+    Raises ValueError naming the images when they do not all have the same runs (for the runs
+    plot, which needs every run of an image; see :func:`complete_run_matrix`).
     """
     df = scores[(scores["metric"] == metric) & (scores["image"] != SET_IMAGE)]
     if df.empty:
@@ -221,46 +221,61 @@ def run_matrix(scores: pd.DataFrame, metric: str, allow_missing: bool = False) -
                          f"in the scores; rescore into a fresh output folder")
     wide = df.pivot(index="image", columns="run", values="value")
     wide = wide.sort_index().sort_index(axis=1)
-    if not allow_missing and wide.isna().to_numpy().any():
+    if wide.isna().to_numpy().any():
         bad = [str(i) for i in wide.index[wide.isna().any(axis=1)]]
         raise ValueError(f"metric {metric}: image(s) {', '.join(bad[:10])} lack a value for some run "
                          f"(runs {list(wide.columns)}); every image needs every run for G-STD and its interval")
     return [str(i) for i in wide.index], wide.to_numpy(dtype=np.float64)
 
 
-def _row_stats(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-row mean and population std over the non-NaN values, and which rows have >= 2 of them.
-
-    As :func:`benchmark.stability.gstd`: an image left with one run (others excluded) has a
-    mean but no spread, so it does not enter a G-STD.
-    """
-    n = (~np.isnan(m)).sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        mean = np.nanmean(m, axis=1) if m.size else np.zeros(0)
-        std = np.nanstd(m, axis=1, ddof=0) if m.size else np.zeros(0)
-    return mean, std, n >= 2
+def _values(scores: pd.DataFrame, metric: str, set_level: bool = False) -> pd.DataFrame:
+    """Rows of one metric that hold a value (excluded values, NaN/inf, never enter a statistic)."""
+    df = scores[(scores["metric"] == metric) & ((scores["image"] == SET_IMAGE) == set_level)]
+    return df[np.isfinite(df["value"].to_numpy(dtype=np.float64))]
 
 
 def per_image_means(scores: pd.DataFrame, metric: str) -> pd.Series:
-    """Mean over the runs of each image (index: image id, sorted): the observations of a metric mean."""
-    ids, m = run_matrix(scores, metric, allow_missing=True)
-    mean, _, _ = _row_stats(m)
-    return pd.Series(mean if m.size else [], index=ids, dtype=np.float64)
+    """Mean over runs of each image (index: image id, sorted): the observations of a metric mean.
+
+    As :meth:`benchmark.results.Result.from_scores` reports it: an image with some runs excluded
+    is the mean of its other runs, so the mean of these observations is the reported mean.
+    """
+    df = _values(scores, metric)
+    return df.groupby("image")["value"].mean().sort_index().astype(np.float64)
 
 
 def per_image_stds(scores: pd.DataFrame, metric: str) -> pd.Series:
-    """Population std (ddof=0) over runs of each image with >= 2 runs: the observations of a G-STD."""
-    ids, m = run_matrix(scores, metric, allow_missing=True)
-    if m.size == 0 or m.shape[1] < 2:
+    """Population std (ddof=0) over runs of each image with at least 2 runs: the observations of a G-STD.
+
+    As :func:`benchmark.stability.gstd` counts them (an image left with one run has no spread).
+    """
+    g = _values(scores, metric).groupby("image")["value"]
+    sizes = g.size()
+    if sizes.empty:
         return pd.Series([], dtype=np.float64)
-    _, std, ok = _row_stats(m)
-    return pd.Series(std[ok], index=[i for i, k in zip(ids, ok) if k], dtype=np.float64)
+    # np.std per image, bit for bit what stability.gstd averages (pandas' own std rounds differently,
+    # and BCa's bias correction counts resamples below the estimate, so the last bit can matter)
+    stds = g.apply(lambda v: float(np.std(v.to_numpy(dtype=np.float64), ddof=0)))
+    return stds[sizes >= 2].sort_index().astype(np.float64)
 
 
 def run_values(scores: pd.DataFrame, metric: str) -> np.ndarray:
     """A set metric's value of each run (sorted by run): the observations of its mean over runs."""
-    df = scores[(scores["metric"] == metric) & (scores["image"] == SET_IMAGE)].sort_values("run")
-    return df["value"].to_numpy(dtype=np.float64)
+    return _values(scores, metric, set_level=True).sort_values("run")["value"].to_numpy(dtype=np.float64)
+
+
+def complete_run_matrix(scores: pd.DataFrame, metric: str) -> tuple[list[str], np.ndarray, list[str]]:
+    """:func:`run_matrix` of the images that have a finite value for every run, and the images left out."""
+    df = scores[(scores["metric"] == metric) & (scores["image"] != SET_IMAGE)]
+    if df.empty:
+        return [], np.zeros((0, 0)), []
+    runs = sorted(set(df["run"]))
+    ok = df[np.isfinite(df["value"].to_numpy(dtype=np.float64))]
+    full = ok.groupby("image")["run"].nunique()
+    keep = set(full[full == len(runs)].index)
+    left = sorted(str(i) for i in set(df["image"]) - keep)
+    ids, m = run_matrix(ok[ok["image"].isin(keep)], metric)
+    return ids, m, left
 
 
 def per_image_lstd(lstd_df: pd.DataFrame) -> pd.Series:
@@ -291,13 +306,10 @@ def intervals(scores: pd.DataFrame, lstd_df: pd.DataFrame | None, kinds: Mapping
             ci = mean_interval(run_values(scores, name), cfg, f"{name}.mean")
             entry["mean_ci"] = ci.to_json() if ci else None
         else:
-            # M x N, once for both intervals; NaN where a run was excluded (undefined on that input)
-            _, values = run_matrix(scores, name, allow_missing=True)
-            means, stds, two = _row_stats(values)
-            ci = mean_interval(means, cfg, f"{name}.mean") if values.size else None
+            ci = mean_interval(per_image_means(scores, name).to_numpy(), cfg, f"{name}.mean")
             entry["mean_ci"] = ci.to_json() if ci else None
-            if stochastic and values.size and values.shape[1] >= 2 and two.any():
-                ci = mean_interval(stds[two], cfg, f"{name}.gstd")
+            if stochastic:
+                ci = mean_interval(per_image_stds(scores, name).to_numpy(), cfg, f"{name}.gstd")
                 entry["gstd_ci"] = ci.to_json() if ci else None
         out["metrics"][name] = entry
     if stochastic and lstd_df is not None and len(lstd_df):

@@ -9,6 +9,10 @@ stops with an error naming each file and the command that fetches it. The weight
 Cache locations follow torch: ``$TORCH_HOME/hub/pyiqa`` (pyiqa's weights),
 ``$TORCH_HOME/hub/checkpoints`` (torchvision backbones), ``$TORCH_HOME/hub/clip`` (OpenAI
 CLIP, as pyiqa's CLIP loader). ``weights_dir=<dir>`` makes ``<dir>`` the TORCH_HOME.
+
+Method files are declared as data in each method preset (``sources:``, see
+:mod:`benchmark.sources`) and cached under ``<weights_dir>/methods/`` (``weights_dir`` null:
+``$SRBENCH_CACHE`` or ``~/.cache/srbench``); the presets' paths default to that cache.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import re
 import shlex
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
@@ -42,14 +46,31 @@ class WeightFile:
     url: str
     path: Path
     needed_by: str
+    #: a method file declared in its preset's ``sources`` (:class:`benchmark.sources.Planned`): srbench
+    #: fetches it (official source, then mirrors) and checks its size; None for metric files
+    planned: Any = field(default=None, compare=False, repr=False)
 
     @property
     def present(self) -> bool:
+        """The file is there (for a declared method file: under its name or an accepted alternative,
+        with the declared size)."""
+        if self.planned is not None:
+            return self.planned.problem() is None
         return self.path.is_file()
 
     @property
+    def status(self) -> str:
+        """``present``, ``MISSING`` or what is wrong (``WRONG SIZE``)."""
+        if self.present:
+            return "present"
+        if self.planned is not None and self.planned.found() is not None:
+            return "WRONG SIZE"
+        return "MISSING"
+
+    @property
     def size(self) -> int | None:
-        return self.path.stat().st_size if self.present else None
+        p = self.planned.found() if self.planned is not None else (self.path if self.path.is_file() else None)
+        return p.stat().st_size if p is not None else None
 
 
 # ----------------------------------------------------------------------------- locations
@@ -92,12 +113,18 @@ def offline_reason(urls: Iterable[str], timeout: float = 3.0) -> str | None:
     for var in OFFLINE_ENV:
         if os.environ.get(var, "").strip().lower() in _TRUE:
             return f"{var}={os.environ[var]} is set"
-    for host in sorted({urlparse(u).hostname for u in urls if urlparse(u).hostname}):
+    for host, port in sorted({_host_port(u) for u in urls if urlparse(u).hostname}):
         try:
-            socket.create_connection((host, 443), timeout=timeout).close()
+            socket.create_connection((host, port), timeout=timeout).close()
         except OSError as err:
             return f"{host} is not reachable ({err})"
     return None
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    """Host and TCP port of a URL (443 for https, 80 for http, unless the URL names one)."""
+    parts = urlparse(url)
+    return str(parts.hostname), parts.port or (80 if parts.scheme == "http" else 443)
 
 
 def _hash_prefix(url: str) -> str | None:
@@ -116,6 +143,14 @@ def download(files: Iterable[WeightFile]) -> dict[str, str]:
     errors: dict[str, str] = {}
     for w in files:
         if w.present:
+            continue
+        if w.planned is not None:  # a method file: its preset's sources (official, then mirrors), verified
+            from benchmark.sources import fetch_planned
+
+            try:
+                fetch_planned(w.planned)
+            except Exception as err:  # noqa: BLE001  (every origin failed: the message names each)
+                errors[str(w.path)] = str(err)
             continue
         w.path.parent.mkdir(parents=True, exist_ok=True)
         print(f"downloading {w.url} -> {w.path}", file=sys.stderr)
@@ -178,24 +213,56 @@ def fetch_missing(missing: Mapping[str, Sequence[WeightFile]]) -> None:
 
 
 def check_method_files(method_cls: type, method_cfg: Mapping[str, Any]) -> None:
-    """Stop before generation when files the method declares are missing and cannot be fetched.
+    """Make the method's files present, or stop before any work naming each file, its sources and
+    the command that fetches it.
 
-    With network nothing is done here: the method's own loader (diffusers, huggingface_hub,
-    torch.hub) downloads into its own cache layout, which srbench must not write into.
+    Files declared in the preset's ``sources`` are fetched here when the network is reachable
+    (official source first, then mirrors; progress bars; verified, atomic) and checked for their
+    declared size. Other declared files (a diffusers hub id) are left to the method's own loader,
+    which downloads into its own cache layout, which srbench must not write into.
     """
-    cfg = {k: v for k, v in method_cfg.items() if k != "_target_"}
+    from benchmark.sources import with_user_keys
+
+    cfg = {k: v for k, v in with_user_keys(method_cfg).items() if k != "_target_"}
     name = str(cfg.get("name", method_cls.__name__))
     files = [w for w in method_cls.weight_files(**cfg) if not w.present]
     if not files:
         return
-    reason = offline_reason(w.url for w in files)
+    ours = [w for w in files if w.planned is not None]
+    reason = offline_reason(_probe_urls(files))
+    errors: dict[str, str] = {}
     if reason is None:
-        log.info("method %s will download %s", name, ", ".join(w.name for w in files))
-        return
-    lines = [f"{w.name} -> {w.path}\n      from {w.url}" for w in files]
-    overrides = _run_overrides()
+        if ours:
+            print(f"method {name}: fetching {len(ours)} missing file(s) into {_common_root(ours)}", file=sys.stderr)
+            errors = download(ours)
+        files = [w for w in files if not w.present]
+        if not [w for w in files if w.planned is not None]:
+            if files:
+                log.info("method %s will download %s", name, ", ".join(w.name for w in files))
+            return
+    lines = []
+    for w in files:
+        why = (w.planned.problem() if w.planned is not None else None) or w.status.lower()
+        why += f"; download failed: {errors[str(w.path)]}" if str(w.path) in errors else ""
+        src = w.planned.sources_text() if w.planned is not None else w.url
+        note = f"\n      note: {w.planned.entry.note}" if w.planned is not None and w.planned.entry.note else ""
+        lines.append(f"{w.name} -> {w.path} ({why})\n      from {src}{note}")
+    overrides = _run_overrides() or [f"method={name}"]
+    head = (f"method {name} needs files that are missing" + (f" and cannot be downloaded ({reason})" if reason
+            else " and could not be fetched"))
     raise FileNotFoundError(
-        f"method {name} needs files that are missing and cannot be downloaded ({reason}); nothing was "
-        "generated:\n  - " + "\n  - ".join(lines)
-        + f"\nFetch them on a machine with network with `{fetch_command(overrides)}` and copy them to the paths "
-          "above (or point the method's config at where they are).")
+        head + "; nothing was generated:\n  - " + "\n  - ".join(lines)
+        + f"\nFetch them with `{fetch_command(overrides)}` (on a machine with network; then copy "
+          f"{_common_root(files)} here, or set weights_dir=<dir> / the method's path keys to where they are).")
+
+
+def _probe_urls(files: Sequence[WeightFile]) -> list[str]:
+    """The URLs whose hosts must answer to fetch ``files`` (a declared file: its first origin)."""
+    return [w.planned.entry.origins[0].host_url() if w.planned is not None else w.url for w in files]
+
+
+def _common_root(files: Sequence[WeightFile]) -> str:
+    try:
+        return str(Path(os.path.commonpath([str(w.path.parent) for w in files])))
+    except ValueError:
+        return str(files[0].path.parent)

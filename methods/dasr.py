@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.sources import weight_files as weight_files_from_sources
 from benchmark.weights import WeightFile
 from methods.base import METHODS, SRMethod
-from methods.gan import _missing, checkpoint_path, count_parameters
+from methods.gan import _missing, _source_url, checkpoint_path, count_parameters
 from methods.tiling import tiled_upscale
 
 RELEASE_URL = "https://github.com/csjliang/DASR#testing (Google Drive links to net_g.pth and net_p.pth)"
@@ -160,10 +161,10 @@ class DASR(SRMethod):
     stochastic = False
 
     def __init__(self, model_path: str, predictor_path: str, name: str = "dasr", expected_scale: int | None = None,
-                 tile: int = 512, tile_overlap: int = 32) -> None:
+                 tile: int = 512, tile_overlap: int = 32, sources: Sequence[Mapping[str, Any]] | None = None) -> None:
         self.name = name
-        g_path = checkpoint_path(model_path, name, RELEASE_URL)
-        p_path = checkpoint_path(predictor_path, name, RELEASE_URL)
+        g_path = checkpoint_path(model_path, name, _source_url(sources, name, "model_path") or RELEASE_URL)
+        p_path = checkpoint_path(predictor_path, name, _source_url(sources, name, "predictor_path") or RELEASE_URL)
         self.generator = build_generator(_state_dict(g_path), g_path).eval()
         self.predictor = build_predictor(_state_dict(p_path), p_path).eval()
         if self.generator.num_models != self.predictor.MappingNet[1].out_features:
@@ -181,6 +182,8 @@ class DASR(SRMethod):
 
     @classmethod
     def weight_files(cls, **config: Any) -> list[WeightFile]:
+        if config.get("sources"):
+            return weight_files_from_sources(config)
         name = config.get("name", "dasr")
         out = []
         for key, what in (("model_path", "net_g.pth"), ("predictor_path", "net_p.pth")):

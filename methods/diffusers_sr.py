@@ -17,11 +17,12 @@ from __future__ import annotations
 import inspect
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from benchmark.sources import weight_files as weight_files_from_sources
 from benchmark.weights import WeightFile
 from methods.base import METHODS, SRMethod
 
@@ -50,7 +51,8 @@ class DiffusersSR(SRMethod):
     pipeline_class = ""  # name in ``diffusers``
     components: tuple[str, ...] = ()  # modules counted by :meth:`num_parameters`
 
-    def __init__(self, model_path: str, name: str, scale: int = 4, steps: int = 50, dtype: str = "float32") -> None:
+    def __init__(self, model_path: str, name: str, scale: int = 4, steps: int = 50, dtype: str = "float32",
+                 sources: Sequence[Mapping[str, Any]] | None = None) -> None:
         if _missing(model_path):
             raise ValueError(f"method {name!r} needs method.model_path: a local diffusers folder (save_pretrained) "
                              f"or a hub id")
@@ -65,6 +67,9 @@ class DiffusersSR(SRMethod):
     @classmethod
     def weight_files(cls, **config: Any) -> list[WeightFile]:
         name, path = config.get("name", cls.__name__), config.get("model_path")
+        local = None if _missing(path) else Path(str(path)).expanduser()
+        if config.get("sources") and (local is None or local.is_absolute() or local.exists()):
+            return weight_files_from_sources(config)  # a local folder: the preset's files, fetched by srbench
         if _missing(path):
             return [WeightFile(f"{name} pipeline", "", Path("<method.model_path>") / "model_index.json",
                                f"method {name}")]
@@ -136,8 +141,8 @@ class LDMSR(DiffusersSR):
     components = ("unet", "vqvae")
 
     def __init__(self, model_path: str, name: str = "ldm_sr", scale: int = 4, steps: int = 200, eta: float = 1.0,
-                 dtype: str = "float32") -> None:
-        super().__init__(model_path, name, scale, steps, dtype)
+                 dtype: str = "float32", sources: Sequence[Mapping[str, Any]] | None = None) -> None:
+        super().__init__(model_path, name, scale, steps, dtype, sources)
         if not eta >= 0:
             raise ValueError(f"method.eta must be >= 0, got {eta}")
         self.eta = float(eta)
@@ -176,8 +181,8 @@ class SDUpscaler(DiffusersSR):
 
     def __init__(self, model_path: str, name: str = "sd_upscaler", scale: int = 4, steps: int = 75,
                  guidance_scale: float = 9.0, noise_level: int = 20, prompt: str = "", negative_prompt: str = "",
-                 eta: float = 0.0, dtype: str = "float32") -> None:
-        super().__init__(model_path, name, scale, steps, dtype)
+                 eta: float = 0.0, dtype: str = "float32", sources: Sequence[Mapping[str, Any]] | None = None) -> None:
+        super().__init__(model_path, name, scale, steps, dtype, sources)
         self.guidance_scale, self.noise_level = float(guidance_scale), int(noise_level)
         self.prompt, self.negative_prompt, self.eta = str(prompt), str(negative_prompt), float(eta)
 

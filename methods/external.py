@@ -200,7 +200,7 @@ class External(SRMethod):
                  workdir: str | None = None, timeout: float = 3600.0, env: Mapping[str, Any] | None = None,
                  keep_staging: bool = False, num_params: int | None = None, inputs: str = "lr",
                  edits: Sequence[Mapping[str, Any]] | None = None, single_gpu: bool = False, min_size: int = 1,
-                 check_correspondence: bool = True) -> None:
+                 check_correspondence: bool = True, sources: Sequence[Mapping[str, Any]] | None = None) -> None:
         if _missing(cmd):
             raise UserError(f"method {name!r} needs method.cmd, a command template such as "
                              f"'{{python}} {{repo}}/inference.py --input {{input_dir}} --output {{output_dir}} "
@@ -251,6 +251,16 @@ class External(SRMethod):
     def weight_files(cls, **config: Any) -> list[WeightFile]:
         name = config.get("name", "external")
         repo = None if _missing(config.get("repo")) else Path(str(config["repo"])).expanduser()
+        if config.get("sources"):  # the preset declares where its files come from (benchmark/sources.py)
+            from benchmark.sources import weight_files as from_sources
+
+            weights = config.get("weights") or {}
+            paths = {f"weights.{k}": None if _missing(v) or ("{repo}" in str(v) and repo is None)
+                     else _resolve_weight(str(v), repo) for k, v in weights.items()}
+            declared = from_sources(config, paths)
+            covered = {w.planned.entry.key for w in declared}
+            rest = {k: v for k, v in weights.items() if f"weights.{k}" not in covered}
+            return declared + cls.weight_files(**{**config, "sources": None, "weights": rest})
         out = []
         for key, value in (config.get("weights") or {}).items():
             path = Path(f"<method.weights.{key}>") if _missing(value) else _resolve_weight(str(value), repo)

@@ -11,10 +11,11 @@ spandrel's architectures; see :mod:`methods.dasr`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
+from benchmark.sources import weight_files as weight_files_from_sources
 from benchmark.weights import WeightFile
 from methods.base import METHODS, SRMethod
 from methods.tiling import tiled_upscale
@@ -27,9 +28,20 @@ def _missing(value: Any) -> bool:
     return value in (None, "", "???")
 
 
+def _source_url(sources: Any, method: str, key: str) -> str:
+    """Address of the first origin the preset declares for ``key`` ("" when none)."""
+    from benchmark.sources import parse
+
+    for e in parse(sources, method):
+        if e.key == key:
+            return e.origins[0].address(e.origins[0].file if e.single else None)
+    return ""
+
+
 def checkpoint_path(model_path: Any, method: str, url: str = "") -> Path:
     """The checkpoint path of ``method.model_path``, or a FileNotFoundError telling where to get it."""
-    where = f" (download it from {url})" if url else ""
+    where = (f" (download it from {url}, or fetch it with `python -m benchmark weights method={method} --download`)"
+             if url else "")
     if _missing(model_path):
         raise ValueError(f"method {method!r} needs method.model_path=<released checkpoint .pth>{where}")
     path = Path(str(model_path)).expanduser()
@@ -55,10 +67,12 @@ class GANCheckpoint(SRMethod):
 
     def __init__(self, model_path: str, name: str = "gan", expected_scale: int | None = None,
                  architecture: str | None = None, tile: int = 512, tile_overlap: int = 32,
-                 half: bool = False, url: str = "") -> None:
+                 half: bool = False, url: str = "", sources: Sequence[Mapping[str, Any]] | None = None) -> None:
         from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
 
         self.name = name
+        # the preset's declared source (benchmark/sources.py) names where a missing file comes from
+        url = url or _source_url(sources, name, "model_path")
         self.path = checkpoint_path(model_path, name, url)
         if int(tile) < 0 or int(tile_overlap) < 0:
             raise ValueError(f"method {name!r}: tile and tile_overlap must be >= 0, got {tile}, {tile_overlap}")
@@ -79,7 +93,7 @@ class GANCheckpoint(SRMethod):
         arch = desc.architecture.name
         if architecture and arch.lower() != str(architecture).lower():
             raise ValueError(f"method {name!r} expects a {architecture} checkpoint but {self.path} holds {arch}: "
-                             f"check method.model_path")
+                             f"check method.model_path" + (f" (the preset's file comes from {url})" if url else ""))
         if desc.input_channels != 3 or desc.output_channels != 3:
             raise ValueError(f"{self.path} is a {desc.input_channels}->{desc.output_channels} channel model; "
                              f"method {name!r} needs an RGB -> RGB network")
@@ -97,6 +111,8 @@ class GANCheckpoint(SRMethod):
 
     @classmethod
     def weight_files(cls, **config: Any) -> list[WeightFile]:
+        if config.get("sources"):
+            return weight_files_from_sources(config)
         name = config.get("name", "gan")
         path = config.get("model_path")
         return [WeightFile(name=f"{name} checkpoint", url=config.get("url") or "",

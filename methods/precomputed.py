@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
 from benchmark.images import IMAGE_EXTS
 from methods.base import METHODS, SRMethod
+
+if TYPE_CHECKING:
+    from benchmark.data import Sample
 
 _SAMPLE_DIR = re.compile(r"^sample(\d+)$")
 
@@ -38,17 +41,65 @@ class Precomputed(SRMethod):
         runs = sorted(
             ((int(m.group(1)), p) for p in self.path.iterdir() if p.is_dir() and (m := _SAMPLE_DIR.match(p.name))),
         )
+        # layout problems are collected, not raised one at a time: check_outputs lists them with every
+        # missing, undecodable and mis-sized output before anything is imported
+        self._problems: list[str] = []
         numbers = [n for n, _ in runs]
         if len(set(numbers)) != len(numbers):
             dup = sorted({p.name for n, p in runs if numbers.count(n) > 1})
-            raise ValueError(f"method.path {self.path} has run folders with the same number: {', '.join(dup)}; keep one spelling")
+            self._problems.append(f"method.path {self.path} has run folders with the same number: {', '.join(dup)}; "
+                                  f"keep one spelling")
+            seen: set[int] = set()
+            runs = [(n, p) for n, p in runs if not (n in seen or seen.add(n))]
         self._run_dirs = [p for _, p in runs] or [self.path]
         self.stochastic = len(self._run_dirs) > 1 if stochastic is None else bool(stochastic)
-        self._index = [self._list(d) for d in self._run_dirs]
+        self._index = [self._list(d, self._problems) for d in self._run_dirs]
 
     @staticmethod
-    def _list(folder: Path) -> dict[str, Path]:
-        return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_EXTS}
+    def _list(folder: Path, problems: list[str]) -> dict[str, Path]:
+        """Map stem -> output file of one run folder; two files with one stem (``a.jpg`` beside
+        ``a.png``) are a problem, with the wording LR/HR folders use (benchmark.data), never a
+        silent choice of one of them."""
+        out: dict[str, Path] = {}
+        for p in sorted(folder.iterdir()):
+            if not p.is_file() or p.name.startswith(".") or p.suffix.lower() not in IMAGE_EXTS:
+                continue  # official scripts leave logs and configs beside their outputs
+            if p.stem in out:
+                problems.append(f"duplicate stem {p.stem!r} in precomputed folder {folder}: {out[p.stem].name} and "
+                                f"{p.name}; keep only one")
+                continue
+            out[p.stem] = p
+        return out
+
+    def check_outputs(self, samples: Sequence["Sample"]) -> list[str]:
+        """Every problem of the outputs for ``samples``, all at once, before anything is imported:
+        run folders with one number, duplicate stems, missing, undecodable and mis-sized files
+        (each output must be exactly ``scale`` x its LR image)."""
+        from benchmark.images import read_image
+
+        problems = list(self._problems)
+        missing: list[str] = []
+        for run, (folder, index) in enumerate(zip(self._run_dirs, self._index)):
+            for smp in samples:
+                src = index.get(smp.id)
+                if src is None:
+                    missing.append(f"{folder}/{smp.id}")
+                    continue
+                try:
+                    arr = read_image(src)
+                except ValueError as err:
+                    problems.append(f"precomputed output is undecodable: {err}")
+                    continue
+                want = (smp.lr_size[0] * self.scale, smp.lr_size[1] * self.scale)
+                if arr.shape[:2] != want:
+                    problems.append(f"precomputed output {src} (image {smp.id!r}, run {run}) is "
+                                    f"{arr.shape[1]}x{arr.shape[0]}, expected {want[1]}x{want[0]} "
+                                    f"(scale {self.scale} x LR); check method.scale and the files")
+        if missing:
+            problems.insert(len(self._problems),
+                            f"{len(missing)} output(s) missing (expected <folder>/<image id> with any of "
+                            f"{', '.join(IMAGE_EXTS)}): " + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+        return problems
 
     def stored_runs(self) -> int:
         return len(self._run_dirs)

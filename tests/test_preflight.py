@@ -46,7 +46,8 @@ def test_first_contact_lists_everything_in_one_message(tmp_path):
 
 
 def test_required_keys_say_what_they_are_and_how_to_set_them(tmp_path):
-    cfg = compose(["method=realesrgan", "dataset=folder", "metrics=[psnr]", f"output_dir={tmp_path}"])
+    # method=gan: its model_path is required (the named presets default to the method cache, issue 15)
+    cfg = compose(["method=gan", "dataset=folder", "metrics=[psnr]", f"output_dir={tmp_path}"])
     with pytest.raises(preflight.PreflightError) as info:
         preflight.check(cfg)
     text = str(info.value)

@@ -153,11 +153,27 @@ def test_undefined_and_exact_intervals():
         stats.mean_interval([1.0, float("nan")], cfg, "psnr.mean")
 
 
-def test_missing_runs_are_an_error_naming_the_image():
-    sc = tidy(np.ones((3, 3)))
-    sc = sc[~((sc["image"] == "img001") & (sc["run"] == 2))]
-    with pytest.raises(ValueError, match="img001"):
-        stats.intervals(sc, None, {"psnr": "FR"}, True, StatsConfig(resamples=200))
+def test_excluded_values_count_as_the_reported_numbers_count_them():
+    # an image with an excluded run (NaN, or a missing row) is the mean of its other runs, and an image
+    # left with one run has no spread: the intervals resample what Result.from_scores / stability.gstd average
+    from types import SimpleNamespace
+
+    from benchmark.results import Result
+
+    rng = np.random.default_rng(8)
+    sc = tidy(synthetic(rng, 6, 3))
+    sc.loc[(sc["image"] == "img001") & (sc["run"] == 2), "value"] = float("nan")
+    sc = sc[~((sc["image"] == "img004") & (sc["run"] > 0))]  # one run left
+    res = Result.from_scores(sc, pd.DataFrame({"image": [], "lstd": []}), {"psnr": SimpleNamespace(kind="FR",
+                             higher_is_better=True)}, method="m", dataset="d", runs=3, seed=0, crop_border=0,
+                             stochastic=True, num_images=6, stats=StatsConfig(resamples=200))
+    m = res.metrics["psnr"]
+    assert stats.per_image_means(sc, "psnr").mean() == pytest.approx(m.mean, abs=1e-12)
+    assert stats.per_image_stds(sc, "psnr").mean() == pytest.approx(m.gstd, abs=1e-12)
+    assert m.mean_ci.n == 6 and m.gstd_ci.n == 5  # img004 has no spread to resample
+    assert m.mean_ci.low < m.mean < m.mean_ci.high and m.gstd_ci.low < m.gstd < m.gstd_ci.high
+    ids, values, left = stats.complete_run_matrix(sc, "psnr")  # the runs plot needs every run of an image
+    assert left == ["img001", "img004"] and values.shape == (4, 3)
 
 
 def test_percentile_fallback_when_bca_undefined(monkeypatch):

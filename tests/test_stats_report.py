@@ -220,3 +220,40 @@ def test_malformed_stored_interval_is_named():
            "lstd": 0.1, "lstd_ci": [0, 1]}
     with pytest.raises(ValueError, match=r"metric 'psnr' has mean_ci \{'low': 'x'\}.*'lstd_ci' is \[0, 1\]"):
         Result.from_json(res, "results.json")
+
+
+def test_console_table_shows_intervals(three):
+    from benchmark.report.console import format_table
+
+    res = Result.from_json(json.loads((three / "syn" / "A" / "results.json").read_text()))
+    text = format_table(res)
+    ci = res.metrics["psnr"].mean_ci
+    assert "95% CI" in text.splitlines()[1]
+    assert f"[{ci.low:.4f}, {ci.high:.4f}]" in text and f"[{res.lstd_ci.low:.4f}, {res.lstd_ci.high:.4f}]" in text
+    res.stats, res.lstd_ci = None, None
+    for m in res.metrics.values():
+        m.mean_ci = m.gstd_ci = None
+    assert "CI" not in format_table(res) and "[" not in format_table(res)  # stats.enabled=false: as before
+
+
+def test_latex_with_intervals_and_daggers_parses_and_compiles(three, tmp_path):
+    import shutil
+    import subprocess
+
+    from test_report import _latex_rows
+
+    build_report(three, out=tmp_path / "rep", stats=FAST, plots=False, html=False)
+    tex = (tmp_path / "rep" / "table.tex").read_text()
+    rows, macros = _latex_rows(tex)
+    assert rows == [5] * 4  # header + PSNR, LPIPS, L-STD; 2 label columns + 3 methods: brackets add no cell
+    assert macros <= {"\\", "toprule", "midrule", "bottomrule", "textcolor", "uparrow", "downarrow", "_", ",",
+                      "scriptsize"}
+    if shutil.which("pdflatex") is None:
+        return  # the strict parse above still ran
+    doc = tmp_path / "doc.tex"
+    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{xcolor}\n"
+                   "\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n"
+                   "\\input{rep/table.tex}\n\\end{document}\n")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from benchmark.results import Result
+from benchmark.stats import Interval
 
 
 def _fmt(v: float | None, digits: int = 4) -> str:
@@ -23,20 +24,35 @@ def _flags(m) -> str:
     return ("  " + " ".join(notes)) if notes else ""
 
 
+def _ci(ci: Interval | None, digits: int = 4) -> str:
+    return "" if ci is None else f"[{ci.low:.{digits}f}, {ci.high:.{digits}f}]"
+
+
 def format_table(result: Result) -> str:
     """Plain-text table: one row per metric (mean, G-STD), then L-STD, skipped metrics and the
-    excluded values (metric undefined or failing on an (image, run), with the reason)."""
+    excluded values (metric undefined or failing on an (image, run), with the reason).
+
+    With confidence intervals (benchmark/stats.py) each value is followed by its interval.
+    """
     runs, seed = result.runs, result.seed
     seeds = f"seeds {seed}..{seed + runs - 1}" if seed is not None and runs > 1 else (
         f"seed {seed}" if seed is not None else "precomputed")
     head = (f"srbench: {result.method} on {result.dataset} "
             f"({result.num_images} images x {runs} run(s), {seeds}, crop_border {result.crop_border})")
-    lines = [head, f"{'metric':<10} {'':>2} {'mean':>12} {'G-STD':>10}"]
+    ci = result.has_intervals
+    level = f"{float((result.stats or {}).get('level', 0.95)) * 100:g}% CI"
+    lines = [head, f"{'metric':<10} {'':>2} {'mean':>12} {level:<22} {'G-STD':>10} {level}" if ci else
+             f"{'metric':<10} {'':>2} {'mean':>12} {'G-STD':>10}"]
     for name, m in result.metrics.items():
         arrow = "↑" if m.higher_is_better else "↓"
         extra = f"  (std over runs {_fmt(m.std_over_runs)})" if m.is_set else ""
-        lines.append(f"{name:<10} {arrow:>2} {_fmt(m.mean):>12} {_fmt(m.gstd):>10}{extra}{_flags(m)}")
-    lines.append(f"{'L-STD':<10} {'↓':>2} {_fmt(result.lstd):>12}")
+        if ci:
+            row = f"{name:<10} {arrow:>2} {_fmt(m.mean):>12} {_ci(m.mean_ci):<22} {_fmt(m.gstd):>10} {_ci(m.gstd_ci)}"
+            lines.append(row.rstrip() + extra + _flags(m))
+        else:
+            lines.append(f"{name:<10} {arrow:>2} {_fmt(m.mean):>12} {_fmt(m.gstd):>10}{extra}{_flags(m)}")
+    lines.append(f"{'L-STD':<10} {'↓':>2} {_fmt(result.lstd):>12} {_ci(result.lstd_ci)}".rstrip() if ci else
+                 f"{'L-STD':<10} {'↓':>2} {_fmt(result.lstd):>12}")
     for name, why in result.skipped.items():
         lines.append(f"skipped {name}: {why}")
     excluded = [(name, e) for name, m in result.metrics.items() for e in (m.excluded or [])]

@@ -58,10 +58,11 @@ def curves(df: pd.DataFrame, dataset: str, method: str, draws: int = DEFAULT_DRA
         sc = pd.read_csv(sc_path, dtype={"image": str, "metric": str})
         sc = sc[sc["image"] != stats.SET_IMAGE]
         for metric in dict.fromkeys(sc["metric"]):
-            _, values = stats.run_matrix(sc, metric, allow_missing=True)
-            if np.isnan(values).any():  # some (image, run) values excluded: no curve over subsets of runs
-                notes.append(f"{dataset}/{method}: {metric} G-STD curve left out: some values were excluded")
-            elif values.shape[1] == runs:
+            _, values, left = stats.complete_run_matrix(sc, metric)
+            if left:  # excluded values: the curve uses the images that have every run, and says so
+                notes.append(f"{dataset}/{method}: G-STD of {metric} from N runs uses {values.shape[0]} image(s); "
+                             f"left out (some run excluded): {', '.join(left[:5])}")
+            if values.size and values.shape[1] == runs:
                 out[f"{metric}.gstd"] = stats.gstd_by_runs(values, ns, orders)
     else:
         notes.append(f"{dataset}/{method}: no scores.csv in {folder}; G-STD curves left out")
