@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Mapping, Any
 
 import numpy as np
 import pandas as pd
@@ -182,19 +182,38 @@ def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
                  methods: str | Sequence[str] | None = None, out: str | Path | None = None,
                  images: str | Sequence[str] | None = None, max_images: int = DEFAULT_MAX_IMAGES,
                  plots: bool = True, html: bool = True, stats: StatsConfig | None = None,
-                 runs_plot: bool = True) -> Report:
+                 runs_plot: bool = True, names: Mapping[str, str] | None = None) -> Report:
     """Write table.tex/.md/.csv, results.csv (the tidy frame), timing tables, plots and index.html.
 
     ``out`` defaults to ``<root>/report``. ``images`` picks the images of the per-image
     figures and of the HTML gallery (default: the first ``max_images`` ids of each data set).
     ``stats``: intervals and best-vs-second tests (default :class:`StatsConfig()`; ``enabled=False``
     gives the paper's plain marking). ``runs_plot``: the "how many runs are enough" figure.
+    ``names``: display names of methods, data sets and metrics ({key: display}); their order
+    orders methods and data sets unless ``methods``/``datasets`` are given (benchmark.report.names).
     """
+    from benchmark.report import names as names_mod
+
+    with names_mod.metric_labels(names or {}):
+        return _build_report(root, datasets, methods, out, images, max_images, plots, html, stats, runs_plot,
+                             dict(names or {}))
+
+
+def _build_report(root, datasets, methods, out, images, max_images, plots, html, stats, runs_plot,
+                  names: dict[str, str]) -> Report:
     from benchmark.report import plots as plots_mod
     from benchmark.report.collect import _split
 
     root = Path(root)
+    from benchmark.report import names as names_mod
+
     df = collect(root, datasets, methods)
+    if names:
+        if not df.attrs.get("method_order"):
+            df.attrs["method_order"] = names_mod.ordered(method_order(df), names)
+        if not df.attrs.get("dataset_order"):
+            df.attrs["dataset_order"] = names_mod.ordered(dataset_order(df), names)
+        df = names_mod.apply(df, names)
     ds_order, m_order = dataset_order(df), method_order(df)
     out = Path(out) if out is not None else (root if root.is_dir() else root.parent) / "report"
     out.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ USAGE = """usage: python -m benchmark report <output_dir> [datasets=a,b] [method
                                   [images=id1,id2] [max_images=6] [plots=true] [html=true]
                                   [stats.enabled=true] [stats.level=0.95] [stats.resamples=2000]
                                   [stats.seed=0] [runs_plot=true]
+                                  [names=<names.yaml>] [names.<key>=<display name> ...]
 
 Gathers every results.json below <output_dir> and writes to out (default <output_dir>/report):
   table.tex  table.md  table.csv   Table 1 of the CCSR paper (mean/G-STD, L-STD; best red, second blue)
@@ -16,11 +17,13 @@ Gathers every results.json below <output_dir> and writes to out (default <output
   plots/*.png plots/*.pdf          G-STD bars, per-image mean vs std, L-STD maps, best/worst visual comparison,
                                    runs_<dataset>: G-STD and L-STD from N = 2..runs of the stored runs
   index.html                       static report (open it from the file system)
-datasets= and methods= choose and order rows and columns. Numbers stored with confidence intervals
+datasets= and methods= choose and order rows and columns. names.<key>=<display> (or names=<file.yaml>
+of key: display lines, whose order orders methods and data sets) sets the names printed for a method,
+data set or metric (e.g. names.noise_control="Noise control" names.psnr=PSNR-Y). Numbers stored with confidence intervals
 print them in brackets; the best of a row is coloured only when a paired bootstrap over images
 says it beats the second (else both get a dagger); stats.enabled=false gives the plain marking."""
 
-KEYS = {"datasets", "methods", "out", "images", "max_images", "plots", "html", "runs_plot",
+KEYS = {"names", "datasets", "methods", "out", "images", "max_images", "plots", "html", "runs_plot",
         "stats.enabled", "stats.level", "stats.resamples", "stats.seed"}
 
 
@@ -36,6 +39,7 @@ def parse(argv: list[str]) -> dict:
     """``<output_dir> key=value ...`` -> keyword arguments of build_report."""
     kwargs: dict = {"root": None}
     stats_keys: dict = {}
+    name_items: dict = {}
     for arg in argv:
         if "=" not in arg:
             if kwargs["root"] is not None:
@@ -44,6 +48,12 @@ def parse(argv: list[str]) -> dict:
             continue
         key, value = arg.split("=", 1)
         key = key.lstrip("-")
+        if key.startswith("names.") and len(key) > len("names."):
+            name_items[key[len("names."):]] = value.strip("'\"")
+            continue
+        if key == "names":
+            kwargs["_names_file"] = value
+            continue
         if key not in KEYS:
             raise ValueError(f"unknown option {key!r}; options: {', '.join(sorted(KEYS))}")
         if key == "max_images":
@@ -66,6 +76,10 @@ def parse(argv: list[str]) -> dict:
             kwargs["stats"] = StatsConfig.from_mapping(stats_keys)
         except (TypeError, ValueError) as err:  # int("x") / float("x") name no key: add it
             raise ValueError(f"{', '.join(f'stats.{k}={v}' for k, v in stats_keys.items())}: {err}") from None
+    if name_items or "_names_file" in kwargs:
+        from benchmark.report.names import load
+
+        kwargs["names"] = load(kwargs.pop("_names_file", None), name_items)
     if kwargs["root"] is None:
         raise ValueError(f"give the folder that holds the results (the output_dir of the runs)\n{USAGE}")
     return kwargs

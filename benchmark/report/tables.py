@@ -51,7 +51,12 @@ def _spec(metric: str):
 
 
 def label(metric: str) -> str:
-    """Printed name: the spec's ``label`` (L-STD for the pixel-level std; unknown names upper-case)."""
+    """Printed name: ``names.<metric>=`` of the report, else the spec's ``label`` (L-STD for the
+    pixel-level std; unknown names upper-case)."""
+    from benchmark.report.names import metric_label
+
+    if metric_label(metric) is not None:
+        return metric_label(metric)
     if metric == LSTD:
         return LSTD_DISPLAY[0]
     spec = _spec(metric)

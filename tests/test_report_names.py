@@ -1,0 +1,57 @@
+"""Display names and order in reports (issue 16 item 4): names.<key>= and a names YAML file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark.report import build_report
+from report_fixtures import write_results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _header(md: str) -> list[str]:
+    return [c.strip() for c in md.splitlines()[0].strip("|").split("|")]
+
+
+def test_display_names_and_order_in_every_table(tmp_path):
+    res = write_results(tmp_path / "results")
+    names = {"stable_sr": "StableSR", "ccsr": "CCSR (ours)", "bsrgan": "BSRGAN", "RealSR": "RealSR-crop",
+             "psnr": "PSNR-Y"}
+    rep = build_report(res, out=tmp_path / "rep", names=names, plots=False, html=False)
+    md = (rep.out / "table.md").read_text()
+    assert _header(md) == ["Dataset", "Metric", "StableSR", "CCSR (ours)", "BSRGAN"]  # the names' order
+    assert "| RealSR-crop | PSNR-Y ↑ |" in md and "| DRealSR | PSNR-Y ↑ |" in md
+    tex = (rep.out / "table.tex").read_text()
+    assert "Datasets & Metrics & StableSR & CCSR (ours) & BSRGAN \\\\" in tex
+    csv = pd.read_csv(rep.out / "table.csv")
+    assert list(csv.columns[3:]) == ["StableSR", "CCSR (ours)", "BSRGAN"]
+    tidy = pd.read_csv(rep.out / "results.csv")
+    pairs = set(zip(tidy["method_key"], tidy["method"]))
+    assert {("ccsr", "CCSR (ours)"), ("bsrgan", "BSRGAN"), ("stable_sr", "StableSR")} <= pairs
+    # without names the same report prints the stored keys (labels are restored after a report)
+    plain = build_report(res, out=tmp_path / "rep2", plots=False, html=False)
+    assert _header((plain.out / "table.md").read_text())[2:] == ["bsrgan", "ccsr", "stable_sr"]
+    assert "| RealSR | PSNR ↑ |" in (plain.out / "table.md").read_text()
+
+
+def test_names_file_and_cli(tmp_path):
+    res = write_results(tmp_path / "results")
+    f = tmp_path / "names.yaml"
+    f.write_text("ccsr: CCSR-v2\nbsrgan: BSRGAN\n")
+    p = subprocess.run([sys.executable, "-m", "benchmark", "report", str(res), f"out={tmp_path / 'r'}",
+                        f"names={f}", "names.stable_sr=StableSR", "plots=false", "html=false"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert _header((tmp_path / "r" / "table.md").read_text())[2:] == ["CCSR-v2", "BSRGAN", "StableSR"]
+
+
+def test_two_keys_with_one_display_name_are_refused(tmp_path):
+    res = write_results(tmp_path / "results")
+    with pytest.raises(ValueError, match="display names map two results to one name"):
+        build_report(res, out=tmp_path / "rep", names={"ccsr": "X", "bsrgan": "X"}, plots=False, html=False)
