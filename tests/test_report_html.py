@@ -41,10 +41,10 @@ def test_report_files(bench):
     for name in ("table.tex", "table.md", "table.csv", "results.csv", "timing.tex", "timing.md", "index.html"):
         assert (out / name).is_file(), name
     names = sorted(p.name for p in (out / "plots").iterdir())
-    want = sorted(f"{kind}_tiny{suffix}.{ext}" for kind, suffix in
-                  [("gstd", ""), ("scatter", ""), ("runs", "")]
-                  + [(k, f"_{i}") for k in ("lstd", "visual") for i in IMAGES[:2]]
-                  for ext in ("png", "pdf"))
+    # per-image figures are named by plots.asset_name (slug + hash: unique per id, issue 13)
+    want = sorted([f"{kind}_tiny.{ext}" for kind in ("gstd", "scatter", "runs") for ext in ("png", "pdf")]
+                  + [f"{k}_{plots.asset_name('tiny')}_{plots.asset_name(i)}.{ext}"
+                     for k in ("lstd", "visual") for i in IMAGES[:2] for ext in ("png", "pdf")])
     assert names == want
     res = json.loads((root / "out" / "tiny" / "bicubic" / "results.json").read_text())
     ci = res["metrics"]["psnr"]["mean_ci"]  # best, with its interval (benchmark/stats.py)
