@@ -62,6 +62,8 @@ class BenchSchema:
     # folder used as TORCH_HOME for metric/backbone weights (<dir>/hub/pyiqa, .../checkpoints, .../clip); null: $TORCH_HOME
     # and the cache of method files (<dir>/methods/; null: $SRBENCH_CACHE or ~/.cache/srbench, see benchmark/sources.py)
     weights_dir: Optional[str] = None
+    # largest image (width x height, pixels) any decoder opens, checked from the header; null: PIL's 89478485
+    max_pixels: Optional[int] = None
     # true: INFO lines of third-party libraries (pyiqa's "Network [...] is created") are shown
     verbose: bool = False
     # bootstrap confidence intervals and significance of best-vs-second (benchmark/stats.py)

@@ -84,13 +84,56 @@ def to_rgb8(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+DEFAULT_MAX_PIXELS = 89_478_485  # PIL's Image.MAX_IMAGE_PIXELS: about 256 MiB of 24-bit pixels
+_max_pixels = DEFAULT_MAX_PIXELS
+
+
+def set_max_pixels(limit: int | None) -> None:
+    """The largest image (width x height) any decoder may open (the ``max_pixels`` key; None: the default,
+    PIL's ``MAX_IMAGE_PIXELS``). One limit for PIL and OpenCV alike, checked from the header."""
+    global _max_pixels
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"max_pixels={limit!r}: expected a positive integer number of pixels (or null for the "
+                         f"default {DEFAULT_MAX_PIXELS})")
+    _max_pixels = DEFAULT_MAX_PIXELS if limit is None else int(limit)
+
+
+def header_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` declared by the file's header, without decoding any pixel.
+
+    PNG: the IHDR chunk (also for 16-bit files, which OpenCV decodes); other formats: PIL's
+    lazy open with its own bomb check off (this function is the check).
+    """
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # PIL would warn or raise without naming the file; we check below
+    try:
+        with Image.open(path) as img:
+            return img.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _check_pixels(path: Path) -> None:
+    w, h = header_size(path)
+    if w * h > _max_pixels:
+        raise ValueError(f"it declares {w}x{h} = {w * h} pixels, more than max_pixels={_max_pixels} (a decompression "
+                         f"bomb, or a genuinely huge image: then raise the limit with max_pixels=<pixels>)")
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode ``path`` to 8-bit RGB (``uint8``, H x W x 3) following the module's rule.
 
-    Raises ValueError naming the file when it cannot be decoded.
+    The size declared in the header is checked against ``max_pixels`` (:func:`set_max_pixels`)
+    before anything is decoded. Raises ValueError naming the file when it cannot be decoded or
+    is too large.
     """
     path = Path(path)
     try:
+        _check_pixels(path)
         if path.suffix.lower() == ".png" and (_png_bit_depth(path) or 8) == 16:
             import cv2  # PIL cannot hold 16-bit RGB; OpenCV can
 
@@ -113,7 +156,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             elif img.mode == "1":
                 img = img.convert("L")
             return to_rgb8(np.asarray(img))
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise ValueError(f"cannot read image {path}: {err}") from err
 
 

@@ -70,6 +70,9 @@ def check(cfg: DictConfig) -> dict:
     Returns the ``found`` dict of the checks (``found["dataset"]``: the validated data set). The
     result is cached per config, so the callback and the run do the work once.
     """
+    from benchmark.images import set_max_pixels
+
+    set_max_pixels(cfg.get("max_pixels"))  # before any image is opened (data set validation decodes them)
     key = _key(cfg)
     if key in _CACHE:
         return _CACHE[key]

@@ -7,6 +7,7 @@ scores (one tidy DataFrame) -> G-STD / L-STD -> results.json and the printed tab
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import platform
 import subprocess
@@ -18,17 +19,17 @@ import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark import __version__, datarecord, determinism, errors, logs, preflight
+from benchmark import __version__, datarecord, determinism, errors, logs, preflight, resources
 from benchmark import shard as sharding
 from benchmark.config import build, resolve_device, validate
-from benchmark.data import Dataset, Sample
+from benchmark.data import Dataset, Sample, file_sha256
 from benchmark.images import png_complete, read_image, to_tensor, to_uint8, write_png_atomic
 from benchmark.lock import holds_output_locks, lock_output
 from benchmark.progress import Progress
 from benchmark.report import format_table
 from benchmark.results import Result
 from benchmark.results import Excluded
-from benchmark.scoring import plan_metrics, score, size_exclusions
+from benchmark.scoring import SCORE_CHUNK, plan_metrics, score, size_exclusions
 from benchmark.stats import StatsConfig
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
 from benchmark.timing import timing_file
@@ -121,10 +122,12 @@ def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: in
     keeps the timing of finished work even when generation stops with an error.
     """
     s = method.scale
+    imports = ImportRecord(store) if method.stored_runs() is not None else None
     todo: dict[str, list[int]] = {}
     for smp in samples:
         hr_size = (smp.lr_size[0] * s, smp.lr_size[1] * s)
-        missing = [r for r in range(runs) if not _stored_ok(store.sample_path(smp.id, r), hr_size)]
+        missing = [r for r in range(runs) if not _stored_ok(store.sample_path(smp.id, r), hr_size)
+                   or (imports is not None and not imports.current(method, smp.id, r))]
         if missing:
             todo[smp.id] = missing
     total = sum(len(v) for v in todo.values())
@@ -145,10 +148,14 @@ def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: in
         for smp in samples:
             if smp.id not in todo:
                 continue
-            if method.stored_runs() is not None:
-                for r in todo[smp.id]:
-                    _import_stored(method, smp, r, store)
-                    bar.update(1)
+            if imports is not None:
+                try:
+                    for r in todo[smp.id]:
+                        _import_stored(method, smp, r, store)
+                        imports.record(method, smp.id, r)
+                        bar.update(1)
+                finally:
+                    imports.save()
                 continue
             if not loaded:
                 method.load(device)
@@ -175,6 +182,59 @@ def generate(method: SRMethod, samples: Sequence[Sample], store: Store, runs: in
     finally:
         bar.close()
     return timing
+
+
+class ImportRecord:
+    """Content hash of the source of every imported sample (``imports.json`` beside the samples).
+
+    ``precomputed``'s generation hash covers only ``method.path`` as a string, so changed files at
+    that path would otherwise keep being scored from their old imported copies. Each import records
+    the SHA-256 of its source; a stored sample whose source now hashes differently (or that has no
+    record, e.g. imported by an older srbench) is imported again, with a log line naming the file.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.path = store.imports_json
+        self._hashes: dict[str, str] = {}
+        self._now: dict[str, str] = {}
+        try:
+            data = json.loads(self.path.read_text())
+            if isinstance(data, dict) and isinstance(data.get("sources"), dict):
+                self._hashes = {str(k): str(v) for k, v in data["sources"].items()}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as err:
+            log.warning("ignoring unreadable %s (%s): every precomputed output is imported again", self.path, err)
+        self._dirty = False
+
+    @staticmethod
+    def _key(sample_id: str, run: int) -> str:
+        return f"{run}/{sample_id}"
+
+    def _hash(self, method: SRMethod, sample_id: str, run: int) -> str:
+        key = self._key(sample_id, run)
+        if key not in self._now:
+            self._now[key] = file_sha256(method.stored_path(sample_id, run)).hex()
+        return self._now[key]
+
+    def current(self, method: SRMethod, sample_id: str, run: int) -> bool:
+        """True when the stored copy of (image, run) was imported from the source as it is now."""
+        old = self._hashes.get(self._key(sample_id, run))
+        if old == self._hash(method, sample_id, run):
+            return True
+        if old is not None:
+            log.warning("precomputed output %s changed since it was imported; importing it again",
+                        method.stored_path(sample_id, run))
+        return False
+
+    def record(self, method: SRMethod, sample_id: str, run: int) -> None:
+        self._hashes[self._key(sample_id, run)] = self._hash(method, sample_id, run)
+        self._dirty = True
+
+    def save(self) -> None:
+        if self._dirty:
+            atomic_write_json(self.path, {"sources": dict(sorted(self._hashes.items()))})
+            self._dirty = False
 
 
 def _import_stored(method: SRMethod, smp: Sample, run: int, store: Store) -> None:
@@ -257,6 +317,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
     _refuse_inputs_inside_output(method, store.root)
+    # disk and memory needs, before anything is generated (memory does not grow with runs: scoring streams)
+    resources.check(samples, runs, method.scale, len(plan.active), SCORE_CHUNK, store.root)
     lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched
     errors.note_output(store.root)  # Ctrl-C names this folder and says that rerunning resumes
     resolved = OmegaConf.to_container(cfg, resolve=True)

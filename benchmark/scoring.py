@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -307,9 +308,14 @@ def score_sets(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequen
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
+SCORE_CHUNK = 16  # runs of one image decoded and scored together (memory per image: O(chunk), not O(runs))
+
+
 def score(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequence[int | None],
-          plan: MetricPlan, crop_border: int, device: torch.device) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score every stored sample; each image (HR and N runs) is decoded once for all metrics.
+          plan: MetricPlan, crop_border: int, device: torch.device,
+          chunk: int = SCORE_CHUNK) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score every stored sample; each sample is decoded once for all metrics, ``chunk`` runs of an
+    image at a time, and L-STD streams over the runs (:class:`benchmark.stability.RunningMoments`).
 
     Returns the tidy scores (image, run, seed, metric, value) and per-image L-STD.
     """
@@ -317,19 +323,27 @@ def score(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequence[in
     lstd_rows: list[tuple[str, float | None]] = []
     per_image = {n: v for n, v in plan.active.items() if v[0].kind != "set"}
     for smp in track(samples, len(samples), "score", "img"):
-        arrays = [read_image(store.sample_path(smp.id, r)) for r in range(runs)]
-        sr = torch.stack([to_tensor(a) for a in arrays])
         hr = to_tensor(read_image(smp.hr_path)).unsqueeze(0) if smp.hr_path is not None else None
-        for name, (spec, scorer) in per_image.items():
-            if spec.kind == "FR" and hr is None:
-                continue
-            x = (_crop_t(sr, crop_border) if spec.crop else sr).to(device)
-            y = None
-            if spec.kind == "FR":
-                y = (_crop_t(hr, crop_border) if spec.crop else hr).to(device)
-            vals = score_image(name, spec, scorer, smp.id, x, y, list(range(runs)), plan.excluded, crop_border)
-            rows += [(smp.id, r, seeds[r], name, v) for r, v in sorted(vals.items())]
-        lstd_rows.append((smp.id, stability.lstd_image(arrays, crop_border)))
+        # Runs are decoded and scored ``chunk`` at a time and L-STD is accumulated with running
+        # moments, so memory does not grow with the number of runs (runs=100000 once held every
+        # run of an image at once and was killed).
+        moments = stability.RunningMoments()
+        for start in range(0, runs, chunk):
+            part = list(range(start, min(start + chunk, runs)))
+            arrays = [read_image(store.sample_path(smp.id, r)) for r in part]
+            sr = torch.stack([to_tensor(a) for a in arrays])
+            for name, (spec, scorer) in per_image.items():
+                if spec.kind == "FR" and hr is None:
+                    continue
+                x = (_crop_t(sr, crop_border) if spec.crop else sr).to(device)
+                y = None
+                if spec.kind == "FR":
+                    y = (_crop_t(hr, crop_border) if spec.crop else hr).to(device)
+                vals = score_image(name, spec, scorer, smp.id, x, y, part, plan.excluded, crop_border)
+                rows += [(smp.id, r, seeds[r], name, v) for r, v in sorted(vals.items())]
+            moments.update(stability.crop(np.stack(arrays).astype(np.float64) / 255.0, crop_border))
+            del arrays, sr
+        lstd_rows.append((smp.id, stability.lstd_streamed(moments, crop_border)))
     scores = tidy(rows, score_sets(samples, store, runs, seeds, plan))
     lstd_df = pd.DataFrame(lstd_rows, columns=["image", "lstd"])
     return scores, lstd_df

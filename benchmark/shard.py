@@ -87,6 +87,10 @@ class ShardStore(Store):
     def timing_json(self) -> Path:
         return self.root / f"timing.{self.tag}.json"
 
+    @property
+    def imports_json(self) -> Path:
+        return self.root / f"imports.{self.tag}.json"
+
     def prepare(self, manifest: dict[str, Any], overwrite: bool) -> None:
         """Check every manifest in the folder for stale samples; never touch other shards' files.
 

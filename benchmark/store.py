@@ -79,6 +79,11 @@ class Store:
         """Inference-time totals that survive resumed runs (one file per shard: shards never share it)."""
         return self.root / "timing.json"
 
+    @property
+    def imports_json(self) -> Path:
+        """Content hashes of the sources of imported (``precomputed``) samples."""
+        return self.root / "imports.json"
+
     def read_manifest(self) -> dict[str, Any] | None:
         """The stored manifest, None when there is none; a damaged one names the file and the fix."""
         if not self.manifest_json.is_file():

@@ -377,3 +377,251 @@ def test_full_disk_at_start_is_a_clear_error_before_any_folder(tmp_path):
     assert p.returncode != 0
     assert f"output_dir={disk / 'out'} cannot be written" in p.stderr and "bytes free" in p.stderr, p.stderr
     assert "disk holding" in p.stderr and "output_dir=<dir>" in p.stderr and "Traceback" not in p.stderr
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def test_report_assets_of_ids_with_the_same_slug_stay_apart(tmp_path):
+    """日本 and 中国 both slug to "x": each must keep its own pictures in the HTML."""
+    import numpy as np
+
+    from benchmark.images import read_image
+    from conftest import write_png
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    rng = np.random.default_rng(3)
+    for name, level in (("日本", 40), ("中国", 200)):  # two clearly different images
+        hr = np.clip(rng.normal(level, 5, (64, 64, 3)), 0, 255).astype(np.uint8)
+        write_png(data / "HR" / f"{name}.png", hr)
+        write_png(data / "LR" / f"{name}.png", hr[::4, ::4].copy())
+    run_bench(_bench(data, out))
+    rep = build_report(out, out=tmp_path / "report", images="日本,中国")
+    views = {v.image: v for v in rep.images}
+    assert views["日本"].lr != views["中国"].lr and views["日本"].hr != views["中国"].hr
+    for name in ("日本", "中国"):
+        v = views[name]
+        assert np.array_equal(read_image(rep.out / v.hr), read_image(data / "HR" / f"{name}.png"))
+        best = next(m for m in v.methods if m["method"] == "noise_control")
+        sample = out / "folder" / "noise_control" / "samples" / f"sample{best['best_run']:02d}" / f"{name}.png"
+        assert np.array_equal(read_image(rep.out / best["best"]), read_image(sample))
+    figures = [f for v in rep.images for f in v.figures]
+    assert len(figures) == len(set(figures))
+
+
+def test_one_missing_sample_does_not_abort_the_report(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b"])
+    run_bench(_bench(data, out, "runs=3"))
+    (out / "folder" / "noise_control" / "samples" / "sample02" / "a.png").unlink()
+    rep = build_report(out, out=tmp_path / "report", images="a,b")
+    a = next(v for v in rep.images if v.image == "a")
+    b = next(v for v in rep.images if v.image == "b")
+    assert "missing" in a.methods[0] and "sample02" in a.methods[0]["missing"]
+    assert any("a stored sample of a cannot be read" in n for n in rep.notes)
+    assert b.methods[0].get("best") and b.figures  # the other image is complete
+    assert (tmp_path / "report" / "index.html").is_file()
+
+
+def test_report_plots_are_written_atomically(tmp_path, monkeypatch):
+    """A failure while a figure is rendered leaves no partial file under the final name."""
+    import matplotlib.figure
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a"])
+    run_bench(_bench(data, out))
+    real = matplotlib.figure.Figure.savefig
+
+    def half_then_die(self, fname, *a, **k):
+        real(self, fname, *a, **k)
+        if hasattr(fname, "write"):
+            raise OSError("killed while rendering")
+        raise AssertionError("a plot was rendered straight into its final file")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_then_die)
+    with pytest.raises(OSError, match="killed while rendering"):
+        build_report(out, out=tmp_path / "report", html=False)
+    plots = tmp_path / "report" / "plots"
+    assert not plots.exists() or not [p for p in plots.iterdir() if not p.name.endswith(".tmp")]
+
+
+def test_report_on_a_read_only_results_folder_points_to_out(tmp_path):
+    import shutil as sh
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    if sh.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("needs user namespaces (unshare -rm) for a read-only bind mount")
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a"])
+    run_bench(_bench(data, out))
+    q = str(out)
+    pre = ["unshare", "-rm", "sh", "-c", f'mount --bind "{q}" "{q}" && mount -o remount,bind,ro "{q}" && exec "$@"', "sh"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    p = subprocess.run([*pre, sys.executable, "-m", "benchmark", "report", str(out)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300, env=env)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert f"cannot write the report into {out / 'report'}" in p.stderr and "out=<dir>" in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
+    p = subprocess.run([*pre, sys.executable, "-m", "benchmark", "report", str(out), f"out={tmp_path / 'rep'}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "rep" / "index.html").is_file()
+
+
+# ----------------------------------------------------------------------------- decompression bombs
+
+
+def _png_header_only(path: Path, width: int, height: int, bit_depth: int) -> Path:
+    """A PNG whose IHDR declares ``width x height`` (RGB) with a tiny IDAT: what a bomb's header says,
+    without the megabytes of its body (the limit must act on the header, before decoding)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 2, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bombs_are_listed_with_the_data_set_problems_from_their_headers(tmp_path, monkeypatch):
+    import tracemalloc
+
+    from benchmark import images
+    from benchmark.data import FolderDataset
+    from benchmark.images import read_image
+
+    monkeypatch.setattr(images, "_max_pixels", images._max_pixels)  # the runs below set it: restored afterwards
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["good"])
+    bomb16 = _png_header_only(data / "LR" / "bomb16.png", 16000, 16000, 16)  # the OpenCV path
+    bomb8 = _png_header_only(data / "LR" / "bomb8.png", 16000, 16000, 8)  # the PIL path
+    tracemalloc.start()
+    with pytest.raises(ValueError) as err:
+        FolderDataset(str(data / "LR"), str(data / "HR")).samples()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    msg = str(err.value)
+    for p in (bomb16, bomb8):
+        assert f"cannot read image {p}: it declares 16000x16000 = 256000000 pixels, more than max_pixels=89478485" in msg
+    assert "2 problem(s)" in msg
+    assert peak < 50 * 2**20  # nothing of the declared size was allocated
+    # the same through a run: refused before any work, one limit configurable for every decoder
+    (bomb16.unlink(), bomb8.unlink())
+    with pytest.raises(ValueError, match=r"good\.png: it declares 64x64 = 4096 pixels, more than max_pixels=1000"):
+        run_bench(_bench(data, out, "max_pixels=1000"))
+    assert not (out / "folder").exists()
+    assert run_bench(_bench(data, out, "max_pixels=4096"))["num_images"] == 1
+    assert read_image(data / "HR" / "good.png").shape == (64, 64, 3)
+
+
+# ----------------------------------------------------------------------------- stale imports
+
+
+def test_changed_precomputed_sources_are_imported_again_never_scored_from_old_copies(tmp_path, caplog):
+    import shutil as sh
+
+    import pandas as pd
+
+    data = tmp_path / "data"
+    make_pairs(data, ["a", "b"])
+    run_bench(_bench(data, tmp_path / "made", "runs=2"))
+    made = tmp_path / "made" / "folder" / "noise_control" / "samples"
+    src = tmp_path / "outputs"
+    sh.copytree(made, src)
+
+    def args(out: Path) -> list[str]:
+        return ["method=precomputed", f"method.path={src}", "dataset=folder", f"dataset.lr_dir={data / 'LR'}",
+                f"dataset.hr_dir={data / 'HR'}", "metrics=[psnr]", f"output_dir={out}", "device=cpu"]
+
+    first = run_bench(args(tmp_path / "out"))
+    # the method's outputs change in place (same path string): image a of run 1 becomes the HR image
+    sh.copyfile(data / "HR" / "a.png", src / "sample01" / "a.png")
+    with caplog.at_level("WARNING", logger="srbench"):
+        again = run_bench(args(tmp_path / "out"))
+    changed = [r.getMessage() for r in caplog.records if "changed since it was imported" in r.getMessage()]
+    assert len(changed) == 1 and "sample01/a.png" in changed[0]  # only the changed file is imported again
+    fresh = run_bench(args(tmp_path / "fresh"))  # the truth: a first import of the files as they are now
+    scores = lambda out: pd.read_csv(out / "folder" / "precomputed" / "scores.csv")  # noqa: E731
+    assert scores(tmp_path / "out").equals(scores(tmp_path / "fresh"))
+    assert again["metrics"]["psnr"]["mean"] == fresh["metrics"]["psnr"]["mean"] != first["metrics"]["psnr"]["mean"]
+
+
+# ----------------------------------------------------------------------------- memory independent of N
+
+
+def test_running_moments_equal_the_two_pass_std():
+    import numpy as np
+
+    from benchmark.stability import RunningMoments
+
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 256, (23, 9, 7, 3)).astype(np.float64) / 255.0 + 1e3  # offset: cancellation-prone
+    for chunks in ([23], [1] * 23, [5, 5, 5, 5, 3], [2, 7, 1, 13]):
+        m, i = RunningMoments(), 0
+        for k in chunks:
+            m.update(stack[i:i + k])
+            i += k
+        np.testing.assert_allclose(m.std(), np.std(stack, axis=0, ddof=0), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(m.mean, stack.mean(axis=0), rtol=1e-12)
+
+
+def test_streamed_scoring_equals_scoring_all_runs_at_once(tmp_path):
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from benchmark import stability
+    from benchmark.data import FolderDataset
+    from benchmark.images import read_image
+    from benchmark.scoring import plan_metrics, score
+    from benchmark.store import Store
+    from conftest import compose
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b"], lr_size=(12, 10))
+    run_bench(_bench(data, out, "runs=5"))
+    cfg = compose(_bench(data, out, "runs=5"))
+    samples = FolderDataset(str(data / "LR"), str(data / "HR")).samples()
+    store = Store(out, "folder", "noise_control")
+    plan = plan_metrics(cfg, True, torch.device("cpu"))
+    seeds = list(range(5))
+    results = {c: score(samples, store, 5, seeds, plan, 4, torch.device("cpu"), chunk=c) for c in (1, 2, 5)}
+    for c in (1, 2):
+        pd.testing.assert_frame_equal(results[c][0], results[5][0], rtol=1e-10)
+        pd.testing.assert_frame_equal(results[c][1], results[5][1], rtol=1e-10)
+    # and the streamed L-STD is the one-pass definition over all runs at once
+    for smp, (_, v) in zip(samples, results[2][1].itertuples(index=False)):
+        runs = [read_image(store.sample_path(smp.id, r)) for r in range(5)]
+        assert v == pytest.approx(stability.lstd_image(runs, 4), rel=1e-12)
+
+
+def test_run_whose_samples_cannot_fit_on_disk_or_in_memory_is_refused_before_any_work(tmp_path, monkeypatch):
+    from benchmark import resources
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_pairs(data, ["a", "b"])  # SR 64x64: 12288 bytes a sample
+    monkeypatch.setattr(resources, "_free_bytes", lambda folder: 1_000_000)
+    with pytest.raises(ValueError, match=r"2 image\(s\) x 100 run\(s\) need about 0\.00 GiB.*has 0\.00 GiB free"
+                                         r".*output_dir=<dir>") as err:
+        run_bench(_bench(data, out, "runs=100"))
+    assert not (out / "folder" / "noise_control" / "samples").exists()
+    assert resources.estimate([s for s in _samples(data)], 100, 4, 2, 16)[0] == 2 * 64 * 64 * 3 * 100
+    monkeypatch.setattr(resources, "_free_bytes", lambda folder: None)
+    monkeypatch.setattr(resources, "_available_memory", lambda: 1000)
+    with pytest.raises(ValueError, match=r"scoring 2 image\(s\) x 3 run\(s\) needs about .* of memory"):
+        run_bench(_bench(data, out, "runs=3"))
+    monkeypatch.setattr(resources, "_available_memory", lambda: None)
+    assert run_bench(_bench(data, out, "runs=3"))["runs"] == 3
+
+
+def _samples(data: Path):
+    from benchmark.data import FolderDataset
+
+    return FolderDataset(str(data / "LR"), str(data / "HR")).samples()

@@ -8,7 +8,9 @@ each results.json. The plain-text table printed at the end of a run is
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -120,16 +122,19 @@ def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, sa
     from benchmark.report import plots
 
     view = ImageView(dataset, image)
-    assets = rep.out / "images" / plots.slug(dataset) / plots.slug(image)
+    assets = rep.out / "images" / plots.asset_name(dataset) / plots.asset_name(image)  # unique per id
     rel = lambda p: Path(p).relative_to(rep.out).as_posix()
     ref: dict[str, np.ndarray] = {}
     smp = samples.get(image)
     if smp is not None:
-        ref["lr"] = read_image(smp.lr_path)
-        view.lr = rel(_save_png(ref["lr"], assets / "lr.png"))
-        if smp.hr_path is not None:
-            ref["hr"] = read_image(smp.hr_path)
-            view.hr = rel(_save_png(ref["hr"], assets / "hr.png"))
+        try:
+            ref["lr"] = read_image(smp.lr_path)
+            view.lr = rel(_save_png(ref["lr"], assets / "lr.png"))
+            if smp.hr_path is not None:
+                ref["hr"] = read_image(smp.hr_path)
+                view.hr = rel(_save_png(ref["hr"], assets / "hr.png"))
+        except (FileNotFoundError, ValueError) as err:  # one unreadable file never aborts the report
+            rep.notes.append(f"{dataset}/{image}: LR/HR not shown: {err}")
     ranking = plots.ranking_metric(rep.df, dataset)
     maps: dict[str, np.ndarray] = {}
     panels: dict[str, dict[str, Any]] = {}
@@ -145,23 +150,30 @@ def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, sa
         if ranking is not None and sc is not None:
             bw = plots.best_worst(sc, image, *ranking)
         best_run, worst_run, best_v, worst_v = bw if bw is not None else (0, runs - 1, float("nan"), float("nan"))
-        p = {"best_run": best_run, "worst_run": worst_run, "best_value": best_v, "worst_value": worst_v,
-             "best": read_image(plots.sample_path(folder, image, best_run)),
-             "worst": read_image(plots.sample_path(folder, image, worst_run))}
+        try:  # a missing or damaged sample costs this panel, never the whole report
+            p = {"best_run": best_run, "worst_run": worst_run, "best_value": best_v, "worst_value": worst_v,
+                 "best": read_image(plots.sample_path(folder, image, best_run)),
+                 "worst": read_image(plots.sample_path(folder, image, worst_run))}
+            lmap = plots.lstd_map(folder, image, runs) if stochastic and runs > 1 else None
+        except (FileNotFoundError, ValueError) as err:
+            why = f"a stored sample of {image} cannot be read ({err}); rerun the benchmark command to regenerate it"
+            view.methods.append({"method": m, "missing": why})
+            rep.notes.append(f"{dataset}/{m}: {why}")
+            continue
         panels[m] = p
-        if stochastic and runs > 1:
-            maps[m] = plots.lstd_map(folder, image, runs)
+        if lmap is not None:
+            maps[m] = lmap
         entry = {"method": m, "runs": runs, "metric": tables.label(ranking[0]) if ranking else None,
                  "best_run": best_run, "worst_run": worst_run, "best_value": best_v, "worst_value": worst_v,
-                 "best": rel(_save_png(p["best"], assets / f"{plots.slug(m)}_best.png")),
-                 "worst": rel(_save_png(p["worst"], assets / f"{plots.slug(m)}_worst.png"))
+                 "best": rel(_save_png(p["best"], assets / f"{plots.asset_name(m)}_best.png")),
+                 "worst": rel(_save_png(p["worst"], assets / f"{plots.asset_name(m)}_worst.png"))
                  if worst_run != best_run else None}
         view.methods.append(entry)
     vmax = max((float(np.percentile(a, 99.5)) for a in maps.values()), default=0.0)
     for entry in view.methods:
         a = maps.get(entry["method"])
         if a is not None:
-            entry["lstd_map"] = rel(plots.save_map_png(a, vmax, assets / f"{plots.slug(entry['method'])}_lstd.png"))
+            entry["lstd_map"] = rel(plots.save_map_png(a, vmax, assets / f"{plots.asset_name(entry['method'])}_lstd.png"))
             entry["lstd_value"] = float(a.mean())
             entry["lstd_vmax"] = vmax
     shape = next(iter(panels.values()))["best"].shape[:2] if panels else None
@@ -176,6 +188,22 @@ def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, sa
         rep.plots.setdefault(dataset, []).extend(fig)
         view.figures.append(rel(fig[0]))
     return view
+
+
+def _check_out(out: Path) -> None:
+    """Create the report folder, or raise ValueError pointing to ``out=`` when it cannot be written
+    (a results folder on a read-only share is still reportable, into another folder)."""
+    from benchmark.write_errors import check_writable
+
+    try:
+        check_writable(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, f"{out} is not writable")
+    except OSError as err:
+        reason = os.strerror(err.errno) if err.errno else str(err)
+        raise ValueError(f"cannot write the report into {out} ({reason}): write it elsewhere with "
+                         f"out=<dir>, e.g. `python -m benchmark report <results> out=/tmp/report`") from err
 
 
 def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
@@ -216,7 +244,7 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
         df = names_mod.apply(df, names)
     ds_order, m_order = dataset_order(df), method_order(df)
     out = Path(out) if out is not None else (root if root.is_dir() else root.parent) / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out(out)
     stats = StatsConfig() if stats is None else stats
     from benchmark.report import significance
 

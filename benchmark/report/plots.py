@@ -11,11 +11,14 @@ Every figure is written as PNG (for the HTML report) and PDF (for a paper).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -28,7 +31,7 @@ import pandas as pd
 from benchmark.images import read_image
 from benchmark.report.collect import LSTD
 from benchmark.report.tables import label
-from benchmark.store import SET_IMAGE, Store
+from benchmark.store import SET_IMAGE, Store, atomic_write_bytes
 
 PDF_META = {"CreationDate": None}  # reproducible PDFs: no time stamp
 DPI = 120
@@ -39,11 +42,28 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
 
 
+def asset_name(text: str) -> str:
+    """A file-name-safe name that is unique per ``text``: its slug plus 8 hex digits of its SHA-256.
+
+    Slugs alone collide (``日本`` and ``中国`` both slug to ``x``; ``a b`` and ``a_b`` to ``a_b``),
+    and the HTML would then show one image's pictures for another.
+    """
+    return f"{slug(text)}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def _atomic(path: Path, write: Any) -> Path:
+    """Render with ``write(buffer)`` and store through the atomic write every srbench file uses,
+    so a killed report never leaves a half-written figure under the final name."""
+    buf = io.BytesIO()
+    write(buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
 def save(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
-    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight", metadata=PDF_META)
+    _atomic(paths[0], lambda b: fig.savefig(b, format="png", dpi=DPI, bbox_inches="tight"))
+    _atomic(paths[1], lambda b: fig.savefig(b, format="pdf", bbox_inches="tight", metadata=PDF_META))
     plt.close(fig)
     return paths
 
@@ -197,14 +217,12 @@ def plot_lstd_maps(maps: dict[str, np.ndarray], dataset: str, image: str, out_di
         ax.axis("off")
     fig.colorbar(im, ax=axes[0].tolist(), fraction=0.046, pad=0.02)
     fig.suptitle(f"{dataset}/{image}: per-pixel std over runs", fontsize=10, y=1.04)
-    return save(fig, out_dir, f"lstd_{slug(dataset)}_{slug(image)}")
+    return save(fig, out_dir, f"lstd_{asset_name(dataset)}_{asset_name(image)}")
 
 
 def save_map_png(a: np.ndarray, vmax: float, path: Path) -> Path:
     """One heat map as a plain PNG of the image's size (for the HTML report)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(path, a, cmap="inferno", vmin=0.0, vmax=vmax or 1e-6)
-    return path
+    return _atomic(path, lambda b: plt.imsave(b, a, format="png", cmap="inferno", vmin=0.0, vmax=vmax or 1e-6))
 
 
 def _crop(a: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
@@ -255,4 +273,4 @@ def plot_visual(panels: dict[str, dict], dataset: str, image: str, box: tuple[in
     fig.suptitle(f"{dataset}/{image}: best and worst run by {label(metric)} (zoom: where the runs differ most)",
                  fontsize=9)
     fig.tight_layout()
-    return save(fig, out_dir, f"visual_{slug(dataset)}_{slug(image)}")
+    return save(fig, out_dir, f"visual_{asset_name(dataset)}_{asset_name(image)}")
