@@ -45,8 +45,8 @@ def plot_quality_stability(df: pd.DataFrame, dataset: str, methods: Sequence[str
     from benchmark.report.tables import label
 
     pts = points(df, dataset, methods)
-    if pts.empty:
-        return []
+    if pts.empty or not pts["stochastic"].any():
+        return []  # without a stochastic method there is no stability to compare (all points at 0)
     metrics = list(dict.fromkeys(pts["metric"]))
     cols = min(4, len(metrics))
     rows = math.ceil(len(metrics) / cols)
