@@ -91,6 +91,13 @@ def _weights(argv: list[str]) -> int:
     return doctor(argv)
 
 
+@command("data", "test sets: data list | data fetch <name> | data verify <name>")
+def _data(argv: list[str]) -> int:
+    from benchmark.testsets import cli
+
+    return cli(argv)
+
+
 @command("merge", "assemble image shards (shard.index/shard.count) into one result: merge <output_dir>")
 def _merge(argv: list[str]) -> int:
     from benchmark.merge import main as merge_main

@@ -172,26 +172,6 @@ class FolderDataset(Dataset):
         return samples
 
 
-REALSR_HINT = (
-    "The StableSR crop of the RealSR test set (RealSRVal_crop128: test_LR/ 128x128, test_HR/ 512x512) "
-    "is published with StableSR's test sets (huggingface.co/datasets/Iceclear/StableSR-TestSets) and linked "
-    "from the CCSR README. Download and unpack it, then pass dataset.root=<folder holding test_LR and test_HR> "
-    "or set SRBENCH_REALSR=<that folder>."
-)
-
-
-@DATASETS.register("realsr")
-class RealSRDataset(FolderDataset):
-    """StableSR-cropped RealSR: ``<root>/test_LR`` (128x128) and ``<root>/test_HR`` (512x512)."""
-
-    def __init__(self, root: str, scale: int = 4, name: str = "realsr") -> None:
-        root_path = Path(root).expanduser()
-        if not (root_path / "test_LR").is_dir():
-            raise FileNotFoundError(f"RealSR test set not found at {root_path} (no test_LR/ folder). {REALSR_HINT}")
-        hr = root_path / "test_HR"
-        super().__init__(str(root_path / "test_LR"), str(hr) if hr.is_dir() else None, scale, name)
-
-
 # The demo set: deterministic crops of colour photographs that ship inside scikit-image.
 DEMO_IMAGES: tuple[tuple[str, int, int], ...] = (
     # (skimage.data name, top, left) of a 256x256 HR crop
@@ -249,3 +229,17 @@ class DemoDataset(FolderDataset):
 
 def sample_ids(samples: Sequence[Sample]) -> list[str]:
     return [s.id for s in samples]
+
+
+# The published test sets and the synthetic sets register themselves in DATASETS (imported last:
+# they build on FolderDataset). RealSRDataset stays importable from here.
+import benchmark.testsets  # noqa: E402,F401
+import benchmark.synthetic  # noqa: E402,F401
+
+
+def __getattr__(name: str):
+    if name == "RealSRDataset":  # moved to benchmark.testsets (fetched and verified); old imports keep working
+        from benchmark.testsets import RealSRDataset
+
+        return RealSRDataset
+    raise AttributeError(f"module 'benchmark.data' has no attribute {name!r}")

@@ -73,8 +73,12 @@ class ChecksumError(ValueError):
     """A file's size or SHA-256 differs from what its :class:`Source` declares."""
 
 
-class OfflineError(FileNotFoundError):
-    """A file is missing and cannot be downloaded now (offline); the message says how to get it."""
+from benchmark.errors import MissingFilesError  # noqa: E402  (the project's user error for absent files)
+
+
+class OfflineError(MissingFilesError):
+    """A file is missing and cannot be downloaded now (offline); the message says how to get it.
+    A ``FileNotFoundError`` (through MissingFilesError), reported as a user error."""
 
 
 @dataclass(frozen=True)

@@ -106,10 +106,10 @@ class Origin:
         """A human-readable address of file ``src`` (the entry's single file when None)."""
         name = src if src is not None else self.file
         if self.kind == "hf":
-            from huggingface_hub import constants
+            from benchmark.fetch import _hf_endpoint  # HF_ENDPOINT read now, as the download reads it
 
             path = "/".join(p for p in (self.subfolder.strip("/"), name or "") if p)
-            return f"{constants.ENDPOINT}/{self.ref}/resolve/{self.revision or 'main'}/{path}"
+            return f"{_hf_endpoint()}/{self.ref}/resolve/{self.revision or 'main'}/{path}"
         if self.kind == "url":
             return self.ref if name is None or self.ref.endswith("/" + name) else self.ref.rstrip("/") + "/" + name
         if self.kind == "gdrive":
@@ -119,9 +119,9 @@ class Origin:
     def host_url(self) -> str:
         """A URL whose host (and port) must answer for this origin to be reachable."""
         if self.kind == "hf":
-            from huggingface_hub import constants
+            from benchmark.fetch import _hf_endpoint
 
-            return constants.ENDPOINT
+            return _hf_endpoint()
         if self.kind == "url":
             return self.ref
         return "https://drive.google.com"

@@ -240,13 +240,15 @@ def check_method_files(method_cls: type, method_cfg: Mapping[str, Any]) -> None:
             if files:
                 log.info("method %s will download %s", name, ", ".join(w.name for w in files))
             return
-    lines = []
+    lines, notes = [], []
     for w in files:
         why = (w.planned.problem() if w.planned is not None else None) or w.status.lower()
         why += f"; download failed: {errors[str(w.path)]}" if str(w.path) in errors else ""
         src = w.planned.sources_text() if w.planned is not None else w.url
-        note = f"\n      note: {w.planned.entry.note}" if w.planned is not None and w.planned.entry.note else ""
-        lines.append(f"{w.name} -> {w.path} ({why})\n      from {src}{note}")
+        lines.append(f"{w.name} -> {w.path} ({why})\n      from {src}")
+        if w.planned is not None and w.planned.entry.note and w.planned.entry.note not in notes:
+            notes.append(w.planned.entry.note)  # once per source entry, not once per file
+    lines += [f"note: {n}" for n in notes]
     overrides = _run_overrides() or [f"method={name}"]
     head = (f"method {name} needs files that are missing" + (f" and cannot be downloaded ({reason})" if reason
             else " and could not be fetched"))

@@ -85,7 +85,9 @@ def test_every_dataset_config_instantiates(name, tmp_path, monkeypatch):
     make_pairs(tmp_path / "realsr" / "x", ["a"])
     (tmp_path / "realsr" / "x" / "LR").rename(tmp_path / "realsr" / "test_LR")
     (tmp_path / "realsr" / "x" / "HR").rename(tmp_path / "realsr" / "test_HR")
-    monkeypatch.setenv("SRBENCH_REALSR", str(tmp_path / "realsr"))
+    for var in ("SRBENCH_REALSR", "SRBENCH_DREALSR", "SRBENCH_DIV2K_STABLESR"):  # published sets: a local copy
+        monkeypatch.setenv(var, str(tmp_path / "realsr"))
+    monkeypatch.setenv("SRBENCH_DIV2K_VALID_HR", str(tmp_path / "realsr" / "test_HR"))
     cfg = compose([f"dataset={name}"])
     fill(cfg, tmp_path, "dataset")
     ds = instantiate(cfg.dataset)

@@ -242,3 +242,32 @@ def test_regression_gate_refuses_means_over_a_different_number_of_values():
     # the same through a stored baseline entry
     base = frame(rows_of(Result.from_json(regression.entries(full)[0])))
     assert regression.compare(fewer, base).exit_code == regression.EXIT_NOT_COMPARABLE
+
+
+@requires(NIQE_NPZ)
+def test_one_flat_run_of_a_stochastic_method_keeps_the_other_runs_and_intervals(tmp_path):
+    """Run 1 of the second image is black: NIQE excludes just that value; the image's mean is over
+    its other runs, its G-STD contribution needs >= 2 runs, and the confidence intervals and the
+    report's runs plot cope with the gap."""
+    from conftest import make_pairs
+
+    lr, hr = make_pairs(tmp_path / "d", ["a", "b", "c"], lr_size=(26, 26))
+    res = run_bench(["method=noise_control", "method._target_=srb_helpers.FlatOnSeed", "+method.image=2",
+                     "+method.bad_seed=1", "dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}",
+                     "runs=3", "metrics=[psnr,niqe]", f"metrics.niqe.params_path={NIQE_NPZ}",
+                     f"output_dir={tmp_path / 'out'}", "strict=false"])
+    root = tmp_path / "out" / "folder" / "noise_control"  # the preset name
+    scores = pd.read_csv(root / "scores.csv")
+    niqe = scores[scores.metric == "niqe"]
+    assert len(niqe) == 8 and not ((niqe.image == "b") & (niqe.run == 1)).any()
+    m = res["metrics"]["niqe"]
+    assert m["excluded"] == [{"image": "b", "run": 1, "reason": "niqe: undefined on a flat image (zero variance)"}]
+    per_image = niqe.groupby("image")["value"]
+    assert m["mean"] == pytest.approx(per_image.mean().mean())
+    assert m["gstd"] == pytest.approx(per_image.apply(lambda v: np.std(v, ddof=0)).mean())
+    assert m["mean_ci"] is not None and m["gstd_ci"] is not None
+    assert res["metrics"]["psnr"]["num_values"] == 9  # PSNR is defined on the black run
+    from benchmark.report import build_report
+
+    build_report(tmp_path / "out", out=tmp_path / "report")  # must not fail on the missing value
+    assert (tmp_path / "report" / "table.md").is_file()

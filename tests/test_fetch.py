@@ -200,3 +200,22 @@ def test_source_validation():
         F.Source("a", url="http://x/a", hf_repo="r/x")
     with pytest.raises(ValueError, match="sha256"):
         F.Source("a", url="http://x/a", sha256="ABC")
+
+
+def test_gdrive_goes_through_gdown_with_resume_and_is_checked(monkeypatch):
+    gdown = pytest.importorskip("gdown")
+    data = blob(3000, 6)
+    calls = []
+
+    def fake_download(id, output, quiet, resume):  # noqa: A002  (gdown's own argument name)
+        calls.append((id, resume))
+        Path(output).write_bytes(data)
+        return output
+
+    monkeypatch.setattr(gdown, "download", fake_download)
+    monkeypatch.setattr(F, "offline_reason", lambda sources=(), timeout=3.0: None)
+    src = F.Source("g.bin", gdrive_id="abc123", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    assert F.fetch(src, progress=False).read_bytes() == data and calls == [("abc123", True)]
+    bad = F.Source("h.bin", gdrive_id="abc123", sha256="0" * 64)
+    with pytest.raises(F.ChecksumError):
+        F.fetch(bad, progress=False)

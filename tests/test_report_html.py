@@ -41,14 +41,12 @@ def test_report_files(bench):
     for name in ("table.tex", "table.md", "table.csv", "results.csv", "timing.tex", "timing.md", "index.html"):
         assert (out / name).is_file(), name
     names = sorted(p.name for p in (out / "plots").iterdir())
-    from benchmark.report.plots import asset_name  # per-image assets: slug + hash (issue 13)
-
-    want = sorted([f"{kind}_tiny{suffix}.{ext}" for kind, suffix in
-                   [("gstd", ""), ("scatter", ""), ("runs", ""), ("quality_stability", "")]
+    # per-image figures are named by plots.asset_name (slug + hash: unique per id, issue 13)
+    want = sorted([f"{kind}_tiny.{ext}" for kind in ("gstd", "scatter", "runs", "quality_stability")
                    for ext in ("png", "pdf")]
-                  + [f"{k}_{asset_name('tiny')}_{asset_name(i)}.{ext}" for k in ("lstd", "visual")
-                     for i in IMAGES[:2] for ext in ("png", "pdf")]
-                  + ["quality_stability_tiny.csv"])  # the values the quality/stability plot draws
+                  + [f"{k}_{plots.asset_name('tiny')}_{plots.asset_name(i)}.{ext}"
+                     for k in ("lstd", "visual") for i in IMAGES[:2] for ext in ("png", "pdf")]
+                  + ["quality_stability_tiny.csv"])  # the values the quality/stability plot draws (issue 16)
     assert names == want
     res = json.loads((root / "out" / "tiny" / "bicubic" / "results.json").read_text())
     ci = res["metrics"]["psnr"]["mean_ci"]  # best, with its interval (benchmark/stats.py)

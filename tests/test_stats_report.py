@@ -257,3 +257,15 @@ def test_latex_with_intervals_and_daggers_parses_and_compiles(three, tmp_path):
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_bracket_note_names_the_stored_level_and_the_test_its_own(tmp_path):
+    rng = np.random.default_rng(3)
+    root = tmp_path / "res"
+    stored = StatsConfig(resamples=300, level=0.9)
+    write_synthetic(root, "A", {"psnr": 27 + rng.normal(0, 1, (12, 3))}, None, cfg=stored)
+    write_synthetic(root, "B", {"psnr": 30 + rng.normal(0, 1, (12, 3))}, None, cfg=stored)
+    rep = build_report(root, out=tmp_path / "rep", stats=StatsConfig(resamples=300, level=0.99), plots=False,
+                       html=False)
+    assert "Brackets: 90% confidence intervals" in rep.table.stats_note
+    assert "beats the second at 99%" in rep.table.stats_note

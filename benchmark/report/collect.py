@@ -5,7 +5,8 @@ pseudo-metric ``lstd`` (kind ``pixel``, lower is better). Run-level facts (runs,
 crop_border, stochastic, timing, the data set's content hash, the metric protocol) are
 repeated on each row of their (dataset, method), so a filter on rows never loses them.
 ``mean_low``/``mean_high`` and ``gstd_low``/``gstd_high`` are the stored confidence intervals
-(benchmark/stats.py; NaN when results.json has none, e.g. ``stats.enabled=false``).
+(benchmark/stats.py; NaN when results.json has none, e.g. ``stats.enabled=false``), computed at
+confidence level ``ci_level``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ LSTD = "lstd"  # name of the L-STD pseudo-metric in the tidy frame
 
 COLUMNS = [
     "dataset", "method", "metric", "kind", "higher_is_better", "status", "mean", "gstd", "std_over_runs",
-    "mean_low", "mean_high", "gstd_low", "gstd_high",
+    "mean_low", "mean_high", "gstd_low", "gstd_high", "ci_level",
     "metric_images", "note", "runs", "seed", "crop_border", "stochastic", "num_images", "seconds_per_image_run",
     "parameters", "content_hash", "protocol", "path", "num_values", "excluded", "num_capped", "cap",
 ]
@@ -105,6 +106,8 @@ def rows_of(result: Result, path: str | None = None, content_hash: str | None = 
         "parameters": _num(result.timing_value("parameters")),
         "content_hash": content_hash or result.content_hash,
         "protocol": protocol, "path": path,
+        # confidence level the stored intervals were computed at (None: no intervals)
+        "ci_level": (result.stats or {}).get("level"),
     }
     rows = []
     for name, m in result.metrics.items():

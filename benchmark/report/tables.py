@@ -271,7 +271,10 @@ def build(df: pd.DataFrame, datasets: Sequence[str] | None = None, methods: Sequ
                f"FID: over runs")
         notes = []
         if shown:
-            notes.append(f"Brackets: {level} confidence intervals (bootstrap over images, FID over runs; "
+            # the level the stored intervals were computed at (the run's stats.level), not the test's
+            stored = sorted({float(v) for v in df.get("ci_level", pd.Series(dtype=float)).dropna()})
+            shown_level = "/".join(f"{v * 100:g}%" for v in stored) or "stored"
+            notes.append(f"Brackets: {shown_level} confidence intervals (bootstrap over images, FID over runs; "
                          f"BCa where defined, else percentile).")
         if tested:
             notes.append(f"Best and second best are coloured only where the best beats the second at {level} "
