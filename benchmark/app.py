@@ -1,4 +1,5 @@
-"""The benchmark command (``python run_bench.py ...``): checks before Hydra, then the Hydra app.
+"""The benchmark command (``python run_bench.py ...``, or ``srbench ...`` once installed with
+``pip install .``): checks before Hydra, then the Hydra app.
 
 Every error a user can fix is printed as ``error: <message>`` with exit status 2 and no
 traceback, wherever it is found: in the command line (unknown names and keys, checked here
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from omegaconf import DictConfig
@@ -52,11 +52,6 @@ def _in_sweep() -> bool:
         return False
 
 
-def conf_dir() -> Path:
-    """The ``conf/`` folder: ``$SRBENCH_CONF`` or the checkout's (as :func:`benchmark.metrics.conf_dir`)."""
-    return Path(os.environ.get("SRBENCH_CONF", Path(__file__).resolve().parents[1] / "conf"))
-
-
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run the benchmark command with ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
@@ -72,7 +67,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
 
     def go() -> None:
-        conf = conf_dir()  # not benchmark.metrics.conf_dir: that imports torch, and typos should fail fast
+        conf = config.conf_dir()  # the checkout's conf/, or srbench_conf of `pip install .`
         config.check_group_choices(argv, conf)
         config.check_override_keys(argv)
         config.check_nested_keys(argv, conf)

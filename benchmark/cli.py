@@ -1,10 +1,20 @@
 """``python -m benchmark <command>``: the tools around a run. Each command is one function here
-that imports its implementation lazily, so `python -m benchmark --help` stays fast."""
+that imports its implementation lazily, so `python -m benchmark --help` stays fast.
+
+Every command takes a positional folder or config overrides (``key=value``, as ``run_bench.py``)
+and options spelled ``--name value``; the older spelling ``name=value`` of an option is accepted
+with a note. Exit codes are shared (README, "Command-line tools"):
+0 ok, 1 a regression or a failure found (check: regressed; weights: a file missing),
+2 usage or input error (unknown option, unreadable or not comparable input).
+"""
 
 from __future__ import annotations
 
 import sys
 from typing import Callable
+
+from benchmark.cliargs import EXIT_FOUND, EXIT_OK, EXIT_USAGE, option_style  # noqa: F401  (the shared codes)
+
 
 COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {}
 
@@ -39,15 +49,22 @@ def _dispatch(argv: list[str]) -> int:
             print(f"  {name:<10} {help_}")
         print("\nthe benchmark itself runs with: python run_bench.py method=<m> dataset=<d>")
         print("--debug (any command): show the traceback of an error")
-        return 0
+        print("exit codes: 0 ok, 1 regression or failure found, 2 usage or input error")
+        return EXIT_OK
     if argv[0] not in COMMANDS:
         print(f"unknown command {argv[0]!r}; commands: {', '.join(sorted(COMMANDS))}", file=sys.stderr)
-        return 2
-    return COMMANDS[argv[0]][1](argv[1:])
+        return EXIT_USAGE
+    try:
+        return COMMANDS[argv[0]][1](argv[1:])
+    except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
 @command("list", "list registered methods, metrics, data sets and metric presets")
 def _list(argv: list[str]) -> int:
+    if argv:
+        print(f"python -m benchmark list takes no arguments, got {' '.join(argv)}", file=sys.stderr)
+        return EXIT_USAGE
     from benchmark.data import DATASETS
     from benchmark.metrics import METRICS, preset_names
     from methods import METHODS
@@ -66,25 +83,25 @@ def _list(argv: list[str]) -> int:
             print(f"    metrics.{name}.{o.name}={default}  "
                   f"({o.allowed()}): {o.doc}")
     print("metric presets: " + ", ".join(preset_names()))
-    return 0
+    return EXIT_OK
 
 
 
-@command("report", "paper tables (LaTeX, Markdown, CSV), plots and index.html from stored results")
+@command("report", "paper tables (LaTeX, Markdown, CSV), plots and index.html: report <output_dir> [--datasets a,b] ...")
 def _report(argv: list[str]) -> int:
     from benchmark.report.cli import report_main
 
     return report_main(argv)
 
 
-@command("check", "regression gate: compare results with a baseline (exit 0 ok, 1 regressed, 2 not comparable)")
+@command("check", "regression gate: check <results> --baseline <file> [--datasets a,b] (exit 0 ok, 1 regressed, 2 not comparable)")
 def _check(argv: list[str]) -> int:
     from benchmark.regression import main as check_main
 
     return check_main(argv)
 
 
-@command("weights", "list the weight files a run needs (metrics, method); --download fetches missing ones")
+@command("weights", "files a run needs: weights [override ...] [--download] (exit 1 when one is missing)")
 def _weights(argv: list[str]) -> int:
     from benchmark.doctor import doctor
 
@@ -98,7 +115,7 @@ def _data(argv: list[str]) -> int:
     return cli(argv)
 
 
-@command("merge", "assemble image shards (shard.index/shard.count) into one result: merge <output_dir>")
+@command("merge", "assemble image shards (shard.index/shard.count) into one result: merge <output_dir> [--device cpu]")
 def _merge(argv: list[str]) -> int:
     from benchmark.merge import main as merge_main
 

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
-import torch
 from hydra.core.config_store import ConfigStore
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import MISSING, DictConfig
 
 from benchmark.errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where a device is made: typos in a command line fail fast
+    import torch
 
 
 @dataclass
@@ -77,6 +81,32 @@ ConfigStore.instance().store(name="bench_schema", node=BenchSchema)
 from benchmark.sources import register_resolver  # noqa: E402
 
 register_resolver()
+
+CONF_PACKAGE = "srbench_conf"  # conf/ as installed by `pip install .` (pyproject.toml: package-dir)
+
+
+def conf_dir() -> Path:
+    """The folder holding ``bench.yaml`` and the config groups (method/, dataset/, metrics/, hydra/).
+
+    In order: ``$SRBENCH_CONF``; the ``conf/`` of the source checkout this package runs from
+    (``python run_bench.py``, ``pip install -e .``); the installed data package ``srbench_conf``
+    (``pip install .``), so the installed ``srbench`` command works from any directory.
+    """
+    if os.environ.get("SRBENCH_CONF"):
+        return Path(os.environ["SRBENCH_CONF"])
+    checkout = Path(__file__).resolve().parent.parent / "conf"
+    if (checkout / "bench.yaml").is_file():
+        return checkout
+    spec = importlib.util.find_spec(CONF_PACKAGE)
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    raise FileNotFoundError(f"srbench's configs are missing: no {checkout}/bench.yaml and no installed "
+                            f"{CONF_PACKAGE} package; reinstall srbench (pip install .) or set SRBENCH_CONF=<conf dir>")
+
+
+def group_names(group: str) -> list[str]:
+    """Names of a config group (``method``, ``dataset``, ``metrics``): its YAML files, sorted."""
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
 
 MAX_SEED = 2**63 - 1  # largest seed of a run: signed 64-bit, as scores.csv stores it
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
@@ -139,8 +169,10 @@ def _metric_option_problems(cfg: DictConfig) -> list[str]:
     return []
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> "torch.device":
     """``auto`` -> cuda when available, else cpu; an explicit CUDA device must exist."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
@@ -176,7 +208,7 @@ def check_group_choices(argv: list[str], conf: Path) -> None:
             continue
         group, value = m.groups()
         names = [v.strip().strip("'\"") for v in re.split(r",", value.strip().strip("[]")) if v.strip()]
-        available = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+        available = sorted(p.stem for p in (Path(conf) / group).glob("*.yaml"))
         unknown = [n for n in names if n not in available]
         if unknown:
             raise UserError(f"unknown {GROUPS[group]} {', '.join(map(repr, unknown))} in {arg!r}; "

@@ -18,11 +18,11 @@ import numpy as np
 from PIL import Image
 
 from benchmark.images import IMAGE_EXTS, read_image, to_rgb8, write_png_atomic
-from benchmark.registry import Registry
+from benchmark.registry import GroupRegistry
 
 log = logging.getLogger(__name__)
 
-DATASETS: Registry[type] = Registry("dataset")
+DATASETS = GroupRegistry("dataset", "dataset")  # names: conf/dataset/*.yaml
 
 
 class DatasetError(ValueError):
@@ -107,7 +107,6 @@ class Dataset:
                 "content_hash": content_hash(self.samples())}
 
 
-@DATASETS.register("folder")
 class FolderDataset(Dataset):
     """LR images in ``lr_dir`` and (optionally) HR images of the same stem in ``hr_dir``.
 
@@ -218,7 +217,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SRBENCH_CACHE", Path.home() / ".cache" / "srbench"))
 
 
-@DATASETS.register("demo")
 class DemoDataset(FolderDataset):
     """Six 256x256 crops of scikit-image's colour photographs with bicubic x4 LR (no download)."""
 

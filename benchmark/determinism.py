@@ -24,7 +24,8 @@ import torch
 from benchmark.data import Sample
 from benchmark.images import read_image, to_tensor, to_uint8
 from benchmark.store import Store
-from methods.base import SRMethod
+from benchmark.sink import run_seed
+from methods.base import SampleSource, SRMethod
 
 log = logging.getLogger("srbench")
 
@@ -32,15 +33,15 @@ FIX = ("make it deterministic (torch.use_deterministic_algorithms(True), torch.b
        "no global-RNG calls), or declare it stochastic so that it runs `runs` times and gets G-STD and L-STD")
 
 
-def check(method: SRMethod, samples: Sequence[Sample], store: Store, seed: int, device: torch.device,
+def check(method: SampleSource, samples: Sequence[Sample], store: Store, seed: int, device: torch.device,
           loaded: bool) -> None:
     """Run ``method`` twice per image and compare (see the module doc); ``loaded``: ``load`` already called."""
     if method.stochastic:
         log.info("check_determinism: method %s is stochastic; nothing to check", method.name)
         return
-    if method.stored_runs() is not None:
-        log.warning("check_determinism: method %s only reads precomputed outputs, which cannot be rerun; "
-                    "not checked", method.name)
+    if not isinstance(method, SRMethod):
+        log.warning("check_determinism: method %s does not compute through upscale (precomputed outputs or an "
+                    "external command), so it cannot be rerun here; not checked", method.name)
         return
     if not loaded:
         method.load(device)
@@ -49,7 +50,7 @@ def check(method: SRMethod, samples: Sequence[Sample], store: Store, seed: int, 
         lr = to_tensor(read_image(smp.lr_path)).unsqueeze(0).to(device)
         outs = []
         for _ in range(2):
-            gens = [torch.Generator(device=device).manual_seed(seed)]
+            gens = [torch.Generator(device=device).manual_seed(run_seed(seed, 0))]
             with torch.inference_mode():
                 outs.append(method.upscale(lr.clone(), gens).detach().float().cpu())
         where = f"method {method.name!r} is declared deterministic but gave different outputs for image {smp.id!r}"

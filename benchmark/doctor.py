@@ -19,8 +19,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from benchmark.config import check_group_choices
-from benchmark.metrics import METRICS, conf_dir, resolve
+from benchmark.config import check_group_choices, conf_dir
+from benchmark.metrics import METRICS, resolve
 from benchmark.sources import with_user_keys
 from benchmark.weights import (WeightFile, _host_port, _probe_urls, apply_weights_dir, download, fetch_command, hub_dir,
                                offline_reason)

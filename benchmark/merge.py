@@ -18,6 +18,7 @@ The result equals an unsharded run of the same config (``timing`` aside, which s
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import re
@@ -27,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark import datarecord
+from benchmark.cliargs import EXIT_USAGE, option_style
 from benchmark.config import resolve_device
 from benchmark.lock import OutputLockedError, holds_output_locks, lock_output
 from benchmark.metrics import resolve
@@ -195,18 +197,17 @@ def merge(output_dir: str | Path, device: str = "cpu") -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    """CLI: ``merge <output_dir> [--device cpu]``."""
-    import argparse
-
+    """CLI: ``merge <output_dir> [--device cpu]``; exit 0 merged, 2 bad input (nothing to merge, shards unfinished
+    or inconsistent)."""
     ap = argparse.ArgumentParser(prog="python -m benchmark merge", description=__doc__.split("\n\n")[0])
     ap.add_argument("output_dir", help="the output_dir of the shards (or one <dataset>/<method> folder)")
     ap.add_argument("--device", default="cpu", help="device for set-level metrics such as FID (default cpu)")
-    args = ap.parse_args(argv)
+    args = ap.parse_args(option_style(argv, ["device"], "merge"))
     try:
         paths = merge(args.output_dir, args.device)
     except (ValueError, OSError, OutputLockedError) as err:  # OSError: FileNotFoundError, OutputWriteError
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
     for p in paths:
         print(format_table(Result.from_json(json.loads(p.read_text()), str(p))))
         print(f"merged: {p}")

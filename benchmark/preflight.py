@@ -170,7 +170,7 @@ def key_help(conf_file: Path, key: str) -> list[str]:
 
 @register("required keys")
 def _required_keys(cfg: DictConfig, found: dict) -> None:
-    from benchmark.app import conf_dir
+    from benchmark.config import conf_dir
 
     missing = found["missing_keys"]
     if not missing:

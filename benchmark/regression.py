@@ -53,13 +53,14 @@ from xml.etree import ElementTree as ET
 
 import pandas as pd
 
+from benchmark.cliargs import EXIT_FOUND, EXIT_OK, EXIT_USAGE, option_style
 from benchmark.report.collect import LSTD, collect, frame, load, rows_of
 from benchmark.results import MetricResult, Result, result_problems
 from benchmark.stats import Interval
 from benchmark.store import atomic_write_bytes, atomic_write_json
 
 BASELINE_FORMAT = 1
-EXIT_OK, EXIT_REGRESSED, EXIT_NOT_COMPARABLE = 0, 1, 2
+EXIT_REGRESSED, EXIT_NOT_COMPARABLE = EXIT_FOUND, EXIT_USAGE  # the shared exit codes of benchmark/cli.py
 
 
 @dataclass(frozen=True)
@@ -486,7 +487,7 @@ def _entries_to_keep(path: Path, current: pd.DataFrame, replace: bool) -> list[d
 
 def main(argv: list[str]) -> int:
     """Run the gate; returns the exit code (0 ok, 1 regressed, 2 not comparable or bad input)."""
-    args = parser().parse_args(argv)
+    args = parser().parse_args(option_style(argv, ["baseline", "tol", "datasets", "methods", "junit"], "check"))
     try:
         rules = DEFAULT_TOLERANCES + [parse_tolerance(t) for t in args.tol]
         current = collect(args.results, args.datasets, args.methods)

@@ -227,7 +227,8 @@ def _instant_method(outputs: dict[bytes, torch.Tensor]):
 def overhead(samples, workdir: Path, runs: int) -> dict[str, float]:
     """Harness time per image-run of ``generate`` (everything but the method), and its parts."""
     from benchmark.images import read_image, to_tensor, to_uint8, write_png_atomic
-    from benchmark.runner import generate, validate_output
+    from benchmark.runner import generate
+    from benchmark.sink import validate_output
     from benchmark.store import Store
     outputs = {hashlib.sha1(to_tensor(read_image(s.lr_path)).numpy().tobytes()).digest(): to_tensor(read_image(s.hr_path))
                for s in samples}

@@ -1,11 +1,10 @@
-"""SR method adapters, one per file, registered by name in :data:`METHODS`.
+"""SR method adapters, one per file. Their names are the files of ``conf/method/`` (:data:`METHODS`
+resolves a name to its YAML's ``_target_``), so a new method is its module and its YAML.
 
 Heavy imports (diffusers, spandrel, ...) live inside each adapter so that importing this
 package stays cheap.
 """
 
-from methods.base import METHODS, SRMethod
-from methods import bicubic, ccsr, noise_control, precomputed  # noqa: F401  (registration)
-from methods import dasr, diffusers_sr, external, gan  # noqa: F401  (registration; heavy imports happen inside the adapters)
+from methods.base import METHODS, SampleSource, SRMethod
 
-__all__ = ["METHODS", "SRMethod"]
+__all__ = ["METHODS", "SampleSource", "SRMethod"]

@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from methods.base import METHODS, SRMethod
+from methods.base import SRMethod
 
 
 def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -15,7 +15,6 @@ def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
     return F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False).clamp_(0.0, 1.0)
 
 
-@METHODS.register("bicubic")
 class Bicubic(SRMethod):
     """Bicubic upsampling. Deterministic: runs once."""
 

@@ -31,7 +31,7 @@ import torch
 
 from benchmark.sources import weight_files as weight_files_from_sources
 from benchmark.weights import WeightFile
-from methods.base import METHODS, SRMethod
+from methods.base import SRMethod
 from methods.ccsr_sampler import SCHEDULERS, SamplerSettings, adain_color_fix, wavelet_color_fix
 
 log = logging.getLogger("srbench.ccsr")
@@ -380,8 +380,3 @@ class CCSR(SRMethod):
 
 def _norm(v: Any) -> Any:
     return list(v) if isinstance(v, (list, tuple)) else v
-
-
-# One class, three presets: the harness matches a config file's name to its registered class.
-for _preset in ("ccsr", "ccsr_onestep", "ccsr_paper"):
-    METHODS.add(_preset, CCSR)

@@ -29,7 +29,7 @@ from torch import nn
 
 from benchmark.sources import weight_files as weight_files_from_sources
 from benchmark.weights import WeightFile
-from methods.base import METHODS, SRMethod
+from methods.base import SRMethod
 from methods.gan import _missing, _source_url, checkpoint_path, count_parameters
 from methods.tiling import tiled_upscale
 
@@ -154,7 +154,6 @@ def build_predictor(sd: dict[str, torch.Tensor], path: Path) -> DegradationPredi
     return net
 
 
-@METHODS.register("dasr")
 class DASR(SRMethod):
     """DASR from its two released files (``net_g.pth``, ``net_p.pth``). Deterministic: runs once."""
 

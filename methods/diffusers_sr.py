@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from benchmark.sources import weight_files as weight_files_from_sources
 from benchmark.weights import WeightFile
-from methods.base import METHODS, SRMethod
+from methods.base import SRMethod
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -127,7 +127,6 @@ class DiffusersSR(SRMethod):
                              f"for {lr.shape[0]}")
 
 
-@METHODS.register("ldm_sr")
 class LDMSR(DiffusersSR):
     """LDM-SR through diffusers' ``LDMSuperResolutionPipeline`` components.
 
@@ -172,7 +171,6 @@ class LDMSR(DiffusersSR):
         return out[..., : h * self.scale, : w * self.scale]
 
 
-@METHODS.register("sd_upscaler")
 class SDUpscaler(DiffusersSR):
     """Stable Diffusion x4 upscaler through diffusers' ``StableDiffusionUpscalePipeline`` call."""
 

@@ -76,7 +76,8 @@ from benchmark.data import Sample
 from benchmark.errors import MissingFilesError, UserError
 from benchmark.images import read_image, write_png_atomic
 from benchmark.weights import WeightFile
-from methods.base import METHODS, SRMethod
+from benchmark.sink import SampleSink, Todo
+from methods.base import METHODS, SampleSource
 
 log = logging.getLogger("srbench")
 
@@ -186,7 +187,7 @@ def _escape_braces(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-class External(SRMethod):
+class External(SampleSource):
     """An official repository's inference command as an SR method (see the module docstring).
 
     Errors: ValueError for a malformed template or option (at construction), FileNotFoundError
@@ -305,9 +306,6 @@ class External(SRMethod):
     def num_parameters(self) -> int | None:
         return self._num_params
 
-    def upscale(self, lr: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
-        raise RuntimeError(f"method {self.name!r} runs an external command per run; the runner calls generate_runs")
-
     # ------------------------------------------------------------------ one command
 
     def _values(self, input_dir: Path, output_dir: Path, work_dir: Path, seed: int, n_samples: int,
@@ -392,7 +390,12 @@ class External(SRMethod):
                                f"Last lines of {log_path}:\n{tail}")
         return seconds
 
-    # ------------------------------------------------------------------ the runner's hook
+    # ------------------------------------------------------------------ the sample-source contract
+
+    def produce(self, todo: Todo, sink: SampleSink) -> None:
+        """Run the command for every run with missing images (seeds ``sink.seed(r)``); outputs go to ``sink``."""
+        self.load(todo.device)
+        self.generate_runs(todo.by_run(), sink.seed(0), sink, sink.timing, samples=todo.samples, runs=todo.runs)
 
     def generate_runs(self, work: Mapping[int, Sequence[Sample]], seed: int, store: Any, timing: dict[str, Any],
                       samples: Sequence[Sample] | None = None, runs: int | None = None) -> None:
@@ -590,16 +593,12 @@ class External(SRMethod):
         if errors:
             raise UserError(f"method {self.name!r} wrote unusable outputs; nothing of this unit of work was stored "
                              f"(the command's outputs are kept in {stage / 'output'}):\n  - " + "\n  - ".join(errors))
-        newly = 0
         for r, arrays in found.items():
             for i, arr in arrays.items():
-                write_png_atomic(store.sample_path(i, r), arr)
-                newly += i in missing.get(r, ())
-        if staged:
-            # seconds per image-run of this command, credited to the image-runs that were missing, so the
-            # totals kept across resumes count every stored image-run once
-            timing["image_runs"] += newly
-            timing["seconds"] += seconds * newly / staged
+                # seconds per image-run of this command, credited to the image-runs that were missing, so the
+                # totals kept across resumes count every stored image-run once
+                store.put_array(i, r, arr, seconds / staged if staged else 0.0, source=f"output of {self.name!r}",
+                                counted=i in missing.get(r, ()))
         if not self.keep_staging:
             shutil.rmtree(stage, ignore_errors=True)
 

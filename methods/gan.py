@@ -17,11 +17,10 @@ import torch
 
 from benchmark.sources import weight_files as weight_files_from_sources
 from benchmark.weights import WeightFile
-from methods.base import METHODS, SRMethod
+from methods.base import SRMethod
 from methods.tiling import tiled_upscale
 
 #: preset names served by :class:`GANCheckpoint` (each has conf/method/<name>.yaml)
-PRESETS = ("gan", "realesrgan", "bsrgan", "ldl", "swinir")
 
 
 def _missing(value: Any) -> bool:
@@ -140,7 +139,3 @@ class GANCheckpoint(SRMethod):
 
     def __repr__(self) -> str:
         return f"GANCheckpoint(name={self.name!r}, architecture={self.architecture!r}, scale={self.scale})"
-
-
-for _preset in PRESETS:
-    METHODS.add(_preset, GANCheckpoint)

@@ -6,11 +6,10 @@ from typing import Sequence
 
 import torch
 
-from methods.base import METHODS, SRMethod
+from methods.base import SRMethod
 from methods.bicubic import bicubic_upscale
 
 
-@METHODS.register("noise_control")
 class NoiseControl(SRMethod):
     """Control, not an SR method: bicubic upsampling plus i.i.d. Gaussian noise of std ``sigma``.
 

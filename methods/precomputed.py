@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-import torch
-
-from benchmark.images import IMAGE_EXTS
-from methods.base import METHODS, SRMethod
+from benchmark.data import Sample, file_sha256
+from benchmark.images import IMAGE_EXTS, read_image
+from benchmark.sink import SampleSink, Todo
+from benchmark.store import Store, atomic_write_json
+from methods.base import SampleSource
 
 if TYPE_CHECKING:
-    from benchmark.data import Sample
+    from benchmark.data import Sample, file_sha256
+
+log = logging.getLogger("srbench")
 
 _SAMPLE_DIR = re.compile(r"^sample(\d+)$")
 
 
-@METHODS.register("precomputed")
-class Precomputed(SRMethod):
+class Precomputed(SampleSource):
     """Outputs already on disk under ``path``.
 
     ``path`` holds either ``sample00 ... sampleNN`` subfolders (the layout of the official CCSR
     scripts; ``sample0``, ``sample1`` spellings too), one run per subfolder in numeric order,
     or a flat folder of images (one run). Files are matched to the data set by stem.
+    The number of runs is the number of run folders (``runs=`` is ignored); no seed is recorded.
     """
+
+    seeded = False
 
     def __init__(self, path: str, scale: int = 4, stochastic: bool | None = None,
                  name: str = "precomputed") -> None:
@@ -101,7 +108,7 @@ class Precomputed(SRMethod):
                             f"{', '.join(IMAGE_EXTS)}): " + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
         return problems
 
-    def stored_runs(self) -> int:
+    def fixed_runs(self) -> int:
         return len(self._run_dirs)
 
     def stored_path(self, sample_id: str, run: int) -> Path:
@@ -117,5 +124,84 @@ class Precomputed(SRMethod):
         """Every (run folder, image) pair of the data set without an output file."""
         return [f"{d}/{i}" for d, idx in zip(self._run_dirs, self._index) for i in sample_ids if i not in idx]
 
-    def upscale(self, lr: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
-        raise RuntimeError("precomputed outputs are read from disk by the runner, not generated")
+    def check_inputs(self, samples: Sequence[Sample]) -> None:
+        """Every image of the data set must have an output in every run folder (checked before any work)."""
+        missing = self.missing([s.id for s in samples])
+        if missing:
+            raise FileNotFoundError(f"{len(missing)} precomputed output(s) missing under {self.path}: "
+                                    + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+
+    def _record(self, store: Store) -> "ImportRecord":
+        if getattr(self, "_imports", None) is None or self._imports.path != store.imports_json:
+            self._imports = ImportRecord(store)
+        return self._imports
+
+    def stored_current(self, store: Store, sample_id: str, run: int) -> bool:
+        """A stored copy counts only while its source file is unchanged (content hash in imports.json)."""
+        return self._record(store).current(self, sample_id, run)
+
+    def produce(self, todo: Todo, sink: SampleSink) -> None:
+        """Copy each missing output into the store after the sink checks it like a generated one,
+        recording the source's content hash."""
+        imports = self._record(sink.store)
+        for smp, runs in todo.by_image():
+            try:
+                for r in runs:
+                    src = self.stored_path(smp.id, r)
+                    sink.put_array(smp, r, read_image(src), source=f"precomputed output {src}")
+                    imports.record(self, smp.id, r)
+            finally:
+                imports.save()
+
+
+class ImportRecord:
+    """Content hash of the source of every imported sample (``imports.json`` beside the samples).
+
+    ``precomputed``'s generation hash covers only ``method.path`` as a string, so changed files at
+    that path would otherwise keep being scored from their old imported copies. Each import records
+    the SHA-256 of its source; a stored sample whose source now hashes differently (or that has no
+    record, e.g. imported by an older srbench) is imported again, with a log line naming the file.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.path = store.imports_json
+        self._hashes: dict[str, str] = {}
+        self._now: dict[str, str] = {}
+        try:
+            data = json.loads(self.path.read_text())
+            if isinstance(data, dict) and isinstance(data.get("sources"), dict):
+                self._hashes = {str(k): str(v) for k, v in data["sources"].items()}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as err:
+            log.warning("ignoring unreadable %s (%s): every precomputed output is imported again", self.path, err)
+        self._dirty = False
+
+    @staticmethod
+    def _key(sample_id: str, run: int) -> str:
+        return f"{run}/{sample_id}"
+
+    def _hash(self, method: "Precomputed", sample_id: str, run: int) -> str:
+        key = self._key(sample_id, run)
+        if key not in self._now:
+            self._now[key] = file_sha256(method.stored_path(sample_id, run)).hex()
+        return self._now[key]
+
+    def current(self, method: "Precomputed", sample_id: str, run: int) -> bool:
+        """True when the stored copy of (image, run) was imported from the source as it is now."""
+        old = self._hashes.get(self._key(sample_id, run))
+        if old == self._hash(method, sample_id, run):
+            return True
+        if old is not None:
+            log.warning("precomputed output %s changed since it was imported; importing it again",
+                        method.stored_path(sample_id, run))
+        return False
+
+    def record(self, method: "Precomputed", sample_id: str, run: int) -> None:
+        self._hashes[self._key(sample_id, run)] = self._hash(method, sample_id, run)
+        self._dirty = True
+
+    def save(self) -> None:
+        if self._dirty:
+            atomic_write_json(self.path, {"sources": dict(sorted(self._hashes.items()))})
+            self._dirty = False

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import benchmark.runner as runner_mod
+import benchmark.sink as sink_mod
 from benchmark.images import read_image
 from conftest import ROOT, make_pairs, run_bench
 
@@ -107,7 +107,7 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, pairs, monkeypat
 
     shutil.rmtree(out)
 
-    real_write = runner_mod.write_png_atomic
+    real_write = sink_mod.write_png_atomic
     calls = {"n": 0}
 
     def dying_write(path, arr):
@@ -116,12 +116,12 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, pairs, monkeypat
             raise KeyboardInterrupt("simulated interruption")
         real_write(path, arr)
 
-    monkeypatch.setattr(runner_mod, "write_png_atomic", dying_write)
+    monkeypatch.setattr(sink_mod, "write_png_atomic", dying_write)
     with pytest.raises(KeyboardInterrupt):
         run_bench(args)
     assert not (root / "results.json").exists()
     written = []
-    monkeypatch.setattr(runner_mod, "write_png_atomic", lambda path, arr: (written.append(path), real_write(path, arr)))
+    monkeypatch.setattr(sink_mod, "write_png_atomic", lambda path, arr: (written.append(path), real_write(path, arr)))
     res = run_bench(args)
     assert len(written) == 12 - 6  # only what was missing was generated
     # timing.json kept the 6 image-runs timed before the interruption: the totals cover every stored sample

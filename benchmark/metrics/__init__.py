@@ -21,13 +21,13 @@ because they take no paired reference, are ``set`` here: one value per run.
 
 from __future__ import annotations
 
-import os
+import importlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 import torch
 
+from benchmark.config import conf_dir, group_names
 from benchmark.metrics.options import MetricOptions, parse_options
 from benchmark.registry import Registry
 from benchmark.weights import WeightFile
@@ -101,6 +101,7 @@ class MetricSpec:
 
 
 METRICS: Registry[MetricSpec] = Registry("metric")
+MODULE_KEY = "_module_"  # option of a metric YAML: the module that registers it (not passed to the factory)
 
 
 def register(spec: MetricSpec) -> MetricSpec:
@@ -108,9 +109,6 @@ def register(spec: MetricSpec) -> MetricSpec:
     return spec
 
 
-def conf_dir() -> Path:
-    """The ``conf/`` folder of the checkout (presets live in ``conf/metrics/``)."""
-    return Path(os.environ.get("SRBENCH_CONF", Path(__file__).resolve().parents[2] / "conf"))
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,7 @@ class MetricSelection:
 
 def preset_names() -> list[str]:
     """Files of ``conf/metrics/``: presets (several metrics) and one file per metric."""
-    return sorted(p.stem for p in (conf_dir() / "metrics").glob("*.yaml"))
+    return group_names("metrics")
 
 
 def _load_group_file(name: str) -> dict[str, Any]:
@@ -151,7 +149,9 @@ def resolve(metrics: Any) -> MetricSelection:
     Hydra composes ``cfg.metrics`` as a mapping ``{metric name: options}`` from conf/metrics/
     (``metrics=fast`` loads a preset, ``metrics=[psnr,ssim]`` merges one file per name). From
     Python a preset name or a list of names is accepted too. The option ``optional: true``
-    marks a metric that is skipped, and reported, when its files are missing.
+    marks a metric that is skipped, and reported, when its files are missing; ``_module_: pkg.mod``
+    names the module that registers a metric srbench does not ship (imported on first use), so a
+    new metric is that module and its YAML file.
     """
     if isinstance(metrics, str):
         metrics = _load_group_file(metrics)
@@ -165,8 +165,11 @@ def resolve(metrics: Any) -> MetricSelection:
         raise ValueError("metrics is empty: choose a preset (metrics=fast) or a list (metrics=[psnr,ssim])")
     names, optional, options, problems = [], set(), {}, []
     for name, opts in metrics.items():
-        spec = METRICS.get(name)  # raises with the available names
         opts = dict(opts or {})
+        module = opts.pop(MODULE_KEY, None)
+        if module and name not in METRICS:  # a metric defined outside srbench: its YAML names its module
+            importlib.import_module(str(module))
+        spec = METRICS.get(name)  # raises with the available names
         flag = opts.pop("optional", False)
         if not isinstance(flag, bool):
             problems.append(f"metrics.{name}.optional={flag!r}: invalid value; allowed: true or false")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 
-USAGE = """usage: python -m benchmark report <output_dir> [datasets=a,b] [methods=x,y] [out=<dir>]
-                                  [images=id1,id2] [max_images=6] [plots=true] [html=true]
-                                  [stats.enabled=true] [stats.level=0.95] [stats.resamples=2000]
-                                  [stats.seed=0] [runs_plot=true]
-                                  [names=<names.yaml>] [names.<key>=<display name> ...]
+from benchmark.cliargs import EXIT_OK, EXIT_USAGE, option_style
+
+USAGE = """usage: python -m benchmark report <output_dir> [--datasets a,b] [--methods x,y] [--out <dir>]
+                                  [--images id1,id2] [--max-images 6] [--plots true] [--html true]
+                                  [--stats.enabled true] [--stats.level 0.95] [--stats.resamples 2000]
+                                  [--stats.seed 0] [--runs-plot true]
+                                  [--names <names.yaml>] [--names.<key> <display name> ...]
 
 Gathers every results.json below <output_dir> and writes to out (default <output_dir>/report):
   table.tex  table.md  table.csv   Table 1 of the CCSR paper (mean/G-STD, L-STD; best red, second blue)
@@ -17,11 +19,12 @@ Gathers every results.json below <output_dir> and writes to out (default <output
   plots/*.png plots/*.pdf          G-STD bars, per-image mean vs std, L-STD maps, best/worst visual comparison,
                                    runs_<dataset>: G-STD and L-STD from N = 2..runs of the stored runs
   index.html                       static report (open it from the file system)
-datasets= and methods= choose and order rows and columns. names.<key>=<display> (or names=<file.yaml>
+--datasets and --methods choose and order rows and columns. --names.<key> <display> (or --names <file.yaml>
 of key: display lines, whose order orders methods and data sets) sets the names printed for a method,
-data set or metric (e.g. names.noise_control="Noise control" names.psnr=PSNR-Y). Numbers stored with confidence intervals
+data set or metric (e.g. --names.noise_control "Noise control" --names.psnr PSNR-Y). Numbers stored with confidence intervals
 print them in brackets; the best of a row is coloured only when a paired bootstrap over images
-says it beats the second (else both get a dagger); stats.enabled=false gives the plain marking."""
+says it beats the second (else both get a dagger); --stats.enabled false gives the plain marking.
+The older spelling key=value (datasets=a,b) is accepted. Exit 0 written, 2 usage or input error."""
 
 KEYS = {"names", "datasets", "methods", "out", "images", "max_images", "plots", "html", "runs_plot",
         "stats.enabled", "stats.level", "stats.resamples", "stats.seed"}
@@ -35,19 +38,40 @@ def _bool(key: str, value: str) -> bool:
     raise ValueError(f"{key}={value}: expected true or false")
 
 
+def _pairs(argv: list[str]) -> list[tuple[str | None, str]]:
+    """(option, value) pairs of ``--key value`` / ``--key=value`` / ``key=value``; (None, arg) for positionals."""
+    argv = option_style(argv, KEYS, "report")
+    out: list[tuple[str | None, str]] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--"):
+            key, eq, value = arg[2:].partition("=")
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise ValueError(f"option --{key} needs a value\n{USAGE}")
+                i += 1
+                value = argv[i]
+            out.append((key if key.startswith("names.") else key.replace("-", "_"), value))
+        elif "=" in arg:  # key=value of an unknown key
+            out.append((arg.split("=", 1)[0], arg.split("=", 1)[1]))
+        else:
+            out.append((None, arg))
+        i += 1
+    return out
+
+
 def parse(argv: list[str]) -> dict:
-    """``<output_dir> key=value ...`` -> keyword arguments of build_report."""
+    """``<output_dir> --key value ...`` (or ``key=value``) -> keyword arguments of build_report."""
     kwargs: dict = {"root": None}
     stats_keys: dict = {}
     name_items: dict = {}
-    for arg in argv:
-        if "=" not in arg:
+    for key, value in _pairs(argv):
+        if key is None:
             if kwargs["root"] is not None:
-                raise ValueError(f"unexpected argument {arg!r}: give one folder, then key=value options\n{USAGE}")
-            kwargs["root"] = arg
+                raise ValueError(f"unexpected argument {value!r}: give one folder, then --key value options\n{USAGE}")
+            kwargs["root"] = value
             continue
-        key, value = arg.split("=", 1)
-        key = key.lstrip("-")
         if key.startswith("names.") and len(key) > len("names."):
             name_items[key[len("names."):]] = value.strip("'\"")
             continue
@@ -90,12 +114,12 @@ def report_main(argv: list[str]) -> int:
 
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)
-        return 0
+        return EXIT_OK
     try:
         rep = build_report(**parse(argv))
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print((rep.out / "table.md").read_text(encoding="utf-8"))
     for note in rep.notes:
         print(f"note: {note}")

@@ -34,7 +34,7 @@ COLUMNS = [
 
 # Option keys that say where a file lives, not how a metric is computed: two runs that read
 # the same NIQE parameters from different folders follow the same protocol.
-_LOCATION_KEYS = ("optional",)
+_LOCATION_KEYS = ("optional", "_module_")
 _LOCATION_SUFFIXES = ("path", "dir", "root", "cache")
 
 

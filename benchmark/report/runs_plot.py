@@ -31,7 +31,7 @@ DEFAULT_DRAWS = 10
 
 
 def _stacks(folder: str, images: Sequence[str], runs: int) -> Iterator[np.ndarray]:
-    from benchmark.data import read_image
+    from benchmark.images import read_image
     from benchmark.report.plots import sample_path
 
     for image in images:

@@ -1,0 +1,228 @@
+"""The sample-source contract's two halves: what to produce (:class:`Todo`) and where it goes
+(:class:`SampleSink`).
+
+Every method produces its samples through ``method.produce(todo, sink)``
+(:class:`methods.base.SampleSource`). The runner computes the todo (the (image, run) pairs
+whose ``samples/sampleRR/<id>.png`` is missing or unusable) and hands over a sink; the sink owns
+everything that must be the same for every kind of method:
+
+* seeds: run ``r`` uses seed ``seed + r`` (:meth:`SampleSink.seed`, the one place this is computed);
+* output validation: shape ``scale x`` LR, three channels, finite, in [0, 1], with method, image
+  and seed named when wrong (:func:`validate_output`, :meth:`SampleSink.put_array`);
+* atomic writing of the 8-bit PNG (:func:`benchmark.images.write_png_atomic`);
+* timing: seconds per stored image-run, kept across resumed runs, and the progress bar.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from benchmark.data import Sample
+from benchmark.progress import Progress
+from benchmark.images import png_complete, read_image, to_uint8, write_png_atomic
+from benchmark.store import Store
+
+log = logging.getLogger("srbench")
+
+RANGE_TOL = 1e-6
+
+
+@dataclass
+class Todo:
+    """The work a sample source is asked to do.
+
+    ``samples``: every image of the data set (or of this shard), in data-set order;
+    ``runs``: N, the runs per image; ``missing``: image id -> the runs still to produce, ascending;
+    ``batch_size``: how many runs of one image an ``upscale`` call may take; ``device``: where to run.
+    """
+
+    samples: list[Sample]
+    runs: int
+    missing: dict[str, list[int]]
+    batch_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def total(self) -> int:
+        """Image-runs to produce."""
+        return sum(len(v) for v in self.missing.values())
+
+    def by_image(self) -> list[tuple[Sample, list[int]]]:
+        """(sample, its missing runs) for each image with work, in data-set order."""
+        return [(s, self.missing[s.id]) for s in self.samples if self.missing.get(s.id)]
+
+    def by_run(self) -> dict[int, list[Sample]]:
+        """run -> the samples missing in that run (runs without work left out), for per-run producers."""
+        out: dict[int, list[Sample]] = {}
+        for r in range(self.runs):
+            todo = [s for s in self.samples if r in self.missing.get(s.id, ())]
+            if todo:
+                out[r] = todo
+        return out
+
+
+def validate_output(out: Any, method: Any, sample: Sample, seeds: Sequence[int | None],
+                    shape: tuple[int, ...]) -> None:
+    """Check a method's output against the contract; name method, image and seed when wrong.
+
+    ``method`` needs ``name`` and ``scale``; ``out`` must be a float tensor of ``shape``
+    (batch, 3, scale*h, scale*w), finite, in [0, 1] (up to 1e-6).
+    """
+    where = f"method {method.name!r} on image {sample.id!r} (seeds {list(seeds)})"
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"{where} returned {type(out).__name__}, expected a torch.Tensor of shape {list(shape)}")
+    if not out.is_floating_point():
+        raise ValueError(f"{where} returned dtype {out.dtype}, expected a floating-point tensor in [0, 1]")
+    if tuple(out.shape) != shape:
+        raise ValueError(f"{where} returned shape {list(out.shape)}, expected {list(shape)} "
+                         f"(batch, 3 channels, scale {method.scale} x LR size)")
+    # One pass over the whole batch in the common case; the per-run loop below only runs to
+    # name the culprit (per-run reductions cost ~5x more per image-run on 2 cores).
+    lo_all, hi_all = torch.aminmax(out.detach())
+    if bool(torch.isfinite(lo_all)) and bool(torch.isfinite(hi_all)) and float(lo_all) >= -RANGE_TOL \
+            and float(hi_all) <= 1 + RANGE_TOL:
+        return
+    for i, seed in enumerate(seeds):
+        x = out[i]
+        if not torch.isfinite(x).all():
+            raise ValueError(f"method {method.name!r} returned non-finite values (NaN/Inf) for image {sample.id!r}, "
+                             f"seed {seed}")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -RANGE_TOL or hi > 1 + RANGE_TOL:
+            raise ValueError(f"method {method.name!r} returned values in [{lo:.4g}, {hi:.4g}] for image "
+                             f"{sample.id!r}, seed {seed}; outputs must lie in [0, 1] (clamp in the adapter)")
+
+
+def stored_ok(path: Path, size: tuple[int, int]) -> bool:
+    """A stored sample counts as finished only if it is complete, decodes and has the expected size."""
+    if not path.is_file():
+        return False
+    if not png_complete(path):  # truncated by a crash or a full disk outside srbench's atomic writes
+        log.warning("stored sample %s is truncated (no PNG end chunk); regenerating it", path)
+        return False
+    try:
+        arr = read_image(path)
+    except ValueError as err:
+        log.warning("stored sample %s is unreadable (%s); regenerating it", path, err)
+        return False
+    if arr.shape[:2] != size:
+        log.warning("stored sample %s is %dx%d, expected %dx%d; regenerating it", path, arr.shape[1], arr.shape[0],
+                    size[1], size[0])
+        return False
+    return True
+
+
+def missing_runs(samples: Sequence[Sample], store: Store, runs: int, source: Any) -> dict[str, list[int]]:
+    """image id -> the runs whose stored sample is absent, unusable (see :func:`stored_ok`) or, by
+    ``source.stored_current``, out of date (a precomputed file changed since it was imported)."""
+    todo: dict[str, list[int]] = {}
+    for smp in samples:
+        size = (smp.lr_size[0] * source.scale, smp.lr_size[1] * source.scale)
+        missing = [r for r in range(runs) if not stored_ok(store.sample_path(smp.id, r), size)
+                   or not source.stored_current(store, smp.id, r)]
+        if missing:
+            todo[smp.id] = missing
+    return todo
+
+
+def run_seed(seed: int | None, run: int) -> int | None:
+    """The seed of run ``run``: ``seed + run`` (DESIGN.md); None when the source draws no seeds.
+
+    The one place the rule is written: the sink, the scores' seed column and the determinism
+    check all call it.
+    """
+    return None if seed is None else seed + run
+
+
+class SampleSink:
+    """Receives a method's samples: seeds, validation, atomic PNG writes, timing, progress.
+
+    ``timing`` (``image_runs``, ``seconds``) is updated in place as each sample is stored, so a
+    caller keeps the timing of finished work even when production stops with an error; seconds
+    are counted per stored image, so totals kept across resumes match the stored samples.
+    ``seed`` None: the source does not draw seeds (precomputed outputs); :meth:`seed` then
+    returns None.
+    """
+
+    def __init__(self, store: Store, method: Any, seed: int | None, timing: dict[str, Any],
+                 total: int = 0, progress: str = "generate", samples: Sequence[Sample] = ()) -> None:
+        self.store, self.method, self.base_seed, self.timing = store, method, seed, timing
+        self._samples = {s.id: s for s in samples}  # so sources may name images by id
+        self.timing.setdefault("image_runs", 0)
+        self.timing.setdefault("seconds", 0.0)
+        # a bar on a terminal, log lines otherwise
+        self._bar = Progress(total, f"{progress} {method.name}", "img-run") if total else None
+
+    # ------------------------------------------------------------------ seeds
+
+    def seed(self, run: int) -> int | None:
+        """The seed of run ``run`` (:func:`run_seed`: ``seed + run``), None when the source draws none."""
+        return run_seed(self.base_seed, run)
+
+    def generators(self, runs: Sequence[int], device: torch.device) -> list[torch.Generator]:
+        """One explicit generator per run, seeded ``seed + r`` (never the global RNG)."""
+        return [torch.Generator(device=device).manual_seed(self.seed(r)) for r in runs]
+
+    # ------------------------------------------------------------------ paths
+
+    @property
+    def root(self) -> Path:
+        """The result folder (for a source's own scratch files, e.g. an external command's log)."""
+        return self.store.root
+
+    def sample_path(self, sample_id: str, run: int) -> Path:
+        """Where the sample of (image, run) is stored (to read it back; write through :meth:`put_array`)."""
+        return self.store.sample_path(sample_id, run)
+
+    def expected_size(self, sample: Sample) -> tuple[int, int]:
+        """(height, width) of an SR output: ``scale x`` the LR size."""
+        return sample.lr_size[0] * self.method.scale, sample.lr_size[1] * self.method.scale
+
+    # ------------------------------------------------------------------ storing
+
+    def put_batch(self, sample: Sample, runs: Sequence[int], out: torch.Tensor, seconds: float) -> None:
+        """Validate an ``upscale`` output ``[B, 3, H, W]`` for ``runs`` of ``sample`` and store each;
+        ``seconds`` (the call's time) is shared equally by the B image-runs."""
+        h, w = self.expected_size(sample)
+        validate_output(out, self.method, sample, [self.seed(r) for r in runs], (len(runs), 3, h, w))
+        for i, r in enumerate(runs):
+            self._write(sample.id, r, to_uint8(out[i]), seconds / len(runs))
+
+    def put_array(self, sample: Sample | str, run: int, arr: np.ndarray, seconds: float = 0.0,
+                  source: str | None = None, counted: bool = True) -> None:
+        """Store an 8-bit RGB image (``uint8`` H x W x 3) made outside ``upscale``.
+
+        ``source`` describes where it came from (e.g. ``precomputed output <path>``) for errors;
+        ``counted=False`` replaces a sample that was already stored (an external command that
+        regenerates a whole run) without counting it again in the timing.
+        Raises ValueError naming ``source``, the image and the run when its size is not ``scale x`` LR.
+        """
+        if isinstance(sample, str):
+            sample = self._samples[sample]
+        want = self.expected_size(sample)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"{source or 'output of method ' + repr(self.method.name)} (image {sample.id!r}, run "
+                             f"{run}) is {arr.dtype} {list(arr.shape)}, expected uint8 H x W x 3 (8-bit RGB)")
+        if arr.shape[:2] != want:
+            raise ValueError(f"{source or 'output of method ' + repr(self.method.name)} (image {sample.id!r}, run "
+                             f"{run}) is {arr.shape[1]}x{arr.shape[0]}, expected {want[1]}x{want[0]} (scale "
+                             f"{self.method.scale} x LR); check method.scale and the files")
+        self._write(sample.id, run, arr, seconds, counted)
+
+    def _write(self, sample_id: str, run: int, arr: np.ndarray, seconds: float, counted: bool = True) -> None:
+        write_png_atomic(self.store.sample_path(sample_id, run), arr)
+        if counted:
+            self.timing["image_runs"] += 1
+            self.timing["seconds"] += seconds
+            if self._bar is not None:
+                self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
