@@ -75,8 +75,8 @@ from PIL import Image
 from benchmark.data import Sample
 from benchmark.errors import MissingFilesError, UserError
 from benchmark.images import read_image, write_png_atomic
-from benchmark.weights import WeightFile
 from benchmark.sink import SampleSink, Todo
+from benchmark.weights import WeightFile
 from methods.base import METHODS, SampleSource
 
 log = logging.getLogger("srbench")
@@ -393,64 +393,61 @@ class External(SampleSource):
     # ------------------------------------------------------------------ the sample-source contract
 
     def produce(self, todo: Todo, sink: SampleSink) -> None:
-        """Run the command for every run with missing images (seeds ``sink.seed(r)``); outputs go to ``sink``."""
-        self.load(todo.device)
-        self.generate_runs(todo.by_run(), sink.seed(0), sink, sink.timing, samples=todo.samples, runs=todo.runs)
+        """Produce every missing (image, run) of ``todo`` by the resume rule of the module docstring.
 
-    def generate_runs(self, work: Mapping[int, Sequence[Sample]], seed: int, store: Any, timing: dict[str, Any],
-                      samples: Sequence[Sample] | None = None, runs: int | None = None) -> None:
-        """Produce every run with missing images by the resume rule of the module docstring.
-
-        ``work``: ``{run: [samples missing in that run]}``; ``samples``: all images of the data set
-        (the unit of work is a whole run); ``runs``: N. Stores validated outputs in ``store``.
+        Run ``r`` uses ``sink.seed(r)``; outputs go through ``sink.put_array`` (size check, atomic
+        write, timing), replacing the kept samples of a regenerated run without counting them again;
+        the staging folders and ``external.log`` live in the result folder ``sink.root``.
         """
-        timing["includes_model_loading"] = True
-        missing = {r: {s.id for s in v} for r, v in work.items() if v}
-        everything = sorted({s.id: s for s in (samples if samples is not None else
-                                                [s for v in work.values() for s in v])}.values(), key=lambda s: s.id)
-        n_runs = runs if runs is not None else max(missing) + 1
+        self.load(todo.device)
+        sink.timing["includes_model_loading"] = True  # an external process loads its model per command
+        missing = {r: {s.id for s in v} for r, v in todo.by_run().items()}
+        if not missing:
+            return
+        everything = sorted(todo.samples, key=lambda s: s.id)
         index = {s.id: i for i, s in enumerate(everything)}
         width = max(6, len(str(len(everything) - 1)))
-        staging = store.root / "staging"
+        staging = sink.root / "staging"
         self._clear_stale(staging)
-        log_path = store.root / "external.log"
+        log_path = sink.root / "external.log"
         if self.all_runs:
+            n = todo.runs
             stage = staging / f"all_runs-{os.getpid()}"
             dirs = self._stage(stage, everything, index, width)
-            what = f"all {n_runs} runs (seed {seed}, n_samples {n_runs}, {len(everything)} image(s))"
-            seconds = self._run_command(self._format(self.cmd, self._values(*dirs, seed, n_runs, 0), "method.cmd"),
-                                        log_path, what, len(everything) * n_runs, dirs[1])
+            what = f"all {n} runs (seed {sink.seed(0)}, n_samples {n}, {len(everything)} image(s))"
+            seconds = self._run_command(self._format(self.cmd, self._values(*dirs, sink.seed(0), n, 0), "method.cmd"),
+                                        log_path, what, len(everything) * n, dirs[1])
             errors: list[str] = []
-            found = {r: self._collect(dirs[1], stage / "input", everything, index, width, r, seed + r, log_path,
-                                      errors) for r in range(n_runs)}
-            self._check_seed_effect(found, seed, store, errors)
-            self._store_all(found, missing, store, timing, seconds, len(everything) * n_runs, errors, stage)
+            found = {r: self._collect(dirs[1], stage / "input", everything, index, width, r, sink.seed(r), log_path,
+                                      errors) for r in range(n)}
+            self._check_seed_effect(found, sink, errors)
+            self._store_all(found, missing, sink, seconds, len(everything) * n, errors, stage)
         elif self.per_image:
             for r in sorted(missing):
                 for smp in [s for s in everything if s.id in missing[r]]:
                     stage = staging / f"run{r:02d}-{index[smp.id]:0{width}d}-{os.getpid()}"
                     dirs = self._stage(stage, [smp], index, width)
-                    what = f"run {r} (seed {seed + r}), image {smp.id!r} alone"
-                    seconds = self._run_command(self._format(self.cmd, self._values(*dirs, seed + r, 1, r),
+                    what = f"run {r} (seed {sink.seed(r)}), image {smp.id!r} alone"
+                    seconds = self._run_command(self._format(self.cmd, self._values(*dirs, sink.seed(r), 1, r),
                                                              "method.cmd"), log_path, what, 1, dirs[1])
                     errors = []
-                    found = {r: self._collect(dirs[1], stage / "input", [smp], index, width, r, seed + r, log_path,
+                    found = {r: self._collect(dirs[1], stage / "input", [smp], index, width, r, sink.seed(r), log_path,
                                               errors)}
-                    self._check_seed_effect(found, seed, store, errors)
-                    self._store_all(found, missing, store, timing, seconds, 1, errors, stage)
+                    self._check_seed_effect(found, sink, errors)
+                    self._store_all(found, missing, sink, seconds, 1, errors, stage)
         else:
             for r in sorted(missing):
                 stage = staging / f"run{r:02d}-{os.getpid()}"
                 dirs = self._stage(stage, everything, index, width)
-                what = (f"run {r} (seed {seed + r}, {len(everything)} image(s), {len(missing[r])} of them missing: "
+                what = (f"run {r} (seed {sink.seed(r)}, {len(everything)} image(s), {len(missing[r])} of them missing: "
                         f"the whole run is regenerated)")
-                seconds = self._run_command(self._format(self.cmd, self._values(*dirs, seed + r, 1, r), "method.cmd"),
-                                            log_path, what, len(everything), dirs[1])
+                seconds = self._run_command(self._format(self.cmd, self._values(*dirs, sink.seed(r), 1, r),
+                                                         "method.cmd"), log_path, what, len(everything), dirs[1])
                 errors = []
-                found = {r: self._collect(dirs[1], stage / "input", everything, index, width, r, seed + r, log_path,
-                                          errors)}
-                self._check_seed_effect(found, seed, store, errors)
-                self._store_all(found, missing, store, timing, seconds, len(everything), errors, stage)
+                found = {r: self._collect(dirs[1], stage / "input", everything, index, width, r, sink.seed(r),
+                                          log_path, errors)}
+                self._check_seed_effect(found, sink, errors)
+                self._store_all(found, missing, sink, seconds, len(everything), errors, stage)
         if not self.keep_staging:
             try:
                 staging.rmdir()  # only when empty
@@ -556,12 +553,12 @@ class External(SampleSource):
                               f"stored. Set method.check_correspondence=false only if outputs legitimately differ "
                               f"from their inputs at {THUMB}x{THUMB}")
 
-    def _check_seed_effect(self, found: Mapping[int, Mapping[str, np.ndarray]], seed: int, store: Any,
+    def _check_seed_effect(self, found: Mapping[int, Mapping[str, np.ndarray]], sink: SampleSink,
                            errors: list[str]) -> None:
         """A stochastic method whose outputs for two seeds are bit-identical ignores its seed."""
         if not self.stochastic or errors:
             return
-        stored_dir = store.root / "samples"
+        stored_dir = sink.root / "samples"
         stored = sorted(int(d.name[6:]) for d in stored_dir.glob("sample[0-9]*") if d.name[6:].isdigit()) \
             if stored_dir.is_dir() else []
         for r, arrays_r in found.items():
@@ -572,14 +569,14 @@ class External(SampleSource):
                     arrays = found[other]
                 else:
                     try:
-                        arrays = {i: read_image(store.sample_path(i, other)) for i in arrays_r
-                                  if store.sample_path(i, other).is_file()}
+                        arrays = {i: read_image(sink.sample_path(i, other)) for i in arrays_r
+                                  if sink.sample_path(i, other).is_file()}
                     except ValueError:
                         continue
                 if set(arrays) < set(arrays_r):
                     continue
                 if all(np.array_equal(arrays_r[i], arrays[i]) for i in arrays_r):
-                    errors.append(f"seeds {seed + r} and {seed + other} gave bit-identical outputs for all "
+                    errors.append(f"seeds {sink.seed(r)} and {sink.seed(other)} gave bit-identical outputs for all "
                                   f"{len(arrays_r)} image(s): the command ignores the seed (a --seed flag that is "
                                   f"parsed but never used?). Run the script through {{seeded}} (see "
                                   f"conf/method/osediff.yaml), or set method.stochastic=false if the method is "
@@ -587,18 +584,20 @@ class External(SampleSource):
                     return
                 break  # one comparison per run is enough
 
-    def _store_all(self, found: Mapping[int, Mapping[str, np.ndarray]], missing: Mapping[int, set[str]], store: Any,
-                   timing: dict[str, Any], seconds: float, staged: int, errors: list[str], stage: Path) -> None:
-        """Store every output of the unit of work, or nothing of it; credit timing to the missing ones."""
+    def _store_all(self, found: Mapping[int, Mapping[str, np.ndarray]], missing: Mapping[int, set[str]],
+                   sink: SampleSink, seconds: float, staged: int, errors: list[str], stage: Path) -> None:
+        """Store every output of the unit of work through the sink, or nothing of it.
+
+        The command's seconds are shared by the ``staged`` image-runs it made; only those that were
+        missing count (``counted``), so the timing kept across resumes counts each stored image-run once.
+        """
         if errors:
             raise UserError(f"method {self.name!r} wrote unusable outputs; nothing of this unit of work was stored "
-                             f"(the command's outputs are kept in {stage / 'output'}):\n  - " + "\n  - ".join(errors))
+                            f"(the command's outputs are kept in {stage / 'output'}):\n  - " + "\n  - ".join(errors))
         for r, arrays in found.items():
             for i, arr in arrays.items():
-                # seconds per image-run of this command, credited to the image-runs that were missing, so the
-                # totals kept across resumes count every stored image-run once
-                store.put_array(i, r, arr, seconds / staged if staged else 0.0, source=f"output of {self.name!r}",
-                                counted=i in missing.get(r, ()))
+                sink.put_array(i, r, arr, seconds / staged if staged else 0.0, source=f"output of {self.name!r}",
+                               counted=i in missing.get(r, ()))
         if not self.keep_staging:
             shutil.rmtree(stage, ignore_errors=True)
 

@@ -163,9 +163,15 @@ def test_psnr_colour_space_and_channel_change_the_value():
     assert vals[(True, "ycbcr")] != pytest.approx(vals[(False, "ycbcr")], abs=1e-3)
 
 
-@pytest.mark.parametrize("backend", ["fast", "pyiqa"])
-@pytest.mark.parametrize("y_channel, color_space", [(True, "ycbcr"), (True, "yiq"), (True, "lhm"), (False, "ycbcr")])
-@pytest.mark.parametrize("downsample", [False, True])
+# every option value once in the default run; the full grid (about 2 minutes on 2 cores) is slow
+_SSIM_FAST = {("fast", True, "ycbcr", True), ("pyiqa", True, "yiq", False), ("fast", False, "ycbcr", False),
+              ("fast", True, "lhm", False)}
+_SSIM_GRID = [pytest.param(b, y, c, d, marks=() if (b, y, c, d) in _SSIM_FAST else pytest.mark.slow)
+              for b in ("fast", "pyiqa") for y, c in ((True, "ycbcr"), (True, "yiq"), (True, "lhm"), (False, "ycbcr"))
+              for d in (False, True)]
+
+
+@pytest.mark.parametrize("backend, y_channel, color_space, downsample", _SSIM_GRID)
 def test_ssim_options_equal_pyiqa(backend, y_channel, color_space, downsample):
     """400 px: round(400 / 256) = 2, so downsample pools by 2 (as pyiqa and the MATLAB code)."""
     import pyiqa
@@ -247,8 +253,9 @@ def variant_home(tmp_path_factory):
     return home
 
 
-@pytest.mark.parametrize("net", ["alex", "vgg", "squeeze"])
-@pytest.mark.parametrize("version", ["0.0", "0.1"])
+@pytest.mark.parametrize("net, version", [pytest.param(n, v, marks=() if (n, v) in {("squeeze", "0.1"), ("vgg", "0.0")}
+                                                       else pytest.mark.slow)
+                                          for n in ("alex", "vgg", "squeeze") for v in ("0.0", "0.1")])
 def test_lpips_options_equal_pyiqa(variant_home, monkeypatch, net, version):
     import pyiqa
 
@@ -261,7 +268,8 @@ def test_lpips_options_equal_pyiqa(variant_home, monkeypatch, net, version):
     assert ours == pytest.approx(float(ref(sr, hr)), abs=1e-6)
 
 
-@pytest.mark.parametrize("pretrained", ["koniq10k", "spaq", "paq2piq", "ava"])
+@pytest.mark.parametrize("pretrained", [pytest.param(p, marks=pytest.mark.slow) for p in ("koniq10k", "spaq", "paq2piq")]
+                         + ["ava"])
 def test_musiq_options_equal_pyiqa(variant_home, monkeypatch, pretrained):
     import pyiqa
 

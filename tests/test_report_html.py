@@ -42,9 +42,11 @@ def test_report_files(bench):
         assert (out / name).is_file(), name
     names = sorted(p.name for p in (out / "plots").iterdir())
     # per-image figures are named by plots.asset_name (slug + hash: unique per id, issue 13)
-    want = sorted([f"{kind}_tiny.{ext}" for kind in ("gstd", "scatter", "runs") for ext in ("png", "pdf")]
+    want = sorted([f"{kind}_tiny.{ext}" for kind in ("gstd", "scatter", "runs", "quality_stability")
+                   for ext in ("png", "pdf")]
                   + [f"{k}_{plots.asset_name('tiny')}_{plots.asset_name(i)}.{ext}"
-                     for k in ("lstd", "visual") for i in IMAGES[:2] for ext in ("png", "pdf")])
+                     for k in ("lstd", "visual") for i in IMAGES[:2] for ext in ("png", "pdf")]
+                  + ["quality_stability_tiny.csv"])  # the values the quality/stability plot draws (issue 16)
     assert names == want
     res = json.loads((root / "out" / "tiny" / "bicubic" / "results.json").read_text())
     ci = res["metrics"]["psnr"]["mean_ci"]  # best, with its interval (benchmark/stats.py)

@@ -55,3 +55,56 @@ def test_two_keys_with_one_display_name_are_refused(tmp_path):
     res = write_results(tmp_path / "results")
     with pytest.raises(ValueError, match="display names map two results to one name"):
         build_report(res, out=tmp_path / "rep", names={"ccsr": "X", "bsrgan": "X"}, plots=False, html=False)
+
+
+def test_quality_stability_plot_draws_results_values(tmp_path):
+    """One point per method at (mean, G-STD); deterministic methods on the zero line. Checked on
+    the CSV written beside the figure and on the figure's own artists."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from benchmark.report.collect import collect
+    from benchmark.report.quality_stability import points
+
+    res = write_results(tmp_path / "results")
+    rep = build_report(res, out=tmp_path / "rep", html=False, runs_plot=False)
+    csv = rep.out / "plots" / "quality_stability_RealSR.csv"
+    assert csv.is_file() and (rep.out / "plots" / "quality_stability_RealSR.png").is_file()
+    pts = pd.read_csv(csv)
+    # every value against the results.json files themselves
+    for path in sorted(Path(res).rglob("results.json")):
+        r = json.loads(path.read_text())
+        if r["dataset"] != "RealSR":
+            continue
+        for metric, m in r["metrics"].items():
+            row = pts[(pts["metric"] == metric) & (pts["method"] == r["method"])]
+            if m.get("mean") is None or metric == "fid":
+                assert row.empty
+                continue
+            assert len(row) == 1 and row["mean"].iloc[0] == pytest.approx(m["mean"])
+            assert row["gstd"].iloc[0] == pytest.approx(m["gstd"] if r["stochastic"] else 0.0)
+    assert set(pts[~pts["stochastic"]]["gstd"]) == {0.0} and "bsrgan" in set(pts["method"])
+    # the figure draws exactly these points
+    import matplotlib.pyplot as plt
+
+    from benchmark.report.quality_stability import plot_quality_stability
+
+    plt.close("all")
+    shown = []
+    orig = plt.Figure.savefig
+
+    def grab(fig, *a, **k):
+        for ax in fig.axes:
+            for coll in ax.collections:
+                shown.extend(tuple(map(float, xy)) for xy in coll.get_offsets())
+        return orig(fig, *a, **k)
+
+    plt.Figure.savefig = grab
+    try:
+        plot_quality_stability(collect(res), "RealSR", ["bsrgan", "ccsr", "stable_sr"], tmp_path / "p")
+    finally:
+        plt.Figure.savefig = orig
+    want = points(collect(res), "RealSR", ["bsrgan", "ccsr", "stable_sr"])
+    assert sorted(set(shown)) == sorted({(a, b) for a, b in zip(want["mean"], want["gstd"])})

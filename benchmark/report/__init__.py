@@ -269,6 +269,9 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
             rep.plots.setdefault(ds, [])
             rep.plots[ds] += plots_mod.plot_gstd(df, ds, ms, plots_dir)
             rep.plots[ds] += plots_mod.plot_scatter(df, ds, ms, plots_dir)
+            from benchmark.report.quality_stability import plot_quality_stability
+
+            rep.plots[ds] += plot_quality_stability(df, ds, ms, plots_dir)  # mean vs G-STD, one point per method
             if runs_plot:
                 from benchmark.report.runs_plot import plot_runs_needed
 

@@ -36,7 +36,7 @@ def render(rep: Report) -> str:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["css"] = _css
     rel = lambda p: Path(p).relative_to(rep.out).as_posix()
-    plots = {ds: [rel(p) for p in paths if p.suffix == ".png" and p.name.startswith(("gstd_", "scatter_", "runs_"))]
+    plots = {ds: [rel(p) for p in paths if p.suffix == ".png" and p.name.startswith(("gstd_", "scatter_", "runs_", "quality_stability_"))]
              for ds, paths in rep.plots.items()}
     pdfs = [rel(p) for paths in rep.plots.values() for p in paths if p.suffix == ".pdf"]
     downloads = [rel(p) for p in rep.files if p.suffix in (".tex", ".md", ".csv")]
