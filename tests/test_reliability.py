@@ -526,11 +526,21 @@ def test_crop_border_of_half_the_image_is_an_error_just_below_is_not(tmp_path):
 
 
 def test_metric_that_cannot_score_a_small_crop_names_metric_and_size(tmp_path):
-    """SSIM's 11x11 window does not fit 2 rows: the error says so instead of a bare conv2d error."""
+    """SSIM's 11x11 window does not fit 2 rows: the value is excluded with a reason naming the metric,
+    the image and its size after the crop (issue 12's per-image failure policy, no bare conv2d error);
+    under strict=true the run then stops with a user error, after results.json is written."""
+    import json
+
+    from benchmark.runner import ExcludedValues
+
     lr, hr = make_pairs(tmp_path / "d", ["small"], lr_size=(8, 12))  # SR 32x48, cropped 2x18
-    with pytest.raises(RuntimeError, match=r"metric 'ssim' failed on an SR input of 18x2 pixels "
-                                           r"\(after crop_border=15.*lower crop_border or leave the metric out"):
+    with pytest.raises(ExcludedValues, match=r"1 value\(s\) excluded.*strict=false"):
         run_bench(base(lr, hr, tmp_path / "o", "method=bicubic", "crop_border=15", "metrics=[ssim]"))
+    res = json.loads((tmp_path / "o" / "folder" / "bicubic" / "results.json").read_text())
+    (exc,) = res["metrics"]["ssim"]["excluded"]
+    assert exc["image"] == "small" and exc["run"] == 0
+    assert exc["reason"].startswith("ssim: ") and "11x11" in exc["reason"] and "18x2 after crop_border=15" in exc["reason"]
+    assert res["metrics"]["ssim"]["mean"] is None and res["metrics"]["ssim"]["num_values"] == 0
 
 
 def test_image_smaller_than_min_size_is_named(tmp_path):
