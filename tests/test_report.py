@@ -236,9 +236,29 @@ def test_gstd_bars_from_the_frame(fixed, tmp_path):
     """Without per-image files the G-STD bars still come from results.json; one bar per stochastic method."""
     from benchmark.report import plots
 
+    import matplotlib.pyplot as plt
+
     df = collect(fixed)
-    paths = plots.plot_gstd(df, "RealSR", ["bsrgan", "ccsr", "stable_sr"], tmp_path)
+    drawn: dict[str, list[float]] = {}
+    real_save = plots.save
+
+    def spy(fig, *args, **kwargs):  # read the bars back from the figure before it is saved and closed
+        for ax in fig.axes:
+            drawn[ax.get_title()] = [bar.get_height() for bar in ax.patches]
+            assert [t.get_text() for t in ax.get_xticklabels()] == ["ccsr", "stable_sr"]
+        return real_save(fig, *args, **kwargs)
+
+    plots.save = spy
+    try:
+        paths = plots.plot_gstd(df, "RealSR", ["bsrgan", "ccsr", "stable_sr"], tmp_path)
+    finally:
+        plots.save = real_save
+        plt.close("all")
     assert [p.name for p in paths] == ["gstd_RealSR.png", "gstd_RealSR.pdf"]
+    # the bars are the G-STDs of report_fixtures (ccsr, stable_sr; bsrgan is deterministic), not the means
+    assert drawn["G-STD of PSNR"] == pytest.approx([0.2853, 0.8012])
+    assert drawn["G-STD of LPIPS"] == pytest.approx([0.0065, 0.0188])
+    assert drawn["L-STD"] == pytest.approx([0.0099, 0.0442])
     assert paths[1].read_bytes().startswith(b"%PDF")
     from PIL import Image
 
