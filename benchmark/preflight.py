@@ -237,6 +237,25 @@ def _method_files(cfg: DictConfig, found: dict) -> None:
         # the method cannot list its files before its required keys are set: reported there
 
 
+@register("method settings")
+def _method_settings(cfg: DictConfig, found: dict) -> None:
+    """Problems a method can tell from its config alone (its ``preflight_problems`` classmethod, if any),
+    e.g. an official-repository preset without ``method.repo``."""
+    from hydra.utils import get_class
+
+    if _has_missing(found, "method") or not cfg.method.get("_target_"):
+        return
+    hook = getattr(get_class(cfg.method._target_), "preflight_problems", None)
+    if hook is None:
+        return
+    values = {k: None if OmegaConf.is_missing(cfg.method, k) else
+              (OmegaConf.to_container(cfg.method[k], resolve=True) if OmegaConf.is_config(cfg.method[k])
+               else cfg.method[k]) for k in cfg.method}
+    problems = hook(**values)
+    if problems:
+        raise errors.UserError("\n  - ".join(problems))
+
+
 @register("metric files")
 def _metric_files(cfg: DictConfig, found: dict) -> None:
     from benchmark.scoring import metric_files

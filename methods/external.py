@@ -249,6 +249,20 @@ class External(SampleSource):
         return {k: _resolve_weight(v, self.repo) for k, v in self.weights.items() if not _missing(v)}
 
     @classmethod
+    def preflight_problems(cls, **config: Any) -> list[str]:
+        """Problems found from the config alone, before any work (the run's preflight lists them with
+        everything else it lacks): an official-repository preset needs ``method.repo``."""
+        cmd, workdir, edits = str(config.get("cmd") or ""), config.get("workdir"), config.get("edits") or []
+        weights = config.get("weights") or {}
+        uses_repo = ("{repo}" in cmd or bool(workdir) or bool(edits)
+                     or any("{repo}" in str(v) for v in weights.values()))
+        if uses_repo and _missing(config.get("repo")):
+            name = config.get("name", "external")
+            return [f"method {name!r} needs method.repo=<clone of the official repository> (which repository and "
+                    f"commit: conf/method/{name}.yaml)"]
+        return []
+
+    @classmethod
     def weight_files(cls, **config: Any) -> list[WeightFile]:
         name = config.get("name", "external")
         repo = None if _missing(config.get("repo")) else Path(str(config["repo"])).expanduser()

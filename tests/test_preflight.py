@@ -103,3 +103,24 @@ def test_doctor_for_ccsr_does_not_suggest_strict_false(tmp_path):
                        env=_env(HF_HUB_OFFLINE="1", TORCH_HOME=str(tmp_path / "torch")))
     assert p.returncode == 1, p.stdout + p.stderr
     assert "MISSING" in p.stdout and "strict=false" not in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("preset", ["stablesr", "ddrm", "osediff"])
+def test_official_repository_preset_without_repo_is_named_before_work(tmp_path, preset):
+    """An official-repository preset needs method.repo: the preflight says so (with the preset file that
+    names the repository and commit) instead of the run failing once generation has started."""
+    lr, hr = make_pairs(tmp_path / "d", ["a"], lr_size=(128, 128))
+    cfg = compose([f"method={preset}", "dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}",
+                   f"output_dir={tmp_path / 'out'}", "metrics=[psnr]"])
+    with pytest.raises(errors.UserError) as err:
+        preflight.check(cfg)
+    msg = str(err.value)
+    assert f"method {preset!r} needs method.repo=" in msg and f"conf/method/{preset}.yaml" in msg
+    assert not (tmp_path / "out").exists()
+    # with the repository given, that problem is gone (others, e.g. its weight files, may remain)
+    cfg = compose([f"method={preset}", f"method.repo={tmp_path}", "dataset=folder", f"dataset.lr_dir={lr}",
+                   f"dataset.hr_dir={hr}", f"output_dir={tmp_path / 'out'}", "metrics=[psnr]"])
+    try:
+        preflight.check(cfg)
+    except errors.UserError as e:
+        assert "needs method.repo=" not in str(e)
