@@ -126,9 +126,11 @@ def test_html_in_headless_chromium(bench, chromium, tmp_path):
     assert "file://" not in html and 'src="/' not in html  # relative links only: opens from the file system
     parsed = _Imgs()
     parsed.feed(html)
-    # 3 stability plots (G-STD bars, scatter, runs needed) + per image (2 shown): LR, HR, bicubic run,
-    # noise_control best/worst/L-STD map, 2 figures.
-    assert len(parsed.srcs) == 3 + 2 * 8 and parsed.tables == 3
+    # 4 stability plots (G-STD bars, scatter, quality vs stability, runs needed) + per image (2 shown): LR, HR,
+    # bicubic run, noise_control best/worst/L-STD map, 2 figures.
+    assert len(parsed.srcs) == 4 + 2 * 8 and parsed.tables == 3
+    assert parsed.srcs[:4] == ["plots/gstd_tiny.png", "plots/scatter_tiny.png", "plots/quality_stability_tiny.png",
+                               "plots/runs_tiny.png"]
 
     with Browser(chromium) as b:
         b.open(page.as_uri())
