@@ -207,6 +207,13 @@ def _dataset(cfg: DictConfig, found: dict) -> None:
     found["dataset"] = dataset
 
 
+def _method_values(cfg: DictConfig) -> dict[str, Any]:
+    """``cfg.method`` as plain values for a method's classmethods; unset (``???``) keys become None."""
+    return {k: None if OmegaConf.is_missing(cfg.method, k) else
+            (OmegaConf.to_container(cfg.method[k], resolve=True) if OmegaConf.is_config(cfg.method[k])
+             else cfg.method[k]) for k in cfg.method}
+
+
 @register("method files")
 def _method_files(cfg: DictConfig, found: dict) -> None:
     """The method's declared files. Unset (``???``) keys are passed as None, so a method whose
@@ -218,13 +225,7 @@ def _method_files(cfg: DictConfig, found: dict) -> None:
 
     if OmegaConf.is_missing(cfg.method, "_target_") or not cfg.method.get("_target_"):
         return
-    values: dict[str, Any] = {}
-    for k in cfg.method:
-        if OmegaConf.is_missing(cfg.method, k):
-            values[k] = None
-        else:
-            v = cfg.method[k]
-            values[k] = OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+    values = _method_values(cfg)
     from benchmark.sources import USER_KEYS, with_user_keys
 
     # which path keys still hold the preset's cache default (those files are held to the release's size)
@@ -248,10 +249,7 @@ def _method_settings(cfg: DictConfig, found: dict) -> None:
     hook = getattr(get_class(cfg.method._target_), "preflight_problems", None)
     if hook is None:
         return
-    values = {k: None if OmegaConf.is_missing(cfg.method, k) else
-              (OmegaConf.to_container(cfg.method[k], resolve=True) if OmegaConf.is_config(cfg.method[k])
-               else cfg.method[k]) for k in cfg.method}
-    problems = hook(**values)
+    problems = hook(**_method_values(cfg))
     if problems:
         raise errors.UserError("\n  - ".join(problems))
 
