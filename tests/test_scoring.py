@@ -1,0 +1,195 @@
+"""Scoring without the runner: which pixels each metric sees (border crop), which values exist
+(size limits, flat images, failures), and the scores and per-image L-STD of stored samples,
+each compared with numpy computed beside it. Small and fast: the mutation run of
+benchmark/scoring.py (benchmarks/mutation.py) uses these tests."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from benchmark import scoring
+from benchmark.data import Sample
+from benchmark.results import Excluded
+from benchmark.scoring import MetricPlan, score, score_image, size_exclusions, tidy
+from benchmark.store import Store
+from conftest import write_png
+
+
+def _spec(kind: str = "FR", crop: bool = True, min_size: int = 1, flat_undefined: bool = False) -> SimpleNamespace:
+    """The MetricSpec facts scoring reads (too_small is the real MetricSpec rule, typed out here)."""
+    def too_small(h, w, border):
+        if crop:
+            h, w = h - 2 * border, w - 2 * border
+        return None if min(h, w) >= min_size else "too small"
+
+    return SimpleNamespace(kind=kind, crop=crop, min_size=min_size, min_size_why="", flat_undefined=flat_undefined,
+                           too_small=too_small)
+
+
+def _mse(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """A full-reference scorer: mean squared difference per run, float64 [N]."""
+    return ((sr.double() - hr.double()) ** 2).mean(dim=(1, 2, 3))
+
+
+def _mean(sr: torch.Tensor) -> torch.Tensor:
+    """A no-reference scorer: mean pixel value per run."""
+    return sr.double().mean(dim=(1, 2, 3))
+
+
+@pytest.mark.parametrize("border", [0, 1, 3])
+def test_crop_removes_border_pixels_on_each_side(border):
+    x = torch.arange(2 * 3 * 9 * 10, dtype=torch.float32).reshape(2, 3, 9, 10)
+    got = scoring._crop_t(x, border)
+    want = x.numpy()[..., border:9 - border, border:10 - border]
+    assert got.shape == (2, 3, 9 - 2 * border, 10 - 2 * border)
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_flat_is_per_run_zero_variance():
+    x = torch.rand(3, 3, 4, 4)
+    x[1] = 0.5  # one value everywhere
+    x[2, 0] = 0.5  # one channel constant, the others not: not flat
+    assert scoring._flat(x).tolist() == [False, True, False]
+
+
+def test_tidy_sorts_by_metric_image_run_and_keeps_missing_seeds():
+    rows = [("b", 1, 8, "psnr", 2.0), ("a", 1, 8, "ssim", 3.0), ("b", 0, 7, "psnr", 1.0), ("a", 0, None, "psnr", 0.5)]
+    got = tidy(rows)
+    assert list(zip(got["metric"], got["image"], got["run"])) == [("psnr", "a", 0), ("psnr", "b", 0),
+                                                                  ("psnr", "b", 1), ("ssim", "a", 1)]
+    assert str(got["seed"].dtype) == "Int64" and got["seed"].isna().tolist() == [True, False, False, False]
+    more = pd.DataFrame([("__set__", 0, 7, "fid", 9.0)], columns=scoring.SCORE_COLUMNS)
+    both = tidy(rows, more)
+    assert len(both) == 5 and both["metric"].tolist()[0] == "fid"
+    assert len(tidy(rows, more.iloc[:0])) == 4  # an empty frame adds nothing
+
+
+def test_score_image_calls_fr_with_hr_and_nr_without():
+    x, y = torch.rand(3, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    excluded: list[Excluded] = []
+    fr = score_image("m", _spec("FR"), _mse, "img", x, y, [4, 5, 6], excluded)
+    want = ((x.double() - y.double()) ** 2).mean(dim=(1, 2, 3)).tolist()
+    assert fr == pytest.approx(dict(zip([4, 5, 6], want)), abs=0)
+    nr = score_image("n", _spec("NR", crop=False), _mean, "img", x, None, [0, 1, 2], excluded)
+    assert nr == pytest.approx(dict(enumerate(x.double().mean(dim=(1, 2, 3)).tolist())), abs=0)
+    assert excluded == []
+
+
+@pytest.mark.parametrize("size, crop, border, scored", [
+    (11, False, 0, True), (10, False, 0, False),  # min_size 11: 11 px is enough, 10 is not
+    (11, True, 2, True),  # x is what the metric sees (already cropped by 2): 11 px seen
+    (10, True, 2, False),
+])
+def test_score_image_size_limit_is_on_what_the_metric_sees(size, crop, border, scored):
+    x = torch.rand(2, 3, size, size)
+    excluded: list[Excluded] = []
+    got = score_image("m", _spec("NR", crop=crop, min_size=11), _mean, "img", x, None, [0, 1], excluded, border)
+    assert (got != {}) is scored
+    assert [(e.metric, e.image, e.run) for e in excluded] == ([] if scored else [("m", "img", 0), ("m", "img", 1)])
+
+
+def test_score_image_excludes_flat_runs_only_where_undefined():
+    x = torch.rand(3, 3, 8, 8)
+    x[1] = 0.25
+    excluded: list[Excluded] = []
+    got = score_image("niqe", _spec("NR", crop=False, flat_undefined=True), _mean, "img", x, None, [0, 1, 2], excluded)
+    assert sorted(got) == [0, 2] and got[2] == pytest.approx(float(x[2].double().mean()), abs=0)
+    assert [(e.run, e.reason) for e in excluded] == [(1, "niqe: undefined on a flat image (zero variance)")]
+    excluded.clear()
+    got = score_image("m", _spec("NR", crop=False), _mean, "img", x, None, [0, 1, 2], excluded)
+    assert sorted(got) == [0, 1, 2] and got[1] == pytest.approx(0.25) and excluded == []
+
+
+def test_score_image_finds_the_failing_run_and_keeps_the_others():
+    x = torch.rand(3, 3, 8, 8)
+    x[1, 0, 0, 0] = 2.0  # the scorer refuses values above 1 (as a metric that checks its input range)
+
+    def picky(sr):
+        if (sr > 1).any():
+            raise ValueError("input out of range")
+        return _mean(sr)
+
+    excluded: list[Excluded] = []
+    got = score_image("m", _spec("NR", crop=False), picky, "img", x, None, [10, 11, 12], excluded)
+    assert got == pytest.approx({10: float(x[0].double().mean()), 12: float(x[2].double().mean())}, abs=0)
+    assert [(e.run, e.reason) for e in excluded] == [(11, "m: failed (ValueError: input out of range)")]
+
+
+def test_score_image_excludes_non_finite_values():
+    x = torch.rand(3, 3, 8, 8)
+    excluded: list[Excluded] = []
+    got = score_image("m", _spec("NR", crop=False),
+                      lambda sr: torch.tensor([1.5, float("nan"), float("inf")], dtype=torch.float64), "img", x,
+                      None, [0, 1, 2], excluded)
+    assert got == {0: 1.5}
+    assert [(e.run, e.reason) for e in excluded] == [(1, "m: undefined (the metric returned nan)"),
+                                                     (2, "m: undefined (the metric returned inf)")]
+
+
+def test_size_exclusions_from_lr_sizes_before_generation(tmp_path):
+    plan = MetricPlan({"ssim": (_spec("FR", crop=True, min_size=11), None),
+                       "niqe": (_spec("NR", crop=False, min_size=96), None),
+                       "fid": (_spec("set", crop=False, min_size=1000), None)}, {})
+    samples = [Sample("big", tmp_path / "b.png", tmp_path / "B.png", (24, 30)),  # SR 96x120
+               Sample("small", tmp_path / "s.png", tmp_path / "S.png", (4, 30)),  # SR 16x120, cropped 2: 12
+               Sample("tiny", tmp_path / "t.png", None, (3, 30))]  # SR 12x120, cropped: 8; no HR: no SSIM
+    got = size_exclusions(samples, plan, scale=4, crop_border=2, runs=2)
+    assert sorted((e.metric, e.image, e.run) for e in got) == [("niqe", "small", 0), ("niqe", "small", 1),
+                                                               ("niqe", "tiny", 0), ("niqe", "tiny", 1)]
+    # crop_border 3 takes "small" (16 px) below SSIM's 11 px: 16 - 2*3 = 10
+    got = size_exclusions(samples, plan, scale=4, crop_border=3, runs=1)
+    assert ("ssim", "small", 0) in {(e.metric, e.image, e.run) for e in got}
+    assert not any(e.metric == "ssim" and e.image == "big" for e in got)
+
+
+def _stored(tmp_path, runs: int, size=(10, 12)):
+    """Two images with HR and ``runs`` stored SR samples each (random uint8)."""
+    rng = np.random.default_rng(3)
+    store = Store(tmp_path / "out", "d", "m")
+    samples, arrays = [], {}
+    for i in ("im1", "im2"):
+        hr = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        write_png(tmp_path / "HR" / f"{i}.png", hr)
+        srs = [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(runs)]
+        for r, a in enumerate(srs):
+            write_png(store.sample_path(i, r), a)
+        samples.append(Sample(i, tmp_path / "LR" / f"{i}.png", tmp_path / "HR" / f"{i}.png", (size[0] // 2, size[1] // 2)))
+        arrays[i] = (hr, srs)
+    return store, samples, arrays
+
+
+def test_score_of_stored_samples_equals_numpy_with_crop_and_chunks(tmp_path):
+    runs, border = 5, 2
+    store, samples, arrays = _stored(tmp_path, runs)
+    plan = MetricPlan({"fr_crop": (_spec("FR", crop=True), _mse), "nr_whole": (_spec("NR", crop=False), _mean)}, {})
+    seeds = [7 + r for r in range(runs)]
+    scores, lstd = score(samples, store, runs, seeds, plan, border, torch.device("cpu"), chunk=2)
+    assert list(scores.columns) == scoring.SCORE_COLUMNS and plan.excluded == []
+    assert len(scores) == 2 * 2 * runs
+    for i, (hr, srs) in arrays.items():
+        h = hr.astype(np.float64)[border:-border, border:-border] / 255.0
+        for r, sr in enumerate(srs):
+            s = sr.astype(np.float64) / 255.0
+            row = scores[(scores["image"] == i) & (scores["run"] == r)].set_index("metric")
+            assert row.loc["fr_crop", "value"] == pytest.approx(((s[border:-border, border:-border] - h) ** 2).mean(),
+                                                                rel=1e-6)
+            assert row.loc["nr_whole", "value"] == pytest.approx(s.mean(), rel=1e-6)
+            assert row.loc["fr_crop", "seed"] == 7 + r
+        stack = np.stack(srs).astype(np.float64)[:, border:-border, border:-border] / 255.0
+        want = stack.std(axis=0, ddof=0).mean()  # L-STD of the image (DESIGN.md): pixel std over runs, averaged
+        assert lstd.set_index("image").loc[i, "lstd"] == pytest.approx(want, rel=1e-9)
+    assert lstd["image"].tolist() == ["im1", "im2"]
+
+
+def test_score_single_run_has_no_lstd_and_skips_fr_without_hr(tmp_path):
+    store, samples, arrays = _stored(tmp_path, 1)
+    samples = [Sample(s.id, s.lr_path, None if s.id == "im2" else s.hr_path, s.lr_size) for s in samples]
+    plan = MetricPlan({"fr": (_spec("FR", crop=False), _mse)}, {})
+    scores, lstd = score(samples, store, 1, [0], plan, 0, torch.device("cpu"))
+    assert scores["image"].tolist() == ["im1"]  # im2 has no HR: no full-reference value
+    assert lstd["lstd"].tolist() == [None, None]
