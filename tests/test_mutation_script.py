@@ -48,7 +48,11 @@ def test_each_module_has_its_own_existing_tests():
     m = _script()
     assert set(m.TEST_MAP) == set(m.MODULES)
     for mod, tests in m.TEST_MAP.items():
-        assert tests and all((ROOT / t).is_file() for t in tests), mod
+        assert tests and all((ROOT / t.split("::")[0]).is_file() for t in tests), mod
+        for t in tests:  # a node id names a test function of its file
+            if "::" in t:
+                file, name = t.split("::")
+                assert f"def {name}(" in (ROOT / file).read_text(), t
     assert m.tests_for(["benchmark/stability.py"]) == ["tests/test_stability.py"]
     both = m.tests_for(["benchmark/metrics/pyiqa_metrics.py", "benchmark/metrics/fast_exact.py"])
     assert len(both) == len(set(both)) and set(m.TEST_MAP["benchmark/metrics/fast_exact.py"]) <= set(both)

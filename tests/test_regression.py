@@ -273,3 +273,50 @@ def test_ci_example_workflow_uses_valid_commands():
 def test_a_tolerance_that_matches_nothing_is_reported(tmp_path, base, capsys):
     assert _check(tmp_path, fixed_results(), base, "--tol", "psnr.std=abs:1") == 0
     assert "--tol pattern 'psnr.std' matched no quantity" in capsys.readouterr().out
+
+
+def _frame_of(metrics: dict, lstd: float | None, **facts):
+    """The tidy frame of one hand-made result (dataset d, method m); ``metrics``: name -> MetricResult."""
+    from benchmark.report.collect import frame, rows_of
+    from benchmark.results import Result
+
+    run = dict(method="m", dataset="d", runs=3, seed=0, crop_border=4, stochastic=True, num_images=2)
+    run.update(facts)
+    return frame(rows_of(Result(metrics=metrics, lstd=lstd, **run)))
+
+
+def test_compare_by_hand_direction_boundary_and_intervals():
+    """A change equal to the allowed one is within tolerance (|current - baseline| <= max(abs, rel*|b|)); a
+    higher-is-better mean regresses downwards, a lower-is-better one upwards, a G-STD and L-STD upwards;
+    with --ci a change regresses only outside the baseline's interval on the side it went."""
+    from benchmark.results import MetricResult
+    from benchmark.stats import Interval
+
+    def metrics(psnr, niqe, gstd=0.25):
+        return {"psnr": MetricResult(psnr, gstd, True, "FR", mean_ci=Interval(23.0, 25.0)),
+                "niqe": MetricResult(niqe, 0.5, False, "NR")}
+
+    base = _frame_of(metrics(24.5, 4.0), lstd=0.25)
+    rules = [("*.mean", Tolerance(abs=0.5, rel=0.0)), ("*.gstd", Tolerance(abs=0.25, rel=0.0)),
+             ("lstd", Tolerance(abs=0.0, rel=0.5))]
+    status = lambda comp: {x.quantity: x.status for x in comp.lines}
+    # exactly the allowed change in the bad direction (0.5 in binary, exact): within tolerance
+    same = status(regression.compare(_frame_of(metrics(24.0, 4.5, gstd=0.5), lstd=0.375), base, rules))
+    assert same == {"psnr.mean": "ok", "psnr.gstd": "ok", "niqe.mean": "ok", "niqe.gstd": "ok", "lstd": "ok"}
+    worse = status(regression.compare(_frame_of(metrics(23.75, 4.75, gstd=0.75), lstd=0.5), base, rules))
+    assert worse == {"psnr.mean": "regressed", "psnr.gstd": "regressed", "niqe.mean": "regressed",
+                     "niqe.gstd": "ok", "lstd": "regressed"}
+    better = status(regression.compare(_frame_of(metrics(25.25, 3.25, gstd=0.0), lstd=0.0), base, rules))
+    assert better == {"psnr.mean": "improved", "psnr.gstd": "ok", "niqe.mean": "improved", "niqe.gstd": "ok",
+                      "lstd": "improved"}
+    assert regression.compare(_frame_of(metrics(23.75, 4.0), lstd=0.25), base, rules).exit_code == regression.EXIT_REGRESSED
+    # --ci: 23.75 is inside psnr's interval [23, 25] (not counted), 22.75 below it (counted); NIQE has none
+    ci = regression.compare(_frame_of(metrics(23.75, 4.0), lstd=0.25), base, rules, ci=True)
+    line = {x.quantity: x for x in ci.lines}["psnr.mean"]
+    assert (line.status, line.message, line.interval) == ("ok", "inside the baseline's interval", (23.0, 25.0))
+    assert {x.quantity: x.message for x in ci.lines}["niqe.mean"] == "no baseline interval: tolerance only"
+    assert status(regression.compare(_frame_of(metrics(22.75, 4.0), lstd=0.25), base, rules, ci=True))["psnr.mean"] == "regressed"
+    up = status(regression.compare(_frame_of(metrics(26.0, 4.0), lstd=0.25), base, rules, ci=True))
+    assert up["psnr.mean"] == "improved"  # above the high end 25: outside, on the side it went
+    assert status(regression.compare(_frame_of(metrics(24.75 + 0.125, 4.0), lstd=0.25), base,
+                                     [("*.mean", Tolerance(abs=0.25, rel=0.0))], ci=True))["psnr.mean"] == "ok"

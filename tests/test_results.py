@@ -92,3 +92,33 @@ def test_bad_files_are_named():
 def test_metric_result_nan_reads_as_none():
     m = MetricResult.from_json("psnr", {"mean": float(np.nan), "gstd": None, "higher_is_better": True, "kind": "FR"})
     assert m.mean is None
+
+
+def test_non_finite_values_excluded_lists_and_cap_counts_by_hand():
+    """NaN/inf rows never enter a mean; each metric lists its own exclusions sorted by (image, run);
+    values within CAP_SLACK (1e-3) of the cap count as capped, 79.99 dB does not; one run of a set
+    metric has no std over runs."""
+    from benchmark.results import CAP_SLACK, Excluded
+
+    rows = [("a", 0, 0, "psnr", 80.0), ("a", 1, 1, "psnr", 80.0 - CAP_SLACK / 2), ("b", 0, 0, "psnr", 79.99),
+            ("b", 1, 1, "psnr", float("nan")), ("a", 0, 0, "niqe", 5.0), ("a", 1, 1, "niqe", float("inf")),
+            ("b", 0, 0, "niqe", 3.0), ("b", 1, 1, "niqe", 4.0), (SET_IMAGE, 0, 0, "fid", 10.0)]
+    scores = pd.DataFrame(rows, columns=["image", "run", "seed", "metric", "value"])
+    facts = {"psnr": SimpleNamespace(kind="FR", higher_is_better=True, cap=80.0),
+             "niqe": SimpleNamespace(kind="NR", higher_is_better=False),
+             "fid": SimpleNamespace(kind="set", higher_is_better=False)}
+    ex = [Excluded("psnr", "b", 1, "psnr: undefined"), Excluded("niqe", "a", 1, "niqe: undefined"),
+          Excluded("psnr", "a", 3, "psnr: failed")]
+    r = Result.from_scores(scores, [0.1, 0.3], facts, method="m", dataset="d", runs=2, seed=0, crop_border=0,
+                           stochastic=True, num_images=2, excluded=ex)
+    psnr, niqe, fid = r.metrics["psnr"], r.metrics["niqe"], r.metrics["fid"]
+    assert psnr.mean == pytest.approx(((80.0 + 80.0 - CAP_SLACK / 2) / 2 + 79.99) / 2)
+    assert psnr.num_values == 3 and psnr.num_images == 2
+    assert psnr.excluded == [{"image": "a", "run": 3, "reason": "psnr: failed"},
+                             {"image": "b", "run": 1, "reason": "psnr: undefined"}]
+    assert (psnr.cap, psnr.num_capped) == (80.0, 2)
+    assert niqe.mean == pytest.approx((5.0 + 3.5) / 2) and niqe.num_values == 3
+    assert niqe.excluded == [{"image": "a", "run": 1, "reason": "niqe: undefined"}]
+    assert niqe.cap is None and niqe.num_capped is None
+    assert (fid.mean, fid.std_over_runs, fid.num_values, fid.excluded) == (10.0, None, 1, [])
+    assert r.lstd == pytest.approx(0.2)
