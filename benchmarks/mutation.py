@@ -56,17 +56,38 @@ MODULES = [
 #: in-process; tests that start srbench in a subprocess cannot see mutmut's trampolines)
 TEST_MAP: dict[str, list[str]] = {
     "benchmark/stability.py": ["tests/test_stability.py"],
-    "benchmark/results.py": ["tests/test_results.py", "tests/test_stats_report.py"],
+    "benchmark/results.py": ["tests/test_results.py",
+                             "tests/test_failure_policy.py::test_means_and_gstd_use_the_values_that_exist"],
     "benchmark/scoring.py": ["tests/test_scoring.py"],
-    "benchmark/metrics/__init__.py": ["tests/test_metric_options.py"],
+    "benchmark/metrics/__init__.py": [
+        f"tests/test_metric_options.py::{t}" for t in (
+            "test_spec_label_defaults_and_options_are_typed_before_factory_and_weights",
+            "test_too_small_is_judged_on_what_the_metric_sees", "test_every_direction_and_kind_equals_pyiqa",
+            "test_every_config_file_declares_exactly_the_schema_with_its_defaults",
+            "test_presets_use_the_metric_files_and_keep_their_defaults", "test_every_option_is_settable_without_plus",
+            "test_invalid_options_name_metric_option_value_and_allowed_values", "test_every_problem_is_listed_at_once")],
     "benchmark/metrics/pyiqa_metrics.py": ["tests/test_metrics_calibration.py", "tests/test_fast_exact.py"],
     "benchmark/metrics/fast_exact.py": ["tests/test_fast_exact.py",
                                         "tests/test_metric_options.py::test_ssim_options_equal_pyiqa",
                                         "tests/test_metric_options.py::test_ssim_downsample_changes_the_value",
                                         "tests/test_metric_options.py::test_niqe_options_equal_pyiqa"],
     "benchmark/merge.py": ["tests/test_shard_merge.py"],
-    "benchmark/regression.py": ["tests/test_regression.py"],
-    "benchmark/report/tables.py": ["tests/test_report.py", "tests/test_stats_report.py"],
+    "benchmark/regression.py": [
+        f"tests/test_regression.py::{t}" for t in (
+            "test_default_tolerances_are_the_documented_rules_and_the_specs", "test_tolerance_rules",
+            "test_compare_by_hand_direction_boundary_and_intervals", "test_junit_xml", "test_regressions_exit_1",
+            "test_improvements_in_either_direction_pass", "test_lstd_increase_is_a_stability_regression",
+            "test_tolerances_decide", "test_protocol_changes_exit_2", "test_missing_and_new_results_exit_2",
+            "test_results_json_and_folder_work_as_baselines")],
+    "benchmark/report/tables.py": [
+        *(f"tests/test_report.py::{t}" for t in (
+            "test_rank_best_and_second_with_ties_and_both_directions", "test_values_that_print_the_same_tie",
+            "test_golden_latex_and_markdown", "test_csv_and_tidy_frame_agree_with_the_fixture",
+            "test_single_run_of_a_stochastic_method_prints_undefined_spread",
+            "test_report_of_deterministic_results_only")),
+        *(f"tests/test_stats_report.py::{t}" for t in (
+            "test_report_marks_only_separated_bests_and_shows_intervals",
+            "test_report_ties_when_best_and_second_overlap", "test_untested_rows_keep_plain_marking_and_say_why"))],
 }
 #: source lines that are not mutated (regular expressions, mutmut's do_not_mutate_patterns):
 #: the text of errors, log records, warnings and prints decides no number; the conditions that
