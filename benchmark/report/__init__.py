@@ -190,6 +190,26 @@ def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, sa
     return view
 
 
+def _check_images(chosen: list[str] | None, ids_of: Mapping[str, list[str]], key: str) -> None:
+    """Raise UserError naming every id of ``key=`` that is in none of the data sets, with the valid ids.
+
+    Checked before anything is written, so a typo never yields a report that silently lacks an image.
+    """
+    from benchmark.errors import UserError
+
+    if not chosen:
+        return
+    known = {i for ids in ids_of.values() for i in ids}
+    unknown = [i for i in chosen if i not in known]
+    if not unknown:
+        return
+    listing = "; ".join(f"{ds}: {', '.join(ids[:20])}{f' ... ({len(ids)} in all)' if len(ids) > 20 else ''}"
+                        for ds, ids in ids_of.items())
+    raise UserError(f"{key}={','.join(chosen)}: no image {', '.join(map(repr, unknown))} in the chosen results "
+                    f"(valid ids, from scores.csv/lstd.csv of each data set: {listing or 'none'}); "
+                    f"fix the id or leave {key}= out")
+
+
 def _check_out(out: Path) -> None:
     """Create the report folder, or raise ValueError pointing to ``out=`` when it cannot be written
     (a results folder on a read-only share is still reportable, into another folder)."""
@@ -243,6 +263,11 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
             df.attrs["dataset_order"] = names_mod.ordered(dataset_order(df), names)
         df = names_mod.apply(df, names)
     ds_order, m_order = dataset_order(df), method_order(df)
+    methods_of = {ds: [m for m in m_order if not df[(df["dataset"] == ds) & (df["method"] == m)].empty]
+                  for ds in ds_order}
+    ids_of = {ds: _image_ids(df, ds, methods_of[ds]) for ds in ds_order}
+    chosen = _split(images)
+    _check_images(chosen, ids_of, "images")
     out = Path(out) if out is not None else (root if root.is_dir() else root.parent) / "report"
     _check_out(out)
     stats = StatsConfig() if stats is None else stats
@@ -261,11 +286,10 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
     if timing is not None:
         _write(out / "timing.tex", tables.timing_latex(timing), rep.files)
         _write(out / "timing.md", tables.timing_markdown(timing), rep.files)
-    chosen = _split(images)
     if plots:
         plots_dir = out / "plots"
         for ds in ds_order:
-            ms = [m for m in m_order if not df[(df["dataset"] == ds) & (df["method"] == m)].empty]
+            ms = methods_of[ds]
             rep.plots.setdefault(ds, [])
             rep.plots[ds] += plots_mod.plot_gstd(df, ds, ms, plots_dir)
             rep.plots[ds] += plots_mod.plot_scatter(df, ds, ms, plots_dir)
@@ -278,13 +302,9 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
                 files, why = plot_runs_needed(df, ds, ms, plots_dir, seed=stats.seed)
                 rep.plots[ds] += files
                 rep.notes += why
-            ids = _image_ids(df, ds, ms)
+            ids = ids_of[ds]
             if chosen is not None:
-                unknown = [i for i in chosen if i not in ids]
-                if len(unknown) == len(chosen):
-                    rep.notes.append(f"{ds}: none of images={','.join(chosen)} is in this data set "
-                                     f"(images: {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''})")
-                pick = [i for i in chosen if i in ids]
+                pick = [i for i in chosen if i in ids]  # every chosen id is in some data set (checked above)
             else:
                 pick = ids[:max_images]
                 if len(ids) > len(pick):
@@ -297,9 +317,6 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
                 rep.notes.append(why)
             for image in pick:
                 rep.images.append(_per_image(rep, ds, ms, image, samples, plots_dir))
-        if chosen is not None and not any(v.image in chosen for v in rep.images):
-            raise ValueError(f"images={','.join(chosen)}: no such image in the chosen results; "
-                             + "; ".join(rep.notes))
     for paths in rep.plots.values():
         rep.files += paths
     if html:

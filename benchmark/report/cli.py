@@ -124,10 +124,15 @@ def report_main(argv: list[str]) -> int:
     for note in rep.notes:
         print(f"note: {note}")
     print(f"wrote {len(rep.files)} files to {rep.out}:")
-    for name in ("table.tex", "table.md", "table.csv", "results.csv", "timing.tex", "index.html"):
-        if (rep.out / name).is_file():
-            print(f"  {rep.out / name}")
-    n_plots = sum(len(v) for v in rep.plots.values())
-    if n_plots:
-        print(f"  {rep.out / 'plots'}/ ({n_plots} files)")
+    # every file written at the top of the report folder (tables, timing, tidy CSV, index.html), then folders
+    for path in rep.files:
+        if path.parent == rep.out:
+            print(f"  {path}")
+    below: dict[str, int] = {}
+    for path in rep.files:
+        if path.parent != rep.out:
+            top = path.relative_to(rep.out).parts[0]
+            below[top] = below.get(top, 0) + 1
+    for top, n in below.items():
+        print(f"  {rep.out / top}/ ({n} files)")
     return 0
