@@ -337,15 +337,16 @@ def test_report_unknown_image_ids_are_named_with_the_valid_ones(tmp_path):
     run_bench(["dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", "dataset.name=tiny",
                "metrics=[psnr]", "runs=2", f"output_dir={tmp_path / 'out'}", "device=cpu", "method=noise_control"])
     out = tmp_path / "rep"
-    p = subprocess.run([sys.executable, "-m", "benchmark", "report", str(tmp_path / "out"), f"out={out}",
-                        "images=a,nothere", "runs_plot=false"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    p = subprocess.run([sys.executable, "-m", "benchmark", "report", str(tmp_path / "out"), "--out", str(out),
+                        "--images", "a,nothere", "--runs-plot", "false"], capture_output=True, text=True, timeout=300,
+                       cwd=ROOT)
     assert p.returncode == 2, p.stderr
     assert "Traceback" not in p.stderr and p.stderr.startswith("error: ")
     assert "'nothere'" in p.stderr and "'a'" not in p.stderr.split("valid ids")[0].split("no image")[1]
     assert "tiny: a, b" in p.stderr
     assert not out.exists()  # found before any work
-    ok = subprocess.run([sys.executable, "-m", "benchmark", "report", str(tmp_path / "out"), f"out={out}",
-                         "images=b", "runs_plot=false"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    ok = subprocess.run([sys.executable, "-m", "benchmark", "report", str(tmp_path / "out"), "--out", str(out),
+                         "--images", "b", "--runs-plot", "false"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert ok.returncode == 0, ok.stderr
     # the printed list names every file written at the top of the report folder (timing.md was missing)
     listed = {line.strip() for line in ok.stdout.splitlines() if line.startswith("  ")}
