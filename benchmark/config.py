@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib.util
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,38 +80,26 @@ from benchmark.sources import register_resolver  # noqa: E402
 
 register_resolver()
 
-CONF_PACKAGE = "srbench_conf"  # conf/ as installed by `pip install .` (pyproject.toml: package-dir)
-
-
-def conf_dir() -> Path:
-    """The folder holding ``bench.yaml`` and the config groups (method/, dataset/, metrics/, hydra/).
-
-    In order: ``$SRBENCH_CONF``; the ``conf/`` of the source checkout this package runs from
-    (``python run_bench.py``, ``pip install -e .``); the installed data package ``srbench_conf``
-    (``pip install .``), so the installed ``srbench`` command works from any directory.
-    """
-    if os.environ.get("SRBENCH_CONF"):
-        return Path(os.environ["SRBENCH_CONF"])
-    checkout = Path(__file__).resolve().parent.parent / "conf"
-    if (checkout / "bench.yaml").is_file():
-        return checkout
-    spec = importlib.util.find_spec(CONF_PACKAGE)
-    if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    raise FileNotFoundError(f"srbench's configs are missing: no {checkout}/bench.yaml and no installed "
-                            f"{CONF_PACKAGE} package; reinstall srbench (pip install .) or set SRBENCH_CONF=<conf dir>")
-
-
-def group_names(group: str) -> list[str]:
-    """Names of a config group (``method``, ``dataset``, ``metrics``): its YAML files, sorted."""
-    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+# where bench.yaml and the config groups are (re-exported: callers of config.conf_dir keep working)
+from benchmark.searchpath import CONF_PACKAGE, close_names, conf_dir, did_you_mean, group_names  # noqa: E402,F401
 
 MAX_SEED = 2**63 - 1  # largest seed of a run: signed 64-bit, as scores.csv stores it
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
 def validate(cfg: DictConfig) -> None:
-    """Range checks on the top-level keys; each error names the key and the allowed values."""
+    """Range checks on the top-level keys; each error names the key and the allowed values.
+
+    Raises UserError listing every problem. The metrics' typed options are checked above this
+    module, by :func:`benchmark.preflight.validate` (config does not import the metrics).
+    """
+    found = problems(cfg)
+    if found:
+        raise UserError("invalid configuration:\n  - " + "\n  - ".join(found))
+
+
+def problems(cfg: DictConfig) -> list[str]:
+    """Every problem of the top-level keys (:func:`validate`), one line each; empty when none."""
     problems = []
     if cfg.runs < 1:
         problems.append(f"runs={cfg.runs}: runs must be an integer >= 1 (the paper uses 10)")
@@ -136,8 +122,6 @@ def validate(cfg: DictConfig) -> None:
         problems.append("output_dir is empty: give a folder, e.g. output_dir=reports")
     if not cfg.metrics:
         problems.append("metrics is empty: choose a preset (metrics=fast) or a list of names (metrics=[psnr,ssim])")
-    else:
-        problems += _metric_option_problems(cfg)
     shard = cfg.get("shard")
     if shard is not None and not (shard.count >= 1 and 0 <= shard.index < shard.count):
         problems.append(f"shard.index={shard.index} shard.count={shard.count}: need shard.count >= 1 and "
@@ -151,22 +135,7 @@ def validate(cfg: DictConfig) -> None:
             problems.append(f"stats.level={st.level}: need a confidence level in [0.5, 1), e.g. 0.95")
         if st.seed < 0:
             problems.append(f"stats.seed={st.seed}: stats.seed must be an integer >= 0")
-    if problems:
-        raise UserError("invalid configuration:\n  - " + "\n  - ".join(problems))
-
-
-def _metric_option_problems(cfg: DictConfig) -> list[str]:
-    """Every metric's options against its typed schema (unknown option, wrong type or value)."""
-    from omegaconf import OmegaConf
-
-    from benchmark.metrics import resolve
-
-    try:
-        resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
-    except ValueError as err:
-        lines = str(err).split("\n  - ")
-        return lines[1:] if len(lines) > 1 else lines
-    return []
+    return problems
 
 
 def resolve_device(name: str) -> "torch.device":
@@ -202,22 +171,6 @@ def build(node: DictConfig) -> Any:
 
 
 GROUPS = {"method": "method", "dataset": "dataset", "metrics": "metric or metrics preset"}
-
-
-def close_names(name: str, names: list[str], n: int = 3) -> list[str]:
-    """The known names a mistyped ``name`` most likely means, best first: names that contain it
-    (``esrgan`` -> ``realesrgan``), difflib's closest matches, then names it contains."""
-    low = name.lower()
-    longer = sorted((x for x in names if low and x != name and low in x.lower()), key=lambda x: (len(x), x))
-    shorter = sorted((x for x in names if low and x != name and x.lower() in low), key=lambda x: (-len(x), x))
-    close = difflib.get_close_matches(name, names, n=n, cutoff=0.6)
-    return list(dict.fromkeys(longer + close + shorter))[:n]
-
-
-def did_you_mean(name: str, names: list[str]) -> str:
-    """`` (did you mean 'a' or 'b'?)`` for a mistyped name, or "" when nothing is close."""
-    close = close_names(name, names)
-    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
 
 
 def _suggest(key: str, names: list[str]) -> str:

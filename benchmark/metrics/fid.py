@@ -29,7 +29,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from benchmark.data import default_cache_dir, file_sha256
+from benchmark.files import default_cache_dir, file_sha256
 from benchmark.images import read_image
 from benchmark.metrics import GateTolerance, MetricSpec, WeightFile, register
 from benchmark.metrics.deep import require
