@@ -281,6 +281,22 @@ def _group_node(conf: Path, group: str, choice: str) -> dict | None:
         GlobalHydra.instance().clear()
 
 
+# Metric options that were renamed: old name -> new name. An old name is refused (never mapped
+# silently) with an error giving the new one, wherever it comes from: the command line
+# (check_nested_keys) or a mapping given to benchmark.metrics.options.parse_options.
+RENAMED_METRIC_OPTIONS: dict[str, str] = {
+    # issue 11: the top-level batch_size is runs per method call, this one images per Inception pass
+    "batch_size": "inception_batch_size",
+}
+
+
+def renamed_metric_option(metric: str, key: str, value: Any, options: Any) -> str | None:
+    """The error for an old option name of ``metric`` whose new name is among ``options``; else None."""
+    new = RENAMED_METRIC_OPTIONS.get(str(key))
+    if new is None or new not in options:
+        return None
+    return (f"metrics.{metric}.{key}={value}: option {key!r} of metric {metric} was renamed to {new!r}; "
+            f"use metrics.{metric}.{new}={value}")
 
 
 def check_nested_keys(argv: list[str], conf: Path) -> None:
@@ -311,6 +327,9 @@ def check_nested_keys(argv: list[str], conf: Path) -> None:
             declared = sorted((OmegaConf.to_container(OmegaConf.load(path)).get(name) or {}).keys())
             if key in declared:
                 continue
+            renamed = renamed_metric_option(name, key, arg.split("=", 1)[1], declared)
+            if renamed:
+                raise UserError(renamed)
             raise UserError(f"metric {name!r} declares no option {key!r} in {arg!r}{_suggest(key, declared)}; "
                             f"its options: {', '.join(declared) or 'none'} (conf/metrics/{name}.yaml)")
         key = rest.split(".")[0]
