@@ -122,3 +122,24 @@ def test_non_finite_values_excluded_lists_and_cap_counts_by_hand():
     assert niqe.cap is None and niqe.num_capped is None
     assert (fid.mean, fid.std_over_runs, fid.num_values, fid.excluded) == (10.0, None, 1, [])
     assert r.lstd == pytest.approx(0.2)
+
+
+def test_metric_json_writes_each_number_and_intervals_beside_their_values():
+    """The results.json keys of one metric (module docstring): the numbers themselves, the intervals
+    ({low, high}) right after the value they belong to only when asked, std_over_runs for every set
+    metric (null for one run)."""
+    from benchmark.stats import Interval
+
+    m = MetricResult(25.5, 0.5, True, "FR", num_images=2, mean_ci=Interval(25.0, 26.0), gstd_ci=Interval(0.4, 0.6))
+    assert m.to_json() == {"mean": 25.5, "gstd": 0.5, "higher_is_better": True, "kind": "FR", "num_images": 2}
+    with_ci = m.to_json(intervals=True)
+    assert list(with_ci) == ["mean", "mean_ci", "gstd", "gstd_ci", "higher_is_better", "kind", "num_images"]
+    assert with_ci["mean_ci"] == {"low": 25.0, "high": 26.0} and with_ci["gstd_ci"] == {"low": 0.4, "high": 0.6}
+    bare = MetricResult(25.5, None, True, "FR").to_json(intervals=True)
+    assert bare["mean_ci"] is None and bare["gstd_ci"] is None
+    one_run = MetricResult(10.0, None, False, "set")
+    assert one_run.to_json() == {"mean": 10.0, "gstd": None, "std_over_runs": None, "higher_is_better": False,
+                                 "kind": "set"}
+    data = _build().to_json()
+    assert (data["metrics"]["psnr"]["mean"], data["metrics"]["psnr"]["gstd"]) == (25.5, 0.5)
+    assert (data["metrics"]["fid"]["mean"], data["metrics"]["fid"]["std_over_runs"]) == (12.0, 2.0)

@@ -192,10 +192,15 @@ def test_score_of_stored_samples_equals_numpy_with_crop_and_chunks(tmp_path):
     set_scorer = _SetMSE()
     # the set metric first: per-image scoring passes over it, set scoring passes over the others
     plan = MetricPlan({"set_mse": (_spec("set", crop=False), set_scorer),
-                       "fr_crop": (_spec("FR", crop=True), _mse), "nr_whole": (_spec("NR", crop=False), _mean)}, {})
+                       "fr_crop": (_spec("FR", crop=True), _mse), "nr_whole": (_spec("NR", crop=False), _mean),
+                       "fr_whole": (_spec("FR", crop=False), _mse),
+                       "nr_big": (_spec("NR", crop=False, min_size=11), _mean)}, {})  # images are 10x12
     seeds = [7 + r for r in range(runs)]
     scores, lstd = score(samples, store, runs, seeds, plan, border, torch.device("cpu"), chunk=2)
     assert list(scores.columns) == scoring.SCORE_COLUMNS
+    too_small = [(e.metric, e.image, e.run) for e in plan.excluded if e.metric == "nr_big"]
+    assert too_small == [("nr_big", i, r) for i in ("im1", "im2") for r in range(runs)]
+    plan.excluded = [e for e in plan.excluded if e.metric != "nr_big"]
     assert [(e.metric, e.image, e.run, e.reason) for e in plan.excluded] == [
         ("set_mse", SET_IMAGE, 3, "set_mse: failed (RuntimeError: singular covariance)"),
         ("set_mse", SET_IMAGE, 4, "set_mse: undefined (the metric returned nan)")]
@@ -208,7 +213,7 @@ def test_score_of_stored_samples_equals_numpy_with_crop_and_chunks(tmp_path):
     assert set_scorer.calls[1] == ([store.sample_path("im1", 1), store.sample_path("im2", 1)],
                                    [s.hr_path for s in samples])
     scores = scores[scores["metric"] != "set_mse"]
-    assert len(scores) == 2 * 2 * runs
+    assert len(scores) == 2 * 3 * runs
     for i, (hr, srs) in arrays.items():
         h = hr.astype(np.float64)[border:-border, border:-border] / 255.0
         for r, sr in enumerate(srs):
@@ -217,6 +222,8 @@ def test_score_of_stored_samples_equals_numpy_with_crop_and_chunks(tmp_path):
             assert row.loc["fr_crop", "value"] == pytest.approx(((s[border:-border, border:-border] - h) ** 2).mean(),
                                                                 rel=1e-6)
             assert row.loc["nr_whole", "value"] == pytest.approx(s.mean(), rel=1e-6)
+            assert row.loc["fr_whole", "value"] == pytest.approx(((s - hr.astype(np.float64) / 255.0) ** 2).mean(),
+                                                                 rel=1e-6)
             assert row.loc["fr_crop", "seed"] == 7 + r
         stack = np.stack(srs).astype(np.float64)[:, border:-border, border:-border] / 255.0
         want = stack.std(axis=0, ddof=0).mean()  # L-STD of the image (DESIGN.md): pixel std over runs, averaged
@@ -228,10 +235,13 @@ def test_score_single_run_has_no_lstd_and_skips_fr_without_hr(tmp_path):
     store, samples, arrays = _stored(tmp_path, 1)
     samples = [Sample(s.id, s.lr_path, None if s.id == "im1" else s.hr_path, s.lr_size) for s in samples]
     set_scorer = _SetMSE()
-    plan = MetricPlan({"fr": (_spec("FR", crop=False), _mse), "set_mse": (_spec("set", crop=False), set_scorer)}, {})
+    plan = MetricPlan({"fr": (_spec("FR", crop=False), _mse), "nr": (_spec("NR", crop=False), _mean),
+                       "set_mse": (_spec("set", crop=False), set_scorer)}, {})
     scores, lstd = score(samples, store, 1, [0], plan, 0, torch.device("cpu"))
-    # im1 has no HR: no full-reference value, and the set metric is computed over im2 alone
+    # im1 has no HR: no full-reference value (its no-reference value stays), and the set metric is
+    # computed over im2 alone
     assert scores[scores["metric"] == "fr"]["image"].tolist() == ["im2"]
+    assert scores[scores["metric"] == "nr"]["image"].tolist() == ["im1", "im2"]
     assert set_scorer.calls == [([store.sample_path("im2", 0)], [samples[1].hr_path])]
     assert lstd["lstd"].tolist() == [None, None]
 
