@@ -14,6 +14,7 @@ from typing import Callable, Generic, Iterator, TypeVar
 from hydra.utils import get_class
 
 from benchmark import searchpath
+from benchmark.searchpath import did_you_mean
 
 T = TypeVar("T")
 
@@ -44,7 +45,8 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise ValueError(
-                f"unknown {self.kind} {name!r}; available {self.kind}s: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r}{did_you_mean(str(name), self.names())}; "
+                f"available {self.kind}s: {', '.join(self.names())}"
             ) from None
 
     def names(self) -> list[str]:

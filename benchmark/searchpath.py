@@ -1,4 +1,5 @@
-"""Where srbench's Hydra configs are, read through Hydra's config search path.
+"""Where srbench's Hydra configs are, read through Hydra's config search path, and the names they
+hold (with suggestions for mistyped ones).
 
 ``bench.yaml`` and the groups ``method/``, ``dataset/``, ``metrics/`` (and ``hydra/launcher/``)
 form the *primary* entry of Hydra's search path (:func:`primary`):
@@ -22,6 +23,7 @@ the metrics and the config checks all ask it and none of them imports another fo
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib.resources
 import importlib.util
 import os
@@ -139,6 +141,22 @@ def text(group: str, name: str, conf: str | os.PathLike | None = None) -> str | 
             return importlib.resources.files(source.path.replace("/", ".")).joinpath(path).read_text(encoding="utf-8")
         return None
     return None
+
+
+def close_names(name: str, names: list[str], n: int = 3) -> list[str]:
+    """The known names a mistyped ``name`` most likely means, best first: names that contain it
+    (``esrgan`` -> ``realesrgan``), difflib's closest matches, then names it contains."""
+    low = name.lower()
+    longer = sorted((x for x in names if low and x != name and low in x.lower()), key=lambda x: (len(x), x))
+    shorter = sorted((x for x in names if low and x != name and x.lower() in low), key=lambda x: (-len(x), x))
+    close = difflib.get_close_matches(name, names, n=n, cutoff=0.6)
+    return list(dict.fromkeys(longer + close + shorter))[:n]
+
+
+def did_you_mean(name: str, names: list[str]) -> str:
+    """`` (did you mean 'a' or 'b'?)`` for a mistyped name, or "" when nothing is close."""
+    close = close_names(name, names)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
 
 
 @contextlib.contextmanager
