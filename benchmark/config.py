@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib.util
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,38 +80,26 @@ from benchmark.sources import register_resolver  # noqa: E402
 
 register_resolver()
 
-CONF_PACKAGE = "srbench_conf"  # conf/ as installed by `pip install .` (pyproject.toml: package-dir)
-
-
-def conf_dir() -> Path:
-    """The folder holding ``bench.yaml`` and the config groups (method/, dataset/, metrics/, hydra/).
-
-    In order: ``$SRBENCH_CONF``; the ``conf/`` of the source checkout this package runs from
-    (``python run_bench.py``, ``pip install -e .``); the installed data package ``srbench_conf``
-    (``pip install .``), so the installed ``srbench`` command works from any directory.
-    """
-    if os.environ.get("SRBENCH_CONF"):
-        return Path(os.environ["SRBENCH_CONF"])
-    checkout = Path(__file__).resolve().parent.parent / "conf"
-    if (checkout / "bench.yaml").is_file():
-        return checkout
-    spec = importlib.util.find_spec(CONF_PACKAGE)
-    if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    raise FileNotFoundError(f"srbench's configs are missing: no {checkout}/bench.yaml and no installed "
-                            f"{CONF_PACKAGE} package; reinstall srbench (pip install .) or set SRBENCH_CONF=<conf dir>")
-
-
-def group_names(group: str) -> list[str]:
-    """Names of a config group (``method``, ``dataset``, ``metrics``): its YAML files, sorted."""
-    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+# where bench.yaml and the config groups are (re-exported: callers of config.conf_dir keep working)
+from benchmark.searchpath import CONF_PACKAGE, conf_dir, group_names  # noqa: E402,F401
 
 MAX_SEED = 2**63 - 1  # largest seed of a run: signed 64-bit, as scores.csv stores it
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
 def validate(cfg: DictConfig) -> None:
-    """Range checks on the top-level keys; each error names the key and the allowed values."""
+    """Range checks on the top-level keys; each error names the key and the allowed values.
+
+    Raises UserError listing every problem. The metrics' typed options are checked above this
+    module, by :func:`benchmark.preflight.validate` (config does not import the metrics).
+    """
+    found = problems(cfg)
+    if found:
+        raise UserError("invalid configuration:\n  - " + "\n  - ".join(found))
+
+
+def problems(cfg: DictConfig) -> list[str]:
+    """Every problem of the top-level keys (:func:`validate`), one line each; empty when none."""
     problems = []
     if cfg.runs < 1:
         problems.append(f"runs={cfg.runs}: runs must be an integer >= 1 (the paper uses 10)")
@@ -136,8 +122,6 @@ def validate(cfg: DictConfig) -> None:
         problems.append("output_dir is empty: give a folder, e.g. output_dir=reports")
     if not cfg.metrics:
         problems.append("metrics is empty: choose a preset (metrics=fast) or a list of names (metrics=[psnr,ssim])")
-    else:
-        problems += _metric_option_problems(cfg)
     shard = cfg.get("shard")
     if shard is not None and not (shard.count >= 1 and 0 <= shard.index < shard.count):
         problems.append(f"shard.index={shard.index} shard.count={shard.count}: need shard.count >= 1 and "
@@ -151,22 +135,7 @@ def validate(cfg: DictConfig) -> None:
             problems.append(f"stats.level={st.level}: need a confidence level in [0.5, 1), e.g. 0.95")
         if st.seed < 0:
             problems.append(f"stats.seed={st.seed}: stats.seed must be an integer >= 0")
-    if problems:
-        raise UserError("invalid configuration:\n  - " + "\n  - ".join(problems))
-
-
-def _metric_option_problems(cfg: DictConfig) -> list[str]:
-    """Every metric's options against its typed schema (unknown option, wrong type or value)."""
-    from omegaconf import OmegaConf
-
-    from benchmark.metrics import resolve
-
-    try:
-        resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
-    except ValueError as err:
-        lines = str(err).split("\n  - ")
-        return lines[1:] if len(lines) > 1 else lines
-    return []
+    return problems
 
 
 def resolve_device(name: str) -> "torch.device":
@@ -295,6 +264,24 @@ def _group_node(conf: Path, group: str, choice: str) -> dict | None:
         GlobalHydra.instance().clear()
 
 
+# Metric options that were renamed: old name -> new name. An old name is refused (never mapped
+# silently) with an error giving the new one, wherever it comes from: the command line
+# (check_nested_keys) or a mapping given to benchmark.metrics.options.parse_options.
+RENAMED_METRIC_OPTIONS: dict[str, str] = {
+    # issue 11: the top-level batch_size is runs per method call, this one images per Inception pass
+    "batch_size": "inception_batch_size",
+}
+
+
+def renamed_metric_option(metric: str, key: str, value: Any, options: Any) -> str | None:
+    """The error for an old option name of ``metric`` whose new name is among ``options``; else None."""
+    new = RENAMED_METRIC_OPTIONS.get(str(key))
+    if new is None or new not in options:
+        return None
+    return (f"metrics.{metric}.{key}={value}: option {key!r} of metric {metric} was renamed to {new!r}; "
+            f"use metrics.{metric}.{new}={value}")
+
+
 def _suggest(key: str, names: list[str]) -> str:
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -328,6 +315,9 @@ def check_nested_keys(argv: list[str], conf: Path) -> None:
             declared = sorted((OmegaConf.to_container(OmegaConf.load(path)).get(name) or {}).keys())
             if key in declared:
                 continue
+            renamed = renamed_metric_option(name, key, arg.split("=", 1)[1], declared)
+            if renamed:
+                raise UserError(renamed)
             raise UserError(f"metric {name!r} declares no option {key!r} in {arg!r}{_suggest(key, declared)}; "
                             f"its options: {', '.join(declared) or 'none'} (conf/metrics/{name}.yaml)")
         key = rest.split(".")[0]

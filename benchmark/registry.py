@@ -14,7 +14,7 @@ from typing import Callable, Generic, Iterator, TypeVar
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from benchmark.config import conf_dir, group_names
+from benchmark.searchpath import conf_dir, group_names
 
 T = TypeVar("T")
 

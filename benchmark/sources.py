@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
+from benchmark.files import WeightFile
+
 log = logging.getLogger("srbench.sources")
 
 #: sub-folder of the weights folder that holds method files (``<weights_dir>/methods/``)
@@ -443,15 +445,13 @@ def describe_missing(items: Sequence[Planned], method: str) -> list[str]:
 
 
 def weight_files(config: Mapping[str, Any], paths: Mapping[str, Path | None] | None = None) -> list[Any]:
-    """The :class:`~benchmark.weights.WeightFile` rows of a method config's ``sources``.
+    """The :class:`~benchmark.files.WeightFile` rows of a method config's ``sources``.
 
     ``paths`` maps each key to the path the method reads (default: the config's value at that
     key); unset keys (``???``/null) are listed as ``<method.KEY is not set>`` so the doctor
     shows them. Rows are named by their path inside the key's folder (the file name for a
     single-file key) and carry the plan :func:`fetch_planned` needs.
     """
-    from benchmark.weights import WeightFile
-
     name = str(config.get("name", "method"))
     entries = parse(config.get("sources"), name)
     # without the marker (plain Python use) every path is the user's: presence only

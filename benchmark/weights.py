@@ -23,7 +23,6 @@ import re
 import shlex
 import socket
 import sys
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
@@ -32,45 +31,13 @@ import torch
 import torch.hub
 from hydra.core.hydra_config import HydraConfig
 
+from benchmark.files import WeightFile  # noqa: F401  (re-exported: metrics and methods declare their files with it)
+from benchmark.sources import fetch_planned, with_user_keys
+
 log = logging.getLogger("srbench")
 
 OFFLINE_ENV = ("HF_HUB_OFFLINE", "SRBENCH_OFFLINE")
 _TRUE = {"1", "true", "yes", "on"}
-
-
-@dataclass(frozen=True)
-class WeightFile:
-    """A file a metric or method needs before it can run."""
-
-    name: str
-    url: str
-    path: Path
-    needed_by: str
-    #: a method file declared in its preset's ``sources`` (:class:`benchmark.sources.Planned`): srbench
-    #: fetches it (official source, then mirrors) and checks its size; None for metric files
-    planned: Any = field(default=None, compare=False, repr=False)
-
-    @property
-    def present(self) -> bool:
-        """The file is there (for a declared method file: under its name or an accepted alternative,
-        with the declared size)."""
-        if self.planned is not None:
-            return self.planned.problem() is None
-        return self.path.is_file()
-
-    @property
-    def status(self) -> str:
-        """``present``, ``MISSING`` or what is wrong (``WRONG SIZE``)."""
-        if self.present:
-            return "present"
-        if self.planned is not None and self.planned.found() is not None:
-            return "WRONG SIZE"
-        return "MISSING"
-
-    @property
-    def size(self) -> int | None:
-        p = self.planned.found() if self.planned is not None else (self.path if self.path.is_file() else None)
-        return p.stat().st_size if p is not None else None
 
 
 # ----------------------------------------------------------------------------- locations
@@ -145,8 +112,6 @@ def download(files: Iterable[WeightFile]) -> dict[str, str]:
         if w.present:
             continue
         if w.planned is not None:  # a method file: its preset's sources (official, then mirrors), verified
-            from benchmark.sources import fetch_planned
-
             try:
                 fetch_planned(w.planned)
             except Exception as err:  # noqa: BLE001  (every origin failed: the message names each)
@@ -221,8 +186,6 @@ def check_method_files(method_cls: type, method_cfg: Mapping[str, Any]) -> None:
     declared size. Other declared files (a diffusers hub id) are left to the method's own loader,
     which downloads into its own cache layout, which srbench must not write into.
     """
-    from benchmark.sources import with_user_keys
-
     cfg = {k: v for k, v in with_user_keys(method_cfg).items() if k != "_target_"}
     name = str(cfg.get("name", method_cls.__name__))
     files = [w for w in method_cls.weight_files(**cfg) if not w.present]
