@@ -202,11 +202,32 @@ def _required_keys(cfg: DictConfig, found: dict) -> None:
     raise errors.UserError(f"{len(missing)} required key(s) unset:\n  - " + "\n  - ".join(lines))
 
 
+@register("config values")
+def _config_values(cfg: DictConfig, found: dict) -> None:
+    """Method and data set values of the wrong type for their class (``method.sigma=abc``), named
+    with the key, the expected type and the value, before anything is built."""
+    from benchmark.config import value_problems
+
+    problems = []
+    for group in ("method", "dataset"):
+        if group in cfg and not _has_missing(found, group):
+            bad = value_problems(cfg[group], group)
+            if bad:
+                found.setdefault("bad_values", set()).add(group)
+                problems += bad
+    if problems:
+        raise errors.UserError(problems[0] if len(problems) == 1 else
+                               f"{len(problems)} value(s) of the wrong type:\n  - " + "\n  - ".join(problems))
+
+
 # ----------------------------------------------------------------------------- data set, files
 
 
 def _has_missing(found: dict, group: str) -> bool:
-    return any(k.startswith(group + ".") for k in found["missing_keys"])
+    """``group`` cannot be built yet: a required key is unset or a value has the wrong type
+    (both reported by their own checks)."""
+    return (any(k.startswith(group + ".") for k in found["missing_keys"])
+            or group in found.get("bad_values", ()))
 
 
 @register("data set")

@@ -1,5 +1,5 @@
 """Where srbench's Hydra configs are: ``bench.yaml`` and the groups ``method/``, ``dataset/``,
-``metrics/`` (and ``hydra/launcher/``).
+``metrics/`` (and ``hydra/launcher/``), and the names they hold (with suggestions for mistyped ones).
 
 At the bottom of the import graph (it imports nothing from the project), so the registries,
 the metrics and the config checks all ask it, and none of them imports another for it.
@@ -7,6 +7,7 @@ the metrics and the config checks all ask it, and none of them imports another f
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 from pathlib import Path
@@ -36,3 +37,19 @@ def conf_dir() -> Path:
 def group_names(group: str) -> list[str]:
     """Names of a config group (``method``, ``dataset``, ``metrics``): its YAML files, sorted."""
     return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+
+
+def close_names(name: str, names: list[str], n: int = 3) -> list[str]:
+    """The known names a mistyped ``name`` most likely means, best first: names that contain it
+    (``esrgan`` -> ``realesrgan``), difflib's closest matches, then names it contains."""
+    low = name.lower()
+    longer = sorted((x for x in names if low and x != name and low in x.lower()), key=lambda x: (len(x), x))
+    shorter = sorted((x for x in names if low and x != name and x.lower() in low), key=lambda x: (-len(x), x))
+    close = difflib.get_close_matches(name, names, n=n, cutoff=0.6)
+    return list(dict.fromkeys(longer + close + shorter))[:n]
+
+
+def did_you_mean(name: str, names: list[str]) -> str:
+    """`` (did you mean 'a' or 'b'?)`` for a mistyped name, or "" when nothing is close."""
+    close = close_names(name, names)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""

@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -52,6 +51,8 @@ log = logging.getLogger("srbench.sources")
 METHODS_SUBDIR = "methods"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ORIGIN_KEYS = ("hf", "url", "gdrive", "gdrive_folder")
+#: how messages label a first origin marked ``mirror: true`` (README, "CCSR-v2": the same words)
+ARCHIVE_LABEL = "archive; the official source is gone"
 
 
 # ----------------------------------------------------------------------------- cache location
@@ -128,10 +129,16 @@ class Origin:
             return self.ref
         return "https://drive.google.com"
 
-    def label(self) -> str:
+    def label(self, first: bool = False) -> str:
+        """``Hugging Face <repo>@<rev>``, ``Google Drive folder <id>`` ..., with the origin's role: a
+        ``mirror: true`` first origin stands in for an official source that is gone
+        (``(archive; the official source is gone)``, as the README calls sd2-community's copy of SD 2.1-base);
+        later origins are ``(mirror)``."""
         kind = {"hf": "Hugging Face", "url": "URL", "gdrive": "Google Drive", "gdrive_folder": "Google Drive folder"}
         what = f"{kind[self.kind]} {self.ref}" + (f"@{self.revision}" if self.revision else "")
-        return what + (" (mirror)" if self.mirror else "")
+        if not self.mirror:
+            return what
+        return what + (f" ({ARCHIVE_LABEL})" if first else " (mirror)")
 
 
 @dataclass(frozen=True)
@@ -199,7 +206,8 @@ class Planned:
 
     def sources_text(self) -> str:
         """Every origin of the file, official first: 'URL ...; mirror: ...'."""
-        return "; ".join(f"{o.label()}: {o.address(self._src_for(o))}" for o in self.entry.origins)
+        return "; ".join(f"{o.label(first=i == 0)}: {o.address(self._src_for(o))}"
+                         for i, o in enumerate(self.entry.origins))
 
     def _src_for(self, origin: Origin) -> str | None:
         if self.entry.single:
@@ -427,11 +435,6 @@ def _is_not_found(err: BaseException) -> bool:
 def reachable_hosts(items: Iterable[Planned]) -> list[str]:
     """The URLs whose hosts must answer for ``items`` to be fetched (first origins)."""
     return sorted({i.entry.origins[0].host_url() for i in items})
-
-
-def fetch_command(overrides: Sequence[str] | None = None) -> str:
-    args = " ".join(shlex.quote(o) for o in (overrides or []))
-    return f"python -m benchmark weights {args + ' ' if args else ''}--download"
 
 
 def describe_missing(items: Sequence[Planned], method: str) -> list[str]:
