@@ -65,6 +65,7 @@ TEST_MAP: dict[str, list[str]] = {
             "test_too_small_is_judged_on_what_the_metric_sees", "test_every_direction_and_kind_equals_pyiqa",
             "test_every_config_file_declares_exactly_the_schema_with_its_defaults",
             "test_presets_use_the_metric_files_and_keep_their_defaults", "test_every_option_is_settable_without_plus",
+            "test_a_python_list_of_names_resolves_like_the_metric_files",
             "test_invalid_options_name_metric_option_value_and_allowed_values", "test_every_problem_is_listed_at_once")],
     "benchmark/metrics/pyiqa_metrics.py": ["tests/test_metrics_calibration.py", "tests/test_fast_exact.py"],
     "benchmark/metrics/fast_exact.py": ["tests/test_fast_exact.py",

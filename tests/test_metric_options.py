@@ -101,6 +101,14 @@ def test_every_config_file_declares_exactly_the_schema_with_its_defaults():
         assert METRICS.get(name).parse(declared) == METRICS.get(name).options(), name
 
 
+def test_a_python_list_of_names_resolves_like_the_metric_files():
+    """From Python, ``resolve([...])`` merges one file per name, as ``metrics=[psnr,niqe]`` does in Hydra."""
+    sel = resolve(["psnr", "niqe"])
+    assert sel.names == ("psnr", "niqe") and sel.optional == frozenset()
+    assert sel.options == {"psnr": METRICS.get("psnr").options(), "niqe": METRICS.get("niqe").options()}
+    assert resolve(("ssim",)).names == ("ssim",)
+
+
 def test_presets_use_the_metric_files_and_keep_their_defaults():
     fast = resolve("fast")
     assert fast.names == ("psnr", "ssim", "niqe") and fast.optional == {"niqe"}

@@ -143,3 +143,20 @@ def test_metric_json_writes_each_number_and_intervals_beside_their_values():
     data = _build().to_json()
     assert (data["metrics"]["psnr"]["mean"], data["metrics"]["psnr"]["gstd"]) == (25.5, 0.5)
     assert (data["metrics"]["fid"]["mean"], data["metrics"]["fid"]["std_over_runs"]) == (12.0, 2.0)
+
+
+def test_metric_json_round_trip_keeps_intervals_cap_exclusions_and_unknown_keys():
+    """Every key a schema-2 metric may hold reads back into its field and is written back unchanged;
+    a key this version does not know travels in ``extra``; a metric without higher_is_better is refused."""
+    data = {"mean": 79.5, "mean_ci": {"low": 79.0, "high": 80.0}, "gstd": 0.25, "gstd_ci": {"low": 0.125, "high": 0.5},
+            "higher_is_better": True, "kind": "FR", "num_images": 3, "num_values": 5,
+            "excluded": [{"image": "a", "run": 1, "reason": "psnr: failed"}], "cap": 80.0, "num_capped": 2,
+            "future": {"x": 1}}
+    m = MetricResult.from_json("psnr", data)
+    assert (m.mean, m.gstd, m.num_images, m.num_values, m.cap, m.num_capped) == (79.5, 0.25, 3, 5, 80.0, 2)
+    assert (m.mean_ci.low, m.mean_ci.high, m.gstd_ci.low, m.gstd_ci.high) == (79.0, 80.0, 0.125, 0.5)
+    assert m.excluded == data["excluded"] and m.extra == {"future": {"x": 1}}
+    assert m.to_json(intervals=True) == data
+    for bad in ({"mean": 1.0, "kind": "FR"}, [1.0]):
+        with pytest.raises(ValueError, match="metric 'psnr' has no 'higher_is_better' key"):
+            MetricResult.from_json("psnr", bad, "r.json")
