@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         conf = config.conf_dir()  # the checkout's conf/, or srbench_conf of `pip install .`
         config.check_group_choices(argv, conf)
         config.check_override_keys(argv)
+        config.check_override_values(argv)
         config.check_nested_keys(argv, conf)
         # Hydra prints a (shortened) traceback for every exception and exits 1 unless this is set;
         # with it set, exceptions reach errors.guarded, which reports user errors in one line.

@@ -4,8 +4,9 @@ that imports its implementation lazily, so `python -m benchmark --help` stays fa
 Every command takes a positional folder or config overrides (``key=value``, as ``run_bench.py``)
 and options spelled ``--name value``; the older spelling ``name=value`` of an option is accepted
 with a note. Exit codes are shared (README, "Command-line tools"):
-0 ok, 1 a regression or a failure found (check: regressed; weights: a file missing),
-2 usage or input error (unknown option, unreadable or not comparable input).
+0 ok, 1 a regression found (check: regressed),
+2 usage or input error (unknown option, unreadable or not comparable input; weights: a file is missing,
+as a run that lacks it exits 2).
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def _check(argv: list[str]) -> int:
     return check_main(argv)
 
 
-@command("weights", "files a run needs: weights [override ...] [--download] (exit 1 when one is missing)")
+@command("weights", "files a run needs: weights [override ...] [--download] (exit 2 when one is missing)")
 def _weights(argv: list[str]) -> int:
     from benchmark.doctor import doctor
 

@@ -1,8 +1,8 @@
 """What every ``python -m benchmark`` tool shares: exit codes and the one option spelling.
 
-Exit codes (README, "Command-line tools"): 0 ok; 1 a regression or a failure found (check:
-regressed; weights: a file missing); 2 usage or input error (unknown option, unreadable or
-not comparable input). Options are written ``--name value``; ``name=value`` of a known option
+Exit codes (README, "Command-line tools"): 0 ok; 1 a regression found (check: regressed);
+2 usage or input error (unknown option, unreadable or not comparable input; weights: a file
+is missing, the same status as the run that lacks it). Options are written ``--name value``; ``name=value`` of a known option
 is accepted with a note.
 """
 
@@ -12,8 +12,8 @@ import sys
 from typing import Iterable
 
 EXIT_OK = 0
-EXIT_FOUND = 1  # a regression (check) or a missing file (weights)
-EXIT_USAGE = 2  # usage or input error: unknown option, unreadable or incomparable input
+EXIT_FOUND = 1  # a regression (check)
+EXIT_USAGE = 2  # usage or input error: unknown option, unreadable or incomparable input, missing files
 
 
 def option_style(argv: Iterable[str], options: Iterable[str], prog: str) -> list[str]:

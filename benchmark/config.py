@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib.util
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,38 +83,26 @@ from benchmark.sources import register_resolver  # noqa: E402
 
 register_resolver()
 
-CONF_PACKAGE = "srbench_conf"  # conf/ as installed by `pip install .` (pyproject.toml: package-dir)
-
-
-def conf_dir() -> Path:
-    """The folder holding ``bench.yaml`` and the config groups (method/, dataset/, metrics/, hydra/).
-
-    In order: ``$SRBENCH_CONF``; the ``conf/`` of the source checkout this package runs from
-    (``python run_bench.py``, ``pip install -e .``); the installed data package ``srbench_conf``
-    (``pip install .``), so the installed ``srbench`` command works from any directory.
-    """
-    if os.environ.get("SRBENCH_CONF"):
-        return Path(os.environ["SRBENCH_CONF"])
-    checkout = Path(__file__).resolve().parent.parent / "conf"
-    if (checkout / "bench.yaml").is_file():
-        return checkout
-    spec = importlib.util.find_spec(CONF_PACKAGE)
-    if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    raise FileNotFoundError(f"srbench's configs are missing: no {checkout}/bench.yaml and no installed "
-                            f"{CONF_PACKAGE} package; reinstall srbench (pip install .) or set SRBENCH_CONF=<conf dir>")
-
-
-def group_names(group: str) -> list[str]:
-    """Names of a config group (``method``, ``dataset``, ``metrics``): its YAML files, sorted."""
-    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+# where bench.yaml and the config groups are (re-exported: callers of config.conf_dir keep working)
+from benchmark.searchpath import CONF_PACKAGE, close_names, conf_dir, did_you_mean, group_names  # noqa: E402,F401
 
 MAX_SEED = 2**63 - 1  # largest seed of a run: signed 64-bit, as scores.csv stores it
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
 def validate(cfg: DictConfig) -> None:
-    """Range checks on the top-level keys; each error names the key and the allowed values."""
+    """Range checks on the top-level keys; each error names the key and the allowed values.
+
+    Raises UserError listing every problem. The metrics' typed options are checked above this
+    module, by :func:`benchmark.preflight.validate` (config does not import the metrics).
+    """
+    found = problems(cfg)
+    if found:
+        raise UserError("invalid configuration:\n  - " + "\n  - ".join(found))
+
+
+def problems(cfg: DictConfig) -> list[str]:
+    """Every problem of the top-level keys (:func:`validate`), one line each; empty when none."""
     problems = []
     if cfg.runs < 1:
         problems.append(f"runs={cfg.runs}: runs must be an integer >= 1 (the paper uses 10)")
@@ -139,8 +125,6 @@ def validate(cfg: DictConfig) -> None:
         problems.append("output_dir is empty: give a folder, e.g. output_dir=reports")
     if not cfg.metrics:
         problems.append("metrics is empty: choose a preset (metrics=fast) or a list of names (metrics=[psnr,ssim])")
-    else:
-        problems += _metric_option_problems(cfg)
     shard = cfg.get("shard")
     if shard is not None and not (shard.count >= 1 and 0 <= shard.index < shard.count):
         problems.append(f"shard.index={shard.index} shard.count={shard.count}: need shard.count >= 1 and "
@@ -154,22 +138,7 @@ def validate(cfg: DictConfig) -> None:
             problems.append(f"stats.level={st.level}: need a confidence level in [0.5, 1), e.g. 0.95")
         if st.seed < 0:
             problems.append(f"stats.seed={st.seed}: stats.seed must be an integer >= 0")
-    if problems:
-        raise UserError("invalid configuration:\n  - " + "\n  - ".join(problems))
-
-
-def _metric_option_problems(cfg: DictConfig) -> list[str]:
-    """Every metric's options against its typed schema (unknown option, wrong type or value)."""
-    from omegaconf import OmegaConf
-
-    from benchmark.metrics import resolve
-
-    try:
-        resolve(OmegaConf.to_container(cfg.metrics, resolve=True))
-    except ValueError as err:
-        lines = str(err).split("\n  - ")
-        return lines[1:] if len(lines) > 1 else lines
-    return []
+    return problems
 
 
 def resolve_device(name: str) -> "torch.device":
@@ -187,7 +156,15 @@ def resolve_device(name: str) -> "torch.device":
 def build(node: DictConfig) -> Any:
     """``hydra.utils.instantiate``, but a user error raised by the constructor (ValueError,
     FileNotFoundError, ...) reaches the user as itself, with its message naming the file and the
-    fix, instead of wrapped in Hydra's InstantiationException."""
+    fix, instead of wrapped in Hydra's InstantiationException.
+
+    Values of the wrong type for the constructor's annotated parameters (``method.sigma=abc``)
+    are refused first, naming the key, the expected type and the value (:func:`value_problems`).
+    """
+    problems = value_problems(node)
+    if problems:
+        raise UserError("; ".join(problems) if len(problems) == 1 else
+                        f"{len(problems)} value(s) of the wrong type:\n  - " + "\n  - ".join(problems))
     try:
         return instantiate(node)
     except InstantiationException as err:
@@ -197,6 +174,12 @@ def build(node: DictConfig) -> Any:
 
 
 GROUPS = {"method": "method", "dataset": "dataset", "metrics": "metric or metrics preset"}
+
+
+def _suggest(key: str, names: list[str]) -> str:
+    """Did-you-mean for a key: the single closest declared key (keys are short; one guess reads best)."""
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_group_choices(argv: list[str], conf: Path) -> None:
@@ -214,8 +197,11 @@ def check_group_choices(argv: list[str], conf: Path) -> None:
         available = sorted(p.stem for p in (Path(conf) / group).glob("*.yaml"))
         unknown = [n for n in names if n not in available]
         if unknown:
-            raise UserError(f"unknown {GROUPS[group]} {', '.join(map(repr, unknown))} in {arg!r}; "
-                             f"available in conf/{group}/: {', '.join(available)}")
+            hints = [f"{n!r}: did you mean {' or '.join(map(repr, close))}?" for n in unknown
+                     if (close := close_names(n, available))]
+            raise UserError(f"unknown {GROUPS[group]} {', '.join(map(repr, unknown))} in {arg!r}"
+                            + (f" ({'; '.join(hints)})" if hints else "")
+                            + f"; available in conf/{group}/: {', '.join(available)}")
 
 
 def check_override_keys(argv: list[str]) -> None:
@@ -298,9 +284,22 @@ def _group_node(conf: Path, group: str, choice: str) -> dict | None:
         GlobalHydra.instance().clear()
 
 
-def _suggest(key: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+# Metric options that were renamed: old name -> new name. An old name is refused (never mapped
+# silently) with an error giving the new one, wherever it comes from: the command line
+# (check_nested_keys) or a mapping given to benchmark.metrics.options.parse_options.
+RENAMED_METRIC_OPTIONS: dict[str, str] = {
+    # issue 11: the top-level batch_size is runs per method call, this one images per Inception pass
+    "batch_size": "inception_batch_size",
+}
+
+
+def renamed_metric_option(metric: str, key: str, value: Any, options: Any) -> str | None:
+    """The error for an old option name of ``metric`` whose new name is among ``options``; else None."""
+    new = RENAMED_METRIC_OPTIONS.get(str(key))
+    if new is None or new not in options:
+        return None
+    return (f"metrics.{metric}.{key}={value}: option {key!r} of metric {metric} was renamed to {new!r}; "
+            f"use metrics.{metric}.{new}={value}")
 
 
 def check_nested_keys(argv: list[str], conf: Path) -> None:
@@ -331,6 +330,9 @@ def check_nested_keys(argv: list[str], conf: Path) -> None:
             declared = sorted((OmegaConf.to_container(OmegaConf.load(path)).get(name) or {}).keys())
             if key in declared:
                 continue
+            renamed = renamed_metric_option(name, key, arg.split("=", 1)[1], declared)
+            if renamed:
+                raise UserError(renamed)
             raise UserError(f"metric {name!r} declares no option {key!r} in {arg!r}{_suggest(key, declared)}; "
                             f"its options: {', '.join(declared) or 'none'} (conf/metrics/{name}.yaml)")
         key = rest.split(".")[0]
@@ -352,3 +354,210 @@ def check_nested_keys(argv: list[str], conf: Path) -> None:
                                 f"it: set it with +{arg}")
             raise UserError(f"{group} {choice!r} has no option {key!r} (in {arg!r}){_suggest(key, options)}; "
                             f"its options: {', '.join(options)} (conf/{group}/{choice}.yaml)")
+
+
+# ----------------------------------------------------------------------------- value types
+
+
+def _describe(tp: Any) -> str | None:
+    """``an integer``, ``a number (float)`` ... for a type a value can be checked against; None otherwise."""
+    import types
+    import typing
+
+    if tp is type(None):
+        return "null"
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number (float)"
+    if tp is str:
+        return "a string"
+    origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(tp)))
+    if origin in (typing.Union, types.UnionType):
+        parts = [_describe(a) for a in typing.get_args(tp)]
+        return None if None in parts else " or ".join(parts)
+    return None  # containers, paths, Any, classes: left to the constructor
+
+
+def _fits(value: Any, tp: Any) -> bool:
+    """Whether ``value`` (as Hydra passes it to the constructor) fits annotation ``tp``.
+
+    Python's own rules, except that an integer is accepted where a float is expected (PEP 484's
+    numeric tower) and a bool is never an integer (``true`` for a count is a slip). A string
+    annotation accepts numbers too: YAML reads ``name: 123`` as an integer.
+    """
+    import types
+    import typing
+
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        return value in typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in typing.get_args(tp))
+    return True
+
+
+def _param_types(cls: type) -> dict[str, Any]:
+    """Annotation of each constructor parameter of ``cls`` that can be evaluated (one at a time, so
+    an annotation naming a type only imported for type checkers loses that parameter only)."""
+    import inspect
+    import sys
+
+    try:
+        init = cls.__init__
+        sig = inspect.signature(init)
+    except (TypeError, ValueError):
+        return {}
+    namespace = dict(vars(sys.modules.get(init.__module__, object())))
+    out = {}
+    for name, param in sig.parameters.items():
+        ann = param.annotation
+        if ann is inspect.Parameter.empty or name == "self":
+            continue
+        if isinstance(ann, str):
+            try:
+                ann = eval(ann, namespace)  # noqa: S307  (the class's own annotation text, as typing.get_type_hints does)
+            except Exception:  # noqa: BLE001
+                continue
+        out[name] = ann
+    return out
+
+
+def _shown(value: Any) -> str:
+    kind = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+            type(None): "null"}.get(type(value), type(value).__name__)
+    return f"{value!r} ({kind})"
+
+
+def value_problems(node: Any, group: str | None = None) -> list[str]:
+    """Values of a ``_target_`` config node that do not fit the annotated constructor parameters.
+
+    One line per key, e.g. ``method.sigma: expected a number (float), got 'abc' (a string); e.g.
+    method.sigma=0.05``. Keys whose value is an interpolation are judged where the interpolation
+    points (``method.scale: ${dataset.scale}`` is reported as ``dataset.scale``); keys the
+    constructor does not annotate with a checkable type (paths, lists, classes) are left to it.
+    """
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    if not isinstance(node, DictConfig) or OmegaConf.is_missing(node, "_target_") or not node.get("_target_"):
+        return []
+    group = group or (node._key() if node._key() is not None else "config")
+    try:
+        cls = get_class(str(node._target_))
+    except Exception:  # noqa: BLE001  (an unimportable target fails when it is built, naming itself)
+        return []
+    types_ = _param_types(cls)
+    defaults = _param_defaults(cls)
+    raw = OmegaConf.to_container(node, resolve=False)
+    problems = []
+    for key, tp in types_.items():
+        if key not in raw or OmegaConf.is_missing(node, key):
+            continue
+        if isinstance(raw[key], str) and "${" in raw[key]:
+            continue  # an interpolation: the key it points at is checked in its own node
+        value = raw[key]
+        want = _describe(tp)
+        if want is None or _fits(value, tp):
+            continue
+        example = defaults.get(key)
+        hint = f"; e.g. {group}.{key}={json_like(example)}" if example is not None else ""
+        problems.append(f"{group}.{key}: expected {want}, got {_shown(value)}{hint}")
+    return problems
+
+
+def _param_defaults(cls: type) -> dict[str, Any]:
+    import inspect
+
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return {}
+    return {n: p.default for n, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+
+
+def json_like(value: Any) -> str:
+    """A value as it is written on the command line (``true``, ``null``, ``0.05``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def check_override_values(argv: list[str]) -> None:
+    """Fail early, in srbench's words, when a command line gives a top-level key a value of the wrong
+    type (``runs=abc``): the key, the type :class:`BenchSchema` declares and the value given.
+
+    The value is converted exactly as Hydra will (OmegaConf's rules: ``runs='5'`` is fine), one
+    value at a time for a sweep (``-m runs=1,x``). Keys of ``method``/``dataset``/``metrics`` are
+    checked against their own declarations (:func:`value_problems`, the metric schemas).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    args = [a for a in argv if not a.startswith("-") and "=" in a]
+    try:
+        overrides = OverridesParser.create().parse_overrides(args)
+    except Exception:  # noqa: BLE001  (a syntax error: Hydra reports it, quoting the override)
+        return
+    problems = []
+    for o in overrides:
+        key = o.key_or_group
+        top = key.split(".")[0]
+        if o.is_delete() or top in ("hydra", "method", "dataset", "metrics") or o.package:
+            continue
+        if o.is_sweep_override():
+            try:
+                values = list(o.sweep_iterator())
+            except Exception:  # noqa: BLE001  (interval sweeps cannot be listed; Hydra checks them)
+                continue
+        else:
+            values = [o.value()]
+        schema = OmegaConf.structured(BenchSchema)
+        want = _schema_type(key)
+        for value in values:
+            try:
+                OmegaConf.update(schema, key, value, merge=True)
+            except OmegaConfBaseException:
+                what = f"expected {want}" if want else "wrong type"
+                default = OmegaConf.select(OmegaConf.structured(BenchSchema), key, default=None)
+                hint = f"; default {key}={json_like(default)}" if default is not None else ""
+                problems.append(f"{key}={o.input_line.split('=', 1)[1] if o.input_line else value}: {what}, "
+                                f"got {_shown(value)}{hint}")
+                break
+    if problems:
+        raise UserError("; ".join(problems) if len(problems) == 1 else
+                        "invalid values:\n  - " + "\n  - ".join(problems))
+
+
+def _schema_type(key: str) -> str | None:
+    """What :class:`BenchSchema` expects at a dotted key (``an integer``), None when unknown."""
+    import typing
+
+    cls: Any = BenchSchema
+    tp: Any = None
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(cls):
+            return None
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            return None
+        tp = hints[part]
+        cls = tp
+    return _describe(tp)

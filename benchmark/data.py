@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from benchmark.files import default_cache_dir, file_sha256
 from benchmark.images import IMAGE_EXTS, read_image, to_rgb8, write_png_atomic
 from benchmark.registry import GroupRegistry
 
@@ -37,6 +38,22 @@ class Sample:
     lr_path: Path
     hr_path: Path | None
     lr_size: tuple[int, int]  # (height, width)
+
+
+def content_hash(samples: Sequence[Sample]) -> str:
+    """SHA-256 over every image id and the bytes of its LR and HR files, in sample order.
+
+    The data set identity of the manifest (:meth:`Dataset.describe`); a report recomputes it
+    from the recorded paths (:mod:`benchmark.datarecord`) to tell whether the files there are
+    still the ones the runs used.
+    """
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(s.id.encode())
+        for p in (s.lr_path, s.hr_path):
+            if p is not None:
+                h.update(file_sha256(p))
+    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- data sets
@@ -76,16 +93,6 @@ def _image_size(path: Path, role: str, problems: list[str]) -> tuple[int, int] |
     return int(arr.shape[0]), int(arr.shape[1])
 
 
-def file_sha256(path: str | os.PathLike) -> bytes:
-    """SHA-256 digest of a file's bytes, read in 1 MiB chunks (content hashes of data sets,
-    reference-feature caches and converted parameter files all use it)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.digest()
-
-
 class Dataset:
     """Base class: a named list of samples at a fixed scale."""
 
@@ -101,8 +108,6 @@ class Dataset:
 
     def describe(self) -> dict:
         """Identity of the data set for the manifest (name, scale and a content hash over ids and file bytes)."""
-        from benchmark.datarecord import content_hash
-
         return {"name": self.name, "scale": self.scale, "num_images": len(self.samples()),
                 "content_hash": content_hash(self.samples())}
 
@@ -213,10 +218,6 @@ def build_demo(cache_dir: Path, scale: int = 4) -> Path:
     return root
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("SRBENCH_CACHE", Path.home() / ".cache" / "srbench"))
-
-
 class DemoDataset(FolderDataset):
     """Six 256x256 crops of scikit-image's colour photographs with bicubic x4 LR (no download)."""
 
@@ -227,17 +228,3 @@ class DemoDataset(FolderDataset):
 
 def sample_ids(samples: Sequence[Sample]) -> list[str]:
     return [s.id for s in samples]
-
-
-# The published test sets and the synthetic sets register themselves in DATASETS (imported last:
-# they build on FolderDataset). RealSRDataset stays importable from here.
-import benchmark.testsets  # noqa: E402,F401
-import benchmark.synthetic  # noqa: E402,F401
-
-
-def __getattr__(name: str):
-    if name == "RealSRDataset":  # moved to benchmark.testsets (fetched and verified); old imports keep working
-        from benchmark.testsets import RealSRDataset
-
-        return RealSRDataset
-    raise AttributeError(f"module 'benchmark.data' has no attribute {name!r}")

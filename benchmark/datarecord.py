@@ -10,30 +10,13 @@ from those strings and numbers alone, checking every type on the way.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.data import Sample, file_sha256
+from benchmark.data import Sample, content_hash  # noqa: F401  (content_hash: the hash a report recomputes)
 
 RECORD_KEY = "data"  # key of the record in manifest.json / manifest.shard-*.json
-
-
-def content_hash(samples: Sequence[Sample]) -> str:
-    """SHA-256 over every image id and the bytes of its LR and HR files, in sample order.
-
-    The data set identity of the manifest (:meth:`benchmark.data.Dataset.describe`); a report
-    recomputes it from the recorded paths to tell whether the files there are still the ones
-    the runs used.
-    """
-    h = hashlib.sha256()
-    for s in samples:
-        h.update(s.id.encode())
-        for p in (s.lr_path, s.hr_path):
-            if p is not None:
-                h.update(file_sha256(p))
-    return h.hexdigest()
 
 
 def record(name: str, scale: int, chash: str, samples: Sequence[Sample]) -> dict[str, Any]:

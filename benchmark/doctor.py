@@ -22,8 +22,9 @@ from omegaconf import OmegaConf
 from benchmark.config import check_group_choices, conf_dir
 from benchmark.metrics import METRICS, resolve
 from benchmark.sources import with_user_keys
+from benchmark.cliargs import EXIT_USAGE
 from benchmark.weights import (WeightFile, _host_port, _probe_urls, apply_weights_dir, download, fetch_command, hub_dir,
-                               offline_reason)
+                               offline_reason, path_keys_hint)
 
 
 def _merge(files: Iterable[WeightFile]) -> list[WeightFile]:
@@ -79,7 +80,7 @@ def format_table(files: Sequence[WeightFile]) -> str:
 DOCTOR_USAGE = """usage: python -m benchmark weights [override ...] [--download]
 
 Lists every file that a run with the same overrides needs (metrics and method): status, size,
-name, who needs it, cache path and source URL. Exit status 1 when a file is missing.
+name, who needs it, cache path and source URL. Exit status 2 when a file is missing.
 
   override     as for run_bench.py, e.g. metrics=paper method=noise_control weights_dir=/data/torch
   --download   fetch the missing files (on a machine with network)
@@ -139,8 +140,9 @@ def doctor(argv: Sequence[str]) -> int:
             print(format_table(files))
         missing = [w for w in files if not w.present]
     if missing:
+        # exit 2, like every other "the run cannot start until you fix this" (errors.EXIT_USER_ERROR)
         print("\n" + missing_advice(missing, overrides, do_download))
-        return 1
+        return EXIT_USAGE
     print(f"\nall {len(files)} file(s) present")
     return 0
 
@@ -154,8 +156,8 @@ def missing_advice(missing: Sequence[WeightFile], overrides: Sequence[str], down
     if not downloaded:
         text += f" Fetch them with `{fetch_command(overrides)}` on a machine with network."
     if method:
-        text += (f" The method needs its {len(method)} file(s) to run: fetch them, or point the method's path keys "
-                 "(e.g. method.model_path=..., see conf/method/) at where they are.")
+        text += (f" The method needs its {len(method)} file(s) to run: fetch them, or point "
+                 f"{path_keys_hint(method)} at where they are.")
     if metric:
         text += (f" For the {len(metric)} metric file(s): copy them to the paths above, set weights_dir=<dir>, or "
                  "pass strict=false to run without the metrics that need them.")

@@ -3,7 +3,7 @@
 Two layers:
 
 * :class:`Preflight`, a Hydra callback (see ``conf/bench.yaml``), runs before Hydra creates any
-  folder: the range checks of :func:`benchmark.config.validate`, the writability of
+  folder: the range checks of :func:`validate` (top-level keys and metric options), the writability of
   ``output_dir``, and then :func:`check` below. Hydra turns an exception raised by a callback
   into a warning and carries on, so a failed check raises :class:`benchmark.errors.Abort`
   (a ``BaseException``, which Hydra does not catch); the entry point prints ``error: <why>``
@@ -29,10 +29,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hydra.experimental.callback import Callback
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark import errors
-from benchmark.config import validate
+from benchmark import config, errors
+from benchmark import shard as sharding
+from benchmark.config import build, conf_dir
+from benchmark.images import set_max_pixels
+from benchmark.metrics import option_problems
+from benchmark.scoring import metric_files
+from benchmark.sources import USER_KEYS, with_user_keys
+from benchmark.weights import check_method_files, fetch_missing
 from benchmark.write_errors import check_writable
 
 Check = Callable[[DictConfig, dict], None]
@@ -53,6 +60,16 @@ def register(title: str) -> Callable[[Check], Check]:
     return deco
 
 
+def validate(cfg: DictConfig) -> None:
+    """The range checks of the top-level keys (:func:`benchmark.config.validate`) and every metric's
+    options against its typed schema, in one UserError listing every problem."""
+    problems = config.problems(cfg)
+    if cfg.get("metrics"):
+        problems += option_problems(cfg.metrics)
+    if problems:
+        raise errors.UserError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
 # ----------------------------------------------------------------------------- running the checks
 
 
@@ -70,8 +87,6 @@ def check(cfg: DictConfig) -> dict:
     Returns the ``found`` dict of the checks (``found["dataset"]``: the validated data set). The
     result is cached per config, so the callback and the run do the work once.
     """
-    from benchmark.images import set_max_pixels
-
     set_max_pixels(cfg.get("max_pixels"))  # before any image is opened (data set validation decodes them)
     key = _key(cfg)
     if key in _CACHE:
@@ -170,8 +185,6 @@ def key_help(conf_file: Path, key: str) -> list[str]:
 
 @register("required keys")
 def _required_keys(cfg: DictConfig, found: dict) -> None:
-    from benchmark.config import conf_dir
-
     missing = found["missing_keys"]
     if not missing:
         return
@@ -189,17 +202,36 @@ def _required_keys(cfg: DictConfig, found: dict) -> None:
     raise errors.UserError(f"{len(missing)} required key(s) unset:\n  - " + "\n  - ".join(lines))
 
 
+@register("config values")
+def _config_values(cfg: DictConfig, found: dict) -> None:
+    """Method and data set values of the wrong type for their class (``method.sigma=abc``), named
+    with the key, the expected type and the value, before anything is built."""
+    from benchmark.config import value_problems
+
+    problems = []
+    for group in ("method", "dataset"):
+        if group in cfg and not _has_missing(found, group):
+            bad = value_problems(cfg[group], group)
+            if bad:
+                found.setdefault("bad_values", set()).add(group)
+                problems += bad
+    if problems:
+        raise errors.UserError(problems[0] if len(problems) == 1 else
+                               f"{len(problems)} value(s) of the wrong type:\n  - " + "\n  - ".join(problems))
+
+
 # ----------------------------------------------------------------------------- data set, files
 
 
 def _has_missing(found: dict, group: str) -> bool:
-    return any(k.startswith(group + ".") for k in found["missing_keys"])
+    """``group`` cannot be built yet: a required key is unset or a value has the wrong type
+    (both reported by their own checks)."""
+    return (any(k.startswith(group + ".") for k in found["missing_keys"])
+            or group in found.get("bad_values", ()))
 
 
 @register("data set")
 def _dataset(cfg: DictConfig, found: dict) -> None:
-    from benchmark.config import build
-
     if _has_missing(found, "dataset"):
         return  # reported under "required keys"
     dataset = build(cfg.dataset)
@@ -219,15 +251,9 @@ def _method_files(cfg: DictConfig, found: dict) -> None:
     """The method's declared files. Unset (``???``) keys are passed as None, so a method whose
     paths are unset still lists the files it will need (CCSR names each under
     ``<method.sd_path is not set>``); one that cannot tell yet is left to "required keys"."""
-    from hydra.utils import get_class
-
-    from benchmark.weights import check_method_files
-
     if OmegaConf.is_missing(cfg.method, "_target_") or not cfg.method.get("_target_"):
         return
     values = _method_values(cfg)
-    from benchmark.sources import USER_KEYS, with_user_keys
-
     # which path keys still hold the preset's cache default (those files are held to the release's size)
     values[USER_KEYS] = with_user_keys(cfg.method).get(USER_KEYS, [])
     try:
@@ -242,8 +268,6 @@ def _method_files(cfg: DictConfig, found: dict) -> None:
 def _method_settings(cfg: DictConfig, found: dict) -> None:
     """Problems a method can tell from its config alone (its ``preflight_problems`` classmethod, if any),
     e.g. an official-repository preset without ``method.repo``."""
-    from hydra.utils import get_class
-
     if _has_missing(found, "method") or not cfg.method.get("_target_"):
         return
     hook = getattr(get_class(cfg.method._target_), "preflight_problems", None)
@@ -256,9 +280,6 @@ def _method_settings(cfg: DictConfig, found: dict) -> None:
 
 @register("metric files")
 def _metric_files(cfg: DictConfig, found: dict) -> None:
-    from benchmark.scoring import metric_files
-    from benchmark.weights import fetch_missing
-
     dataset = found.get("dataset")
     has_hr = True if dataset is None else any(s.hr_path is not None for s in dataset.samples())
     _, missing = metric_files(cfg, has_hr)
@@ -269,11 +290,6 @@ def _metric_files(cfg: DictConfig, found: dict) -> None:
 def _precomputed_outputs(cfg: DictConfig, found: dict) -> None:
     """Methods that score outputs already on disk (``check_outputs``): every missing, duplicate,
     undecodable or mis-sized file, against the data set's images, before anything is imported."""
-    from hydra.utils import get_class
-
-    from benchmark import shard as sharding
-    from benchmark.config import build
-
     if "dataset" not in found or _has_missing(found, "method") or not cfg.method.get("_target_"):
         return
     if not hasattr(get_class(cfg.method._target_), "check_outputs"):

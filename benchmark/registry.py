@@ -14,7 +14,7 @@ from typing import Callable, Generic, Iterator, TypeVar
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from benchmark.config import conf_dir, group_names
+from benchmark.searchpath import conf_dir, did_you_mean, group_names
 
 T = TypeVar("T")
 
@@ -45,7 +45,8 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise ValueError(
-                f"unknown {self.kind} {name!r}; available {self.kind}s: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r}{did_you_mean(str(name), self.names())}; "
+                f"available {self.kind}s: {', '.join(self.names())}"
             ) from None
 
     def names(self) -> list[str]:

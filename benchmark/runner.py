@@ -20,7 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmark import __version__, datarecord, determinism, errors, logs, preflight, resources
 from benchmark import shard as sharding
-from benchmark.config import build, resolve_device, validate
+from benchmark.config import build, resolve_device
+from benchmark.preflight import validate
 from benchmark.data import Dataset, Sample
 from benchmark.sink import SampleSink, Todo, missing_runs, remove_stale_temporaries, run_seed
 from benchmark.lock import holds_output_locks, lock_output

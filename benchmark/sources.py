@@ -38,11 +38,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
+
+from benchmark.files import WeightFile
 
 log = logging.getLogger("srbench.sources")
 
@@ -50,6 +51,8 @@ log = logging.getLogger("srbench.sources")
 METHODS_SUBDIR = "methods"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ORIGIN_KEYS = ("hf", "url", "gdrive", "gdrive_folder")
+#: how messages label a first origin marked ``mirror: true`` (README, "CCSR-v2": the same words)
+ARCHIVE_LABEL = "archive; the official source is gone"
 
 
 # ----------------------------------------------------------------------------- cache location
@@ -126,10 +129,16 @@ class Origin:
             return self.ref
         return "https://drive.google.com"
 
-    def label(self) -> str:
+    def label(self, first: bool = False) -> str:
+        """``Hugging Face <repo>@<rev>``, ``Google Drive folder <id>`` ..., with the origin's role: a
+        ``mirror: true`` first origin stands in for an official source that is gone
+        (``(archive; the official source is gone)``, as the README calls sd2-community's copy of SD 2.1-base);
+        later origins are ``(mirror)``."""
         kind = {"hf": "Hugging Face", "url": "URL", "gdrive": "Google Drive", "gdrive_folder": "Google Drive folder"}
         what = f"{kind[self.kind]} {self.ref}" + (f"@{self.revision}" if self.revision else "")
-        return what + (" (mirror)" if self.mirror else "")
+        if not self.mirror:
+            return what
+        return what + (f" ({ARCHIVE_LABEL})" if first else " (mirror)")
 
 
 @dataclass(frozen=True)
@@ -197,7 +206,8 @@ class Planned:
 
     def sources_text(self) -> str:
         """Every origin of the file, official first: 'URL ...; mirror: ...'."""
-        return "; ".join(f"{o.label()}: {o.address(self._src_for(o))}" for o in self.entry.origins)
+        return "; ".join(f"{o.label(first=i == 0)}: {o.address(self._src_for(o))}"
+                         for i, o in enumerate(self.entry.origins))
 
     def _src_for(self, origin: Origin) -> str | None:
         if self.entry.single:
@@ -427,11 +437,6 @@ def reachable_hosts(items: Iterable[Planned]) -> list[str]:
     return sorted({i.entry.origins[0].host_url() for i in items})
 
 
-def fetch_command(overrides: Sequence[str] | None = None) -> str:
-    args = " ".join(shlex.quote(o) for o in (overrides or []))
-    return f"python -m benchmark weights {args + ' ' if args else ''}--download"
-
-
 def describe_missing(items: Sequence[Planned], method: str) -> list[str]:
     """One line per unusable file: destination, what is wrong, every source."""
     lines = []
@@ -443,15 +448,13 @@ def describe_missing(items: Sequence[Planned], method: str) -> list[str]:
 
 
 def weight_files(config: Mapping[str, Any], paths: Mapping[str, Path | None] | None = None) -> list[Any]:
-    """The :class:`~benchmark.weights.WeightFile` rows of a method config's ``sources``.
+    """The :class:`~benchmark.files.WeightFile` rows of a method config's ``sources``.
 
     ``paths`` maps each key to the path the method reads (default: the config's value at that
     key); unset keys (``???``/null) are listed as ``<method.KEY is not set>`` so the doctor
     shows them. Rows are named by their path inside the key's folder (the file name for a
     single-file key) and carry the plan :func:`fetch_planned` needs.
     """
-    from benchmark.weights import WeightFile
-
     name = str(config.get("name", "method"))
     entries = parse(config.get("sources"), name)
     # without the marker (plain Python use) every path is the user's: presence only

@@ -23,7 +23,6 @@ import re
 import shlex
 import socket
 import sys
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
@@ -32,45 +31,13 @@ import torch
 import torch.hub
 from hydra.core.hydra_config import HydraConfig
 
+from benchmark.files import WeightFile  # noqa: F401  (re-exported: metrics and methods declare their files with it)
+from benchmark.sources import fetch_planned, with_user_keys
+
 log = logging.getLogger("srbench")
 
 OFFLINE_ENV = ("HF_HUB_OFFLINE", "SRBENCH_OFFLINE")
 _TRUE = {"1", "true", "yes", "on"}
-
-
-@dataclass(frozen=True)
-class WeightFile:
-    """A file a metric or method needs before it can run."""
-
-    name: str
-    url: str
-    path: Path
-    needed_by: str
-    #: a method file declared in its preset's ``sources`` (:class:`benchmark.sources.Planned`): srbench
-    #: fetches it (official source, then mirrors) and checks its size; None for metric files
-    planned: Any = field(default=None, compare=False, repr=False)
-
-    @property
-    def present(self) -> bool:
-        """The file is there (for a declared method file: under its name or an accepted alternative,
-        with the declared size)."""
-        if self.planned is not None:
-            return self.planned.problem() is None
-        return self.path.is_file()
-
-    @property
-    def status(self) -> str:
-        """``present``, ``MISSING`` or what is wrong (``WRONG SIZE``)."""
-        if self.present:
-            return "present"
-        if self.planned is not None and self.planned.found() is not None:
-            return "WRONG SIZE"
-        return "MISSING"
-
-    @property
-    def size(self) -> int | None:
-        p = self.planned.found() if self.planned is not None else (self.path if self.path.is_file() else None)
-        return p.stat().st_size if p is not None else None
 
 
 # ----------------------------------------------------------------------------- locations
@@ -121,6 +88,28 @@ def offline_reason(urls: Iterable[str], timeout: float = 3.0) -> str | None:
     return None
 
 
+def reasons_by_host(urls: Iterable[str], timeout: float = 3.0) -> dict[str, str | None]:
+    """For each URL, why its host cannot be reached now (None when it answers), probing each host once.
+
+    So a message can blame the host a file really comes from: a Hugging Face file is not held back
+    by an unreachable Google Drive. ``HF_HUB_OFFLINE=1`` / ``SRBENCH_OFFLINE=1`` stand for every host.
+    """
+    urls = list(urls)
+    out: dict[str, str | None] = {}
+    by_host: dict[tuple[str, int], str | None] = {}
+    for u in urls:
+        if u in out:
+            continue
+        if not urlparse(u).hostname:
+            out[u] = offline_reason([], timeout)
+            continue
+        hp = _host_port(u)
+        if hp not in by_host:
+            by_host[hp] = offline_reason([u], timeout)
+        out[u] = by_host[hp]
+    return out
+
+
 def _host_port(url: str) -> tuple[str, int]:
     """Host and TCP port of a URL (443 for https, 80 for http, unless the URL names one)."""
     parts = urlparse(url)
@@ -145,8 +134,6 @@ def download(files: Iterable[WeightFile]) -> dict[str, str]:
         if w.present:
             continue
         if w.planned is not None:  # a method file: its preset's sources (official, then mirrors), verified
-            from benchmark.sources import fetch_planned
-
             try:
                 fetch_planned(w.planned)
             except Exception as err:  # noqa: BLE001  (every origin failed: the message names each)
@@ -162,9 +149,27 @@ def download(files: Iterable[WeightFile]) -> dict[str, str]:
     return errors
 
 
+#: top-level keys whose overrides change which files a run needs (everything else, e.g. runs=, dataset=,
+#: output_dir=, is left out of the suggested fetch command)
+FETCH_KEYS = ("method", "metrics", "weights_dir")
+
+
+def fetch_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides that decide which files are needed (:data:`FETCH_KEYS`), in their order."""
+    out = []
+    for o in overrides:
+        if o.startswith("-") or "=" not in o:
+            continue
+        top = re.split(r"[./@=]", o.lstrip("+~"), maxsplit=1)[0]
+        if top in FETCH_KEYS:
+            out.append(o)
+    return out
+
+
 def fetch_command(overrides: Sequence[str] | None = None) -> str:
-    """The doctor command that fetches what a run with these overrides needs."""
-    args = " ".join(shlex.quote(o) for o in (overrides or []))
+    """The doctor command that fetches what a run with these overrides needs (only the overrides that
+    decide the files: method, metrics, weights_dir)."""
+    args = " ".join(shlex.quote(o) for o in fetch_overrides(overrides or []))
     return f"python -m benchmark weights {args + ' ' if args else ''}--download"
 
 
@@ -188,23 +193,23 @@ def fetch_missing(missing: Mapping[str, Sequence[WeightFile]]) -> None:
     files = [w for ws in missing.values() for w in ws if not w.present]
     if not files:
         return
-    reason = offline_reason(w.url for w in files)
-    errors: dict[str, str] = {}
-    if reason is None:
-        errors = download(files)
-        if not errors:
-            return
+    reasons = reasons_by_host(w.url for w in files)
+    errors = download([w for w in files if reasons[w.url] is None])
+    if all(w.present for w in files):
+        return
     lines = []
     for metric, ws in missing.items():
         for w in ws:
             if w.present:
                 continue
-            extra = f" [download failed: {errors[str(w.path)]}]" if str(w.path) in errors else ""
+            extra = (f" [download failed: {errors[str(w.path)]}]" if str(w.path) in errors else
+                     f" [cannot be downloaded: {reasons[w.url]}]" if reasons.get(w.url) else "")
             lines.append(f"{metric}: {w.name} -> {w.path}{extra}\n      curl -L --create-dirs -o "
                          f"{shlex.quote(str(w.path))} {w.url}")
     overrides = _run_overrides()
+    why = sorted({r for w in files if not w.present and (r := reasons.get(w.url))})
     raise FileNotFoundError(
-        "metric files are missing" + (f" and cannot be downloaded ({reason})" if reason else "")
+        "metric files are missing" + (f" and cannot be downloaded ({'; '.join(why)})" if why else "")
         + "; nothing was generated:\n  - " + "\n  - ".join(lines)
         + f"\nFetch them on a machine with network with `{fetch_command(overrides)}` (copy the files to the "
           "paths above, or set TORCH_HOME / weights_dir=<dir> to where they are), or pass strict=false to run "
@@ -221,41 +226,60 @@ def check_method_files(method_cls: type, method_cfg: Mapping[str, Any]) -> None:
     declared size. Other declared files (a diffusers hub id) are left to the method's own loader,
     which downloads into its own cache layout, which srbench must not write into.
     """
-    from benchmark.sources import with_user_keys
-
     cfg = {k: v for k, v in with_user_keys(method_cfg).items() if k != "_target_"}
     name = str(cfg.get("name", method_cls.__name__))
     files = [w for w in method_cls.weight_files(**cfg) if not w.present]
     if not files:
         return
-    ours = [w for w in files if w.planned is not None]
-    reason = offline_reason(_probe_urls(files))
+    # each file's own host decides whether it can be fetched now, and is the one a message blames
+    probe = dict(zip(map(id, files), _probe_urls(files)))
+    reasons = reasons_by_host(probe.values())
+    reason_of = {id(w): reasons[probe[id(w)]] for w in files}
+    ours = [w for w in files if w.planned is not None and reason_of[id(w)] is None]
     errors: dict[str, str] = {}
-    if reason is None:
-        if ours:
-            print(f"method {name}: fetching {len(ours)} missing file(s) into {_common_root(ours)}", file=sys.stderr)
-            errors = download(ours)
-        files = [w for w in files if not w.present]
-        if not [w for w in files if w.planned is not None]:
-            if files:
-                log.info("method %s will download %s", name, ", ".join(w.name for w in files))
-            return
+    if ours:
+        print(f"method {name}: fetching {len(ours)} missing file(s) into {_common_root(ours)}", file=sys.stderr)
+        errors = download(ours)
+    # files the method's own loader fetches (no plan) are left to it when their host answers
+    later = [w for w in files if not w.present and w.planned is None and reason_of[id(w)] is None]
+    files = [w for w in files if not w.present and (w.planned is not None or reason_of[id(w)] is not None)]
+    if not files:
+        if later:
+            log.info("method %s will download %s", name, ", ".join(w.name for w in later))
+        return
     lines, notes = [], []
+    # each file says why it cannot be fetched when that differs between files (one host down, another up)
+    per_file = len({reason_of[id(w)] for w in files}) > 1 or bool(errors)
     for w in files:
         why = (w.planned.problem() if w.planned is not None else None) or w.status.lower()
-        why += f"; download failed: {errors[str(w.path)]}" if str(w.path) in errors else ""
+        if str(w.path) in errors:
+            why += f"; download failed: {errors[str(w.path)]}"
+        elif reason_of[id(w)] and per_file:
+            why += f"; cannot be downloaded: {reason_of[id(w)]}"
         src = w.planned.sources_text() if w.planned is not None else w.url
         lines.append(f"{w.name} -> {w.path} ({why})\n      from {src}")
         if w.planned is not None and w.planned.entry.note and w.planned.entry.note not in notes:
             notes.append(w.planned.entry.note)  # once per source entry, not once per file
     lines += [f"note: {n}" for n in notes]
     overrides = _run_overrides() or [f"method={name}"]
-    head = (f"method {name} needs files that are missing" + (f" and cannot be downloaded ({reason})" if reason
-            else " and could not be fetched"))
+    offline = sorted({r for w in files if (r := reason_of[id(w)])})
+    head = (f"method {name} needs files that are missing" + (f" and cannot be downloaded ({'; '.join(offline)})"
+            if offline else " and could not be fetched"))
     raise FileNotFoundError(
         head + "; nothing was generated:\n  - " + "\n  - ".join(lines)
         + f"\nFetch them with `{fetch_command(overrides)}` (on a machine with network; then copy "
-          f"{_common_root(files)} here, or set weights_dir=<dir> / the method's path keys to where they are).")
+          f"{_common_root(files)} here, or set weights_dir=<dir> or {path_keys_hint(files)} to where they are).")
+
+
+def path_keys_hint(files: Sequence[WeightFile]) -> str:
+    """The method keys that hold the paths of ``files`` (``method.sd_path=<path>, method.ccsr_path=<path>``),
+    from the ``sources`` entries of its preset; files declared otherwise point at conf/method/."""
+    keys = list(dict.fromkeys(f"method.{w.planned.entry.key}=<path>" for w in files if w.planned is not None))
+    others = [w for w in files if w.planned is None]
+    if others:
+        name = others[0].needed_by.removeprefix("method ").removesuffix(" (optional)")
+        keys.append(f"the method's path keys (see conf/method/{name}.yaml)")
+    return ", ".join(keys) or "the method's path keys (see conf/method/)"
 
 
 def _probe_urls(files: Sequence[WeightFile]) -> list[str]:

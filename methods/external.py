@@ -77,13 +77,9 @@ from benchmark.errors import MissingFilesError, UserError
 from benchmark.images import read_image, write_png_atomic
 from benchmark.sink import SampleSink, Todo
 from benchmark.weights import WeightFile
-from methods.base import METHODS, SampleSource
+from methods.base import SampleSource
 
 log = logging.getLogger("srbench")
-
-#: the official-repository presets served by :class:`External` (conf/method/<name>.yaml)
-PRESETS = ("external", "stablesr", "diffbir", "pasd", "resshift", "seesr", "supir", "osediff", "sinsr", "addsr",
-           "ddrm", "ddnm", "sr3", "ccsr_v1")
 
 HERE = Path(__file__).resolve().parent
 SEED_WRAPPER = HERE / "external_seed.py"
@@ -642,6 +638,3 @@ def _tail(path: Path, lines: int = 20) -> str:
     text = path.read_text(errors="replace").splitlines()
     return "\n".join("    " + line for line in text[-lines:])
 
-
-for _preset in PRESETS:
-    METHODS.add(_preset, External)

@@ -6,16 +6,14 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-from benchmark.data import Sample, file_sha256
+from benchmark.data import Sample
+from benchmark.files import file_sha256
 from benchmark.images import IMAGE_EXTS, read_image
 from benchmark.sink import SampleSink, Todo
 from benchmark.store import Store, atomic_write_json
 from methods.base import SampleSource
-
-if TYPE_CHECKING:
-    from benchmark.data import Sample, file_sha256
 
 log = logging.getLogger("srbench")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 PROTOCOL_METRICS = {"psnr": {}, "ssim": {}, "lpips": {}, "niqe": {"params_path": None, "optional": True},
                     "clipiqa": {"optional": True}, "fid": {}}
@@ -66,3 +67,60 @@ def write_results(root: Path, results: list[dict] | None = None, content_hash: s
         (folder / "manifest.json").write_text(json.dumps(
             {"generation": {"dataset": {"name": res["dataset"], "content_hash": content_hash}}}))
     return root
+
+
+# ----------------------------------------------------------------------------- reading figures back
+
+
+def figure_summary(fig: Any) -> dict[str, Any]:
+    """What a matplotlib figure draws, read from its artists before it is saved and closed:
+    per axes its title, labels, tick labels, the offsets of every collection and the data of
+    every line and image that carry a ``gid``; the legend texts and every text of the figure."""
+    import numpy as np
+
+    axes = []
+    texts: list[str] = []
+    for ax in fig.axes:
+        a = {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+             "xticks": [t.get_text() for t in ax.get_xticklabels()],
+             "collections": {c.get_gid(): np.asarray(c.get_offsets(), dtype=float).copy()
+                             for c in ax.collections if c.get_gid()},
+             "lines": {ln.get_gid(): np.asarray(ln.get_ydata(), dtype=float).copy() for ln in ax.lines if ln.get_gid()},
+             "images": {im.get_gid(): np.asarray(im.get_array()).copy() for im in ax.images},
+             "n_images": len(ax.images), "axis_on": ax.axison}
+        axes.append(a)
+        texts += [a["title"], a["xlabel"], a["ylabel"], *a["xticks"]]
+    legends = [lg for lg in list(fig.legends) + [ax.get_legend() for ax in fig.axes] if lg is not None]
+    legend_texts = [t.get_text() for lg in legends for t in lg.get_texts()]
+    suptitle = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    texts += legend_texts + [suptitle]
+    return {"axes": axes, "legend": legend_texts, "suptitle": suptitle, "texts": [t for t in texts if t]}
+
+
+@contextmanager
+def recorded_figures() -> Iterator[dict[str, dict[str, Any]]]:
+    """{file stem: figure_summary} of every figure the report writes through plots.save meanwhile."""
+    from benchmark.report import plots
+
+    seen: dict[str, dict[str, Any]] = {}
+    real = plots.save
+
+    def spy(fig, out_dir, stem):
+        seen[stem] = figure_summary(fig)
+        return real(fig, out_dir, stem)
+
+    plots.save = spy
+    try:
+        yield seen
+    finally:
+        plots.save = real
+
+
+def stored_results(root: Path) -> dict[tuple[str, str], Path]:
+    """{(dataset, method): result folder} of every results.json below root, read from the files
+    themselves (whatever the folders are called)."""
+    out = {}
+    for p in sorted(Path(root).rglob("results.json")):
+        r = json.loads(p.read_text())
+        out[(r["dataset"], r["method"])] = p.parent
+    return out

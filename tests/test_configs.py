@@ -39,7 +39,7 @@ def fill(cfg, tmp_path: Path, group: str) -> None:
 
 
 def test_default_composes_and_validates():
-    from benchmark.config import validate
+    from benchmark.preflight import validate  # the top-level keys and every metric's options
 
     cfg = compose([])
     validate(cfg)
@@ -99,6 +99,20 @@ def test_every_metrics_config_resolves(name):
     cfg = compose([f"metrics={name}"])
     sel = resolve(OmegaConf.to_container(cfg.metrics))
     assert sel.names and all(n in METRICS for n in sel.names)
+
+
+@pytest.mark.parametrize("group", ["method", "dataset", "metrics"])
+def test_leaf_presets_list_only_what_differs_from_what_they_inherit(group):
+    """A config that inherits another of its group (``defaults: [parent, _self_]``) repeats none of its keys
+    with the same value (issue 11: presets had copied all keys of external.yaml)."""
+    repeated = []
+    for name in names(group):
+        own = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{name}.yaml"), resolve=False)
+        for parent in [d for d in own.get("defaults") or [] if isinstance(d, str) and d != "_self_"]:
+            inherited = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{parent}.yaml"), resolve=False)
+            repeated += [f"{name}.{k} (= {parent}.{k})" for k, v in own.items()
+                         if k != "defaults" and k in inherited and inherited[k] == v]
+    assert not repeated
 
 
 def test_every_registered_name_has_a_config():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.data import DatasetError, DemoDataset, FolderDataset, RealSRDataset
+from benchmark.data import DatasetError, DemoDataset, FolderDataset
+from benchmark.testsets import RealSRDataset
 from benchmark.images import read_image
 from conftest import make_pairs, write_png
 

@@ -196,11 +196,11 @@ def _pyiqa_fid(home, folders, monkeypatch, mode: str = "clean") -> float:
 
 
 def test_fid_options_mode_and_batch_size_against_pyiqa(home, folders, monkeypatch, fast_frechet):
-    """metrics.fid.mode is pyiqa's FID ``mode``; metrics.fid.batch_size changes no value (issue 12)."""
-    legacy = scorer("fid", mode="legacy_tensorflow", batch_size=2).score_set(folders["sr"], folders["hr"])
+    """metrics.fid.mode is pyiqa's FID ``mode``; metrics.fid.inception_batch_size changes no value (issue 12)."""
+    legacy = scorer("fid", mode="legacy_tensorflow", inception_batch_size=2).score_set(folders["sr"], folders["hr"])
     assert legacy == pytest.approx(_pyiqa_fid(home, folders, monkeypatch, "legacy_tensorflow"), rel=1e-6, abs=1e-9)
-    clean = scorer("fid", batch_size=3).score_set(folders["sr"], folders["hr"])
-    assert clean == pytest.approx(scorer("fid", batch_size=16).score_set(folders["sr"], folders["hr"]), rel=1e-6)
+    clean = scorer("fid", inception_batch_size=3).score_set(folders["sr"], folders["hr"])
+    assert clean == pytest.approx(scorer("fid", inception_batch_size=16).score_set(folders["sr"], folders["hr"]), rel=1e-6)
     assert clean != pytest.approx(legacy, rel=1e-3)
 
 

@@ -65,6 +65,72 @@ def test_nested_keys_unit():
         check_nested_keys(["method=stablesr", "method.timeot=10"], CONF)
 
 
+# ----------------------------------------------------------------------------- wrong values, unknown names
+
+
+def test_wrong_type_of_method_value_names_key_type_and_value(tmp_path):
+    # used to be a Hydra InstantiationException traceback around TypeError("'>=' not supported ...") with
+    # exit 1 (sigma), and "invalid literal for int() with base 10: 'abc'" without the key (scale)
+    p = bench("method=noise_control", "method.sigma=abc", "method.scale=abc", f"output_dir={tmp_path}/o",
+              cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.startswith("error: ") and "Traceback" not in p.stderr and "Instantiation" not in p.stderr
+    assert "method.sigma: expected a number (float), got 'abc'" in p.stderr
+    assert "method.scale: expected an integer, got 'abc'" in p.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_wrong_type_of_top_level_value_in_srbench_words(tmp_path):
+    p = bench("runs=abc", f"output_dir={tmp_path}/o", cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip() == "error: runs=abc: expected an integer, got 'abc' (a string); default runs=10"
+
+
+def test_value_types_unit():
+    from omegaconf import OmegaConf
+
+    from benchmark.config import check_override_values, value_problems
+
+    def node(**kw):
+        return OmegaConf.create({"method": {"_target_": "methods.ccsr.CCSR", "sd_path": "/x", "ccsr_path": "/y",
+                                            **kw}}).method
+
+    assert value_problems(node(steps=6, t_max=1, tile_vae=False, dtype="fp16")) == []  # an int is a float
+    assert value_problems(node(steps=True)) == ["method.steps: expected an integer, got True (a boolean); "
+                                                "e.g. method.steps=6"]  # a bool is no count
+    assert value_problems(node(steps=1.5))[0].startswith("method.steps: expected an integer, got 1.5")
+    assert value_problems(node(tile_vae="yes"))[0].startswith("method.tile_vae: expected true or false")
+    # an interpolation is judged where it points; a missing value is "required keys"' business
+    assert value_problems(OmegaConf.create({"d": {"s": "abc"}, "method": {
+        "_target_": "methods.noise_control.NoiseControl", "scale": "${d.s}", "sigma": "???"}}).method) == []
+    check_override_values(["runs='5'", "weights_dir=null", "seed=${runs}", "method.sigma=abc", "-m"])  # all fine here
+    with pytest.raises(errors.UserError, match=r"^runs=1,x: expected an integer, got 'x'"):
+        check_override_values(["runs=1,x"])  # each value of a sweep
+    with pytest.raises(errors.UserError, match=r"stats.level=high: expected a number \(float\)"):
+        check_override_values(["stats.level=high"])
+    with pytest.raises(errors.UserError, match=r"max_pixels=big: expected an integer or null"):
+        check_override_values(["max_pixels=big"])
+
+
+def test_unknown_group_name_suggests_and_lists(tmp_path):
+    from benchmark.config import check_group_choices
+
+    p = bench("method=esrgan", f"output_dir={tmp_path}/o", cwd=tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert "unknown method 'esrgan'" in p.stderr and "did you mean 'realesrgan'" in p.stderr
+    assert "available in conf/method/: addsr, bicubic," in p.stderr
+    with pytest.raises(errors.UserError, match=r"did you mean 'realsr' or 'drealsr'\?.*available in conf/dataset/"):
+        check_group_choices(["dataset=realsrr"], CONF)
+    with pytest.raises(errors.UserError, match=r"'ssin': did you mean 'ssim'"):
+        check_group_choices(["metrics=[psnr,ssin]"], CONF)
+    with pytest.raises(errors.UserError, match=r"'nosie_control': did you mean 'noise_control'"):
+        check_group_choices(["-m", "method=bicubic,nosie_control"], CONF)
+    from benchmark.data import DATASETS
+
+    with pytest.raises(ValueError, match=r"unknown dataset 'demo2' \(did you mean 'demo'\?\)"):
+        DATASETS.get("demo2")
+
+
 # ----------------------------------------------------------------------------- errors inside the run
 
 

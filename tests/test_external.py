@@ -26,7 +26,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from benchmark.images import read_image
-from methods.external import PRESETS, External, normalise_template
+from methods import METHODS
+from methods.external import External, normalise_template
 
 FAKE_SCRIPT = r'''
 import os, sys, time
@@ -513,7 +514,16 @@ def test_required_local_edits_are_checked_before_running(tmp_path, fake_repo):
     m.load(torch.device("cpu"))
 
 
-@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "external"])
+# the presets are the files of conf/method/ whose class is External (nothing else lists them)
+PRESETS = [n for n in METHODS.names() if n != "external" and METHODS.get(n) is External]
+
+
+def test_the_official_repository_presets_are_found_in_the_config_group():
+    assert {"stablesr", "diffbir", "pasd", "resshift", "seesr", "supir", "osediff", "sinsr", "addsr", "ddrm", "ddnm",
+            "sr3", "ccsr_v1"} <= set(PRESETS)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
 def test_presets_inherit_external_and_compose(tmp_path, preset):
     raw = OmegaConf.load(ROOT / "conf" / "method" / f"{preset}.yaml")
     assert list(raw.defaults) == ["external", "_self_"] and "_target_" not in raw  # only what differs

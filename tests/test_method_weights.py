@@ -287,7 +287,7 @@ def test_realesrgan_download_then_run_with_no_path_arguments(tmp_path):
         point = [f"method.sources.0.url={srv.url}/files/RealESRGAN_x4plus.pth", f"method.sources.0.size={len(data)}",
                  f"method.sources.0.sha256={sha(data)}"]
         out = cli(["-m", "benchmark", "weights", "method=realesrgan", "metrics=[psnr]", *point], tmp_path, env)
-        assert out.returncode == 1 and "MISSING" in out.stdout and "RealESRGAN_x4plus.pth" in out.stdout
+        assert out.returncode == 2 and "MISSING" in out.stdout and "RealESRGAN_x4plus.pth" in out.stdout
         out = cli(["-m", "benchmark", "weights", "method=realesrgan", "metrics=[psnr]", *point, "--download"],
                   tmp_path, env)
         assert out.returncode == 0, out.stdout + out.stderr

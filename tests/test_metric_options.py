@@ -103,7 +103,7 @@ def test_every_option_is_settable_without_plus(name):
     ("lpips", "net", "resnet", "alex, vgg, squeeze"),
     ("lpips", "version", "0.2", "0.0, 0.1"),
     ("musiq", "pretrained", "imagenet", "koniq10k, spaq, paq2piq, ava"),
-    ("fid", "batch_size", -1, "an integer >= 1"),
+    ("fid", "inception_batch_size", -1, "an integer >= 1"),
     ("kid", "subsets", 0, "an integer >= 1"),
     ("fid", "mode", "tf", "clean, legacy_tensorflow"),
     ("ssim", "downsample", "maybe", "true or false"),
@@ -120,8 +120,36 @@ def test_invalid_options_name_metric_option_value_and_allowed_values(metric, opt
 
 def test_every_problem_is_listed_at_once():
     with pytest.raises(ValueError) as err:
-        resolve({"psnr": {"color_space": "ycrcb"}, "lpips": {"net": "resnet"}, "fid": {"batch_size": -2}})
+        resolve({"psnr": {"color_space": "ycrcb"}, "lpips": {"net": "resnet"}, "fid": {"inception_batch_size": -2}})
     assert str(err.value).count("\n  - ") == 3
+
+
+@pytest.mark.parametrize("metric", ["fid", "kid"])
+def test_old_fid_batch_size_name_is_refused_with_the_new_name(metric):
+    """Issue 11: ``metrics.fid.batch_size`` (images per Inception pass) was renamed so that it is not
+    confused with the top-level ``batch_size`` (runs per call); the old name is never silently mapped."""
+    with pytest.raises(ValueError) as err:
+        resolve({metric: {"batch_size": 8}})
+    text = str(err.value)
+    assert f"metrics.{metric}.batch_size=8" in text and f"use metrics.{metric}.inception_batch_size=8" in text
+    assert resolve({metric: {"inception_batch_size": 8}}).options[metric].inception_batch_size == 8
+    with pytest.raises(ValueError, match="unknown option"):  # a metric without that option: plain unknown option
+        resolve({"psnr": {"batch_size": 8}})
+
+
+def test_old_fid_batch_size_on_the_command_line_exits_2_naming_the_new_name(tmp_path):
+    """The command line is checked before Hydra (which would only say "not in struct"): one line, no traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "run_bench.py"), "metrics=[psnr,fid]",
+                           "metrics.fid.batch_size=4", f"output_dir={tmp_path / 'out'}"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"})
+    assert proc.returncode == 2, proc.stderr
+    assert "renamed to 'inception_batch_size'" in proc.stderr
+    assert "use metrics.fid.inception_batch_size=4" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
 
 
 def test_invalid_option_stops_the_run_before_any_folder(tmp_path, pairs):
@@ -293,7 +321,7 @@ def test_every_option_has_a_test_here():
               ("lpips", "net"), ("lpips", "version"), ("musiq", "pretrained"),
               # FID/KID options: tests/test_deep_metrics.py (test_fid_options_mode_and_batch_size_against_pyiqa,
               # test_kid_options_equal_torch_fidelity_called_directly)
-              ("fid", "mode"), ("fid", "batch_size"), ("kid", "mode"), ("kid", "batch_size"), ("kid", "subsets"),
+              ("fid", "mode"), ("fid", "inception_batch_size"), ("kid", "mode"), ("kid", "inception_batch_size"), ("kid", "subsets"),
               ("kid", "subset_size"), ("kid", "seed")}
     declared = {(n, o.name) for n in METRICS.names() for o in schema(METRICS.get(n).options)}
     assert declared == tested

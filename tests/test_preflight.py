@@ -42,6 +42,9 @@ def test_first_contact_lists_everything_in_one_message(tmp_path):
                  "controlnet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors"):
         assert part in err, part
     assert "python -m benchmark weights method=ccsr" in err and "--download" in err
+    # the fetch command keeps only what decides the files (not dataset=, dataset.root=, output_dir=)
+    assert "`python -m benchmark weights method=ccsr --download`" in err
+    assert "method.sd_path=<path>, method.ccsr_path=<path>" in err
     assert not out.exists()  # found before Hydra created any folder
 
 
@@ -98,11 +101,18 @@ def test_doctor_offers_strict_false_only_for_metric_files(tmp_path):
 
 
 def test_doctor_for_ccsr_does_not_suggest_strict_false(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "benchmark", "weights", "method=ccsr", "metrics=[psnr]"], cwd=ROOT,
+    # runs= and output_dir= decide no file: they stay out of the suggested fetch command
+    p = subprocess.run([sys.executable, "-m", "benchmark", "weights", "method=ccsr", "runs=3",
+                        f"output_dir={tmp_path / 'o'}", "metrics=[psnr]"], cwd=ROOT,
                        capture_output=True, text=True, timeout=300,
-                       env=_env(HF_HUB_OFFLINE="1", TORCH_HOME=str(tmp_path / "torch")))
-    assert p.returncode == 1, p.stdout + p.stderr
+                       env=_env(HF_HUB_OFFLINE="1", TORCH_HOME=str(tmp_path / "torch"),
+                                SRBENCH_CACHE=str(tmp_path / "cache")))
+    assert p.returncode == 2, p.stdout + p.stderr  # a missing file: the same status as the run that lacks it
     assert "MISSING" in p.stdout and "strict=false" not in p.stdout + p.stderr
+    assert "Fetch them with `python -m benchmark weights method=ccsr 'metrics=[psnr]' --download`" in p.stdout
+    # ccsr's own path keys (from its preset's sources), not another method's model_path
+    assert "point method.sd_path=<path>, method.ccsr_path=<path> at where they are" in p.stdout
+    assert "model_path" not in p.stdout
 
 
 @pytest.mark.parametrize("preset", ["stablesr", "ddrm", "osediff"])

@@ -287,3 +287,68 @@ def test_report_of_deterministic_results_only(tmp_path):
     assert rep.plots == {"DRealSR": [], "RealSR": []}  # no stochastic method: no stability plots
     assert "No stochastic method" in (tmp_path / "o" / "index.html").read_text()
     assert "\\textcolor{red}{26.70}" in (tmp_path / "o" / "table.tex").read_text()
+
+
+def _ranked(md_cell: str) -> bool:
+    return "**" in md_cell or md_cell.startswith("_") or "/_" in md_cell
+
+
+def test_stability_is_not_ranked_between_different_numbers_of_runs(tmp_path):
+    """ccsr with 3 runs, stable_sr with 10: G-STD and L-STD are stds over different N (biased low at
+    small N), so neither is coloured, a note says why, and the caption names each method's N."""
+    from report_fixtures import fixed_results
+
+    res = fixed_results()
+    for r in res:
+        if r["method"] == "ccsr":
+            r["runs"] = 3
+    rep = build_report(write_results(tmp_path / "r", res), datasets=ORDER, out=tmp_path / "o", plots=False,
+                       html=False)
+    md = (rep.out / "table.md").read_text()
+    realsr = md.splitlines()[2:9]
+    assert realsr[0].startswith("| RealSR |") and realsr[-1].startswith("|  | L-STD")
+    rows = {line.split("|")[2].strip(): [c.strip() for c in line.strip().strip("|").split("|")[3:]]
+            for line in realsr}
+    # the means are still ranked (ccsr 24.65 best on PSNR) ...
+    assert rows["PSNR ↑"][1].startswith("**24.65**")
+    # ... G-STD parts and the L-STD row of RealSR are not (both stochastic methods there differ in N)
+    for line in realsr:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")[2:]]
+        for c in cells[1:]:
+            if "L-STD" in line:
+                assert not _ranked(c), line
+            elif "/" in c:  # mean/G-STD (set metrics like FID print a mean only, ranked as before)
+                assert not _ranked(c.split("/")[1]), line
+    assert "G-STD and L-STD not ranked: the stochastic methods have different numbers of runs (ccsr 3, " \
+           "stable_sr 10)" in md
+    assert "over the runs per image of each method: ccsr 3 on RealSR and 3 on DRealSR" not in md
+    assert "mean/G-STD over the runs per image of each method: ccsr 3, stable_sr 10" in md
+    assert "3/10" not in md
+    # DRealSR has one stochastic method (ccsr, 3 runs): its G-STD is still marked
+    dreal = [line for line in md.splitlines() if line.startswith("| DRealSR | PSNR")][0]
+    assert "**0.1499**" in dreal
+
+
+def test_report_unknown_image_ids_are_named_with_the_valid_ones(tmp_path):
+    """images=a,nothere: exit 2, one error line naming 'nothere' and listing the valid ids, nothing written."""
+    from conftest import make_pairs, run_bench
+
+    lr, hr = make_pairs(tmp_path / "data", ["a", "b"])
+    run_bench(["dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", "dataset.name=tiny",
+               "metrics=[psnr]", "runs=2", f"output_dir={tmp_path / 'out'}", "device=cpu", "method=noise_control"])
+    out = tmp_path / "rep"
+    p = subprocess.run([sys.executable, "-m", "benchmark", "report", str(tmp_path / "out"), "--out", str(out),
+                        "--images", "a,nothere", "--runs-plot", "false"], capture_output=True, text=True, timeout=300,
+                       cwd=ROOT)
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr and p.stderr.startswith("error: ")
+    assert "'nothere'" in p.stderr and "'a'" not in p.stderr.split("valid ids")[0].split("no image")[1]
+    assert "tiny: a, b" in p.stderr
+    assert not out.exists()  # found before any work
+    ok = subprocess.run([sys.executable, "-m", "benchmark", "report", str(tmp_path / "out"), "--out", str(out),
+                         "--images", "b", "--runs-plot", "false"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    # the printed list names every file written at the top of the report folder (timing.md was missing)
+    listed = {line.strip() for line in ok.stdout.splitlines() if line.startswith("  ")}
+    top = {str(p) for p in out.iterdir() if p.is_file()}
+    assert str(out / "timing.md") in top and top <= listed

@@ -45,8 +45,9 @@ def test_report_files(bench):
     want = sorted([f"{kind}_tiny.{ext}" for kind in ("gstd", "scatter", "runs", "quality_stability")
                    for ext in ("png", "pdf")]
                   + [f"{k}_{plots.asset_name('tiny')}_{plots.asset_name(i)}.{ext}"
-                     for k in ("lstd", "visual") for i in IMAGES[:2] for ext in ("png", "pdf")]
-                  + ["quality_stability_tiny.csv"])  # the values the quality/stability plot draws (issue 16)
+                     for k in ("lstd", "visual", "spread") for i in IMAGES[:2] for ext in ("png", "pdf")]
+                  # the values the quality/stability and the per-image spread plots draw (issue 16)
+                  + ["quality_stability_tiny.csv", "spread_tiny.csv"])
     assert names == want
     res = json.loads((root / "out" / "tiny" / "bicubic" / "results.json").read_text())
     ci = res["metrics"]["psnr"]["mean_ci"]  # best, with its interval (benchmark/stats.py)
@@ -127,8 +128,10 @@ def test_html_in_headless_chromium(bench, chromium, tmp_path):
     parsed = _Imgs()
     parsed.feed(html)
     # 4 stability plots (G-STD bars, scatter, quality vs stability, runs needed) + per image (2 shown): LR, HR,
-    # bicubic run, noise_control best/worst/L-STD map, 2 figures.
-    assert len(parsed.srcs) == 4 + 2 * 8 and parsed.tables == 3
+    # bicubic run, noise_control best/worst/L-STD map, the spread of its runs (issue 16: each image once; the
+    # visual comparison and L-STD map figures are linked, not shown again). Tables: Table 1, timing, runs, and
+    # the per-image scores of each image.
+    assert len(parsed.srcs) == 4 + 2 * 7 and parsed.tables == 3 + 2
     assert parsed.srcs[:4] == ["plots/gstd_tiny.png", "plots/scatter_tiny.png", "plots/quality_stability_tiny.png",
                                "plots/runs_tiny.png"]
 
@@ -156,8 +159,8 @@ def test_html_in_headless_chromium(bench, chromium, tmp_path):
     assert sizes[f"{folder}/hr.png"] == (64, 64) and sizes[f"{folder}/lr.png"] == (16, 16)
     assert [i["src"] for i in broken_state["images"] if i["w"] == 0] == [victim]
 
-    tabs = {t["id"]: t for t in state["tables"]}
-    assert set(tabs) == {"table1-data", "timing-data", "runs-data"}
+    tabs = {t["id"]: t for t in state["tables"] if t["id"]}  # the per-image score tables have no id
+    assert set(tabs) == {"table1-data", "timing-data", "runs-data"} and len(state["tables"]) == 3 + 2
     assert all(t["height"] > 20 for t in tabs.values())
     t1 = tabs["table1-data"]
     assert t1["rows"] == 1 + 3  # header, PSNR, SSIM, L-STD

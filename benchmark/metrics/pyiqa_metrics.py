@@ -20,7 +20,9 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from benchmark.files import default_cache_dir, file_sha256
 from benchmark.metrics import GateTolerance, MetricSpec, WeightFile, register
+from benchmark.metrics.fast_exact import FastNIQE, FastSSIM
 from benchmark.metrics.options import BACKENDS, PYIQA_COLOR_SPACES, MetricOptions, option
 
 
@@ -112,8 +114,6 @@ def _psnr(options: PSNROptions, device: torch.device) -> _PyiqaScorer:
 
 def _ssim(options: SSIMOptions, device: torch.device):
     if options.backend == "fast":
-        from benchmark.metrics.fast_exact import FastSSIM
-
         return FastSSIM(options.color_space, device, y_channel=options.y_channel, downsample=options.downsample)
     # pyiqa's "ssim" and "ssimc" are the same SSIM class; test_y_channel chooses between them
     return _PyiqaScorer(_create("ssim", device, color_space=options.color_space, test_y_channel=options.y_channel,
@@ -131,8 +131,6 @@ def _niqe_mat(path: Path) -> Path:
     if path.suffix.lower() != ".npz":
         return path
     import scipy.io
-
-    from benchmark.data import default_cache_dir, file_sha256
 
     data = np.load(path)
     missing = {"mu_pris_param", "cov_pris_param"} - set(data.files)
@@ -154,8 +152,6 @@ def _niqe(options: NIQEOptions, device: torch.device) -> _PyiqaScorer:
         raise FileNotFoundError(f"NIQE params file {path} is missing: {_niqe_hint()}")
     metric = _create("niqe", device, pretrained_model_path=str(_niqe_mat(path)))
     if options.backend == "fast":
-        from benchmark.metrics.fast_exact import FastNIQE
-
         return FastNIQE(metric)
     return _PyiqaScorer(metric, False)
 

@@ -39,7 +39,10 @@ class ImageView:
     lr: str | None = None
     hr: str | None = None
     methods: list[dict[str, Any]] = field(default_factory=list)
-    figures: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)  # shown in the image's section (spread, all-runs strip)
+    links: list[tuple[str, str]] = field(default_factory=list)  # (text, path): figures linked, not shown
+    metrics: list[str] = field(default_factory=list)  # labels of the per-image scores' columns
+    scores: list[dict[str, Any]] = field(default_factory=list)  # per method: runs and one cell per metric
 
 
 @dataclass
@@ -109,30 +112,69 @@ def _image_ids(df: pd.DataFrame, dataset: str, methods: Sequence[str]) -> list[s
     return sorted(ids)
 
 
-def _save_png(arr: np.ndarray, path: Path) -> str:
+def _score_cells(values: pd.DataFrame, image: str, methods: Sequence[str]) -> tuple[list[str], list[dict]]:
+    """The per-image scores of the HTML page: (metric labels, one row per method).
+
+    A stochastic method's cell is ``mean ± std`` over its runs of this image (population std,
+    ddof=0, as G-STD), with min..max in ``title``; a deterministic method's cell is its value.
+    """
+    from benchmark.report.tables import digits, fmt, label
+
+    v = values[values["image"] == image]
+    metrics = list(dict.fromkeys(v["metric"]))
+    rows = []
+    for m in methods:
+        mv = v[v["method"] == m]
+        if mv.empty:
+            continue
+        cells = []
+        for metric in metrics:
+            a = mv[mv["metric"] == metric]["value"].to_numpy(np.float64)
+            d = digits(metric)
+            if a.size == 0:
+                cells.append({"text": "n/a", "title": "no value"})
+            elif not bool(mv["stochastic"].iloc[0]):
+                cells.append({"text": fmt(float(a[0]), d), "title": "one run (deterministic)"})
+            else:
+                cells.append({"text": f"{fmt(float(a.mean()), d)} ± {fmt(float(a.std(ddof=0)), d)}",
+                              "title": f"{a.size} runs: min {fmt(float(a.min()), d)}, max {fmt(float(a.max()), d)}"})
+        runs = int(mv.groupby("metric")["run"].nunique().max())
+        rows.append({"method": m, "runs": runs, "stochastic": bool(mv["stochastic"].iloc[0]), "cells": cells})
+    return [label(x) for x in metrics], rows
+
+
+def _save_png(arr: np.ndarray, path: Path, files: list[Path] | None = None) -> str:
     from benchmark.images import write_png_atomic
 
     write_png_atomic(path, arr)
+    if files is not None:
+        files.append(path)
     return path.as_posix()
 
 
 def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, samples: dict[str, Any],
-               plots_dir: Path) -> ImageView:
+               plots_dir: Path, values: pd.DataFrame | None = None, spread: Sequence[Path] = (),
+               all_runs: bool = False) -> ImageView:
+    """Everything the report shows about one image: LR, HR, per method the best/worst run and its
+    L-STD map (copied into ``images/``), the image's scores and spread over runs (``values``, from
+    :func:`benchmark.report.spread.run_values`), its spread figure and, with ``all_runs``, the
+    all-runs strip; the paper figures (visual comparison, L-STD maps) are written and linked."""
     from benchmark.images import read_image
     from benchmark.report import plots
 
     view = ImageView(dataset, image)
     assets = rep.out / "images" / plots.asset_name(dataset) / plots.asset_name(image)  # unique per id
     rel = lambda p: Path(p).relative_to(rep.out).as_posix()
+    _save = lambda arr, path: _save_png(arr, path, rep.files)  # noqa: E731
     ref: dict[str, np.ndarray] = {}
     smp = samples.get(image)
     if smp is not None:
         try:
             ref["lr"] = read_image(smp.lr_path)
-            view.lr = rel(_save_png(ref["lr"], assets / "lr.png"))
+            view.lr = rel(_save(ref["lr"], assets / "lr.png"))
             if smp.hr_path is not None:
                 ref["hr"] = read_image(smp.hr_path)
-                view.hr = rel(_save_png(ref["hr"], assets / "hr.png"))
+                view.hr = rel(_save(ref["hr"], assets / "hr.png"))
         except (FileNotFoundError, ValueError) as err:  # one unreadable file never aborts the report
             rep.notes.append(f"{dataset}/{image}: LR/HR not shown: {err}")
     ranking = plots.ranking_metric(rep.df, dataset)
@@ -165,15 +207,18 @@ def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, sa
             maps[m] = lmap
         entry = {"method": m, "runs": runs, "metric": tables.label(ranking[0]) if ranking else None,
                  "best_run": best_run, "worst_run": worst_run, "best_value": best_v, "worst_value": worst_v,
-                 "best": rel(_save_png(p["best"], assets / f"{plots.asset_name(m)}_best.png")),
-                 "worst": rel(_save_png(p["worst"], assets / f"{plots.asset_name(m)}_worst.png"))
+                 "stochastic": stochastic,
+                 "best": rel(_save(p["best"], assets / f"{plots.asset_name(m)}_best.png")),
+                 "worst": rel(_save(p["worst"], assets / f"{plots.asset_name(m)}_worst.png"))
                  if worst_run != best_run else None}
         view.methods.append(entry)
     vmax = max((float(np.percentile(a, 99.5)) for a in maps.values()), default=0.0)
     for entry in view.methods:
         a = maps.get(entry["method"])
         if a is not None:
-            entry["lstd_map"] = rel(plots.save_map_png(a, vmax, assets / f"{plots.asset_name(entry['method'])}_lstd.png"))
+            png = plots.save_map_png(a, vmax, assets / f"{plots.asset_name(entry['method'])}_lstd.png")
+            rep.files.append(png)
+            entry["lstd_map"] = rel(png)
             entry["lstd_value"] = float(a.mean())
             entry["lstd_vmax"] = vmax
     shape = next(iter(panels.values()))["best"].shape[:2] if panels else None
@@ -182,12 +227,46 @@ def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, sa
         fig = plots.plot_visual(panels, dataset, image, box, ref,
                                 ranking[0] if ranking else "run", plots_dir)
         rep.plots.setdefault(dataset, []).extend(fig)
-        view.figures.append(rel(fig[0]))
+        view.links += [(f"best/worst runs with zoom ({f.suffix[1:].upper()})", rel(f)) for f in fig]
     if maps:
         fig = plots.plot_lstd_maps(maps, dataset, image, plots_dir)
         rep.plots.setdefault(dataset, []).extend(fig)
-        view.figures.append(rel(fig[0]))
+        view.links += [(f"L-STD maps ({f.suffix[1:].upper()})", rel(f)) for f in fig]
+    if values is not None:
+        view.metrics, view.scores = _score_cells(values, image, methods)
+    if spread:
+        view.figures.append(rel(spread[0]))
+        view.links += [(f"spread of runs ({f.suffix[1:].upper()})", rel(f)) for f in spread[1:]]
+    if all_runs:
+        from benchmark.report.allruns import plot_all_runs
+
+        files, why = plot_all_runs(rep.df, dataset, methods, image, ref, plots_dir)
+        rep.notes += why
+        rep.plots.setdefault(dataset, []).extend(files)
+        if files:
+            view.figures.append(rel(files[0]))
+            view.links += [(f"all runs ({f.suffix[1:].upper()})", rel(f)) for f in files[1:]]
     return view
+
+
+def _check_images(chosen: list[str] | None, ids_of: Mapping[str, list[str]], key: str) -> None:
+    """Raise UserError naming every id of ``key=`` that is in none of the data sets, with the valid ids.
+
+    Checked before anything is written, so a typo never yields a report that silently lacks an image.
+    """
+    from benchmark.errors import UserError
+
+    if not chosen:
+        return
+    known = {i for ids in ids_of.values() for i in ids}
+    unknown = [i for i in chosen if i not in known]
+    if not unknown:
+        return
+    listing = "; ".join(f"{ds}: {', '.join(ids[:20])}{f' ... ({len(ids)} in all)' if len(ids) > 20 else ''}"
+                        for ds, ids in ids_of.items())
+    raise UserError(f"{key}={','.join(chosen)}: no image {', '.join(map(repr, unknown))} in the chosen results "
+                    f"(valid ids, from scores.csv/lstd.csv of each data set: {listing or 'none'}); "
+                    f"fix the id or leave {key}= out")
 
 
 def _check_out(out: Path) -> None:
@@ -210,7 +289,8 @@ def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
                  methods: str | Sequence[str] | None = None, out: str | Path | None = None,
                  images: str | Sequence[str] | None = None, max_images: int = DEFAULT_MAX_IMAGES,
                  plots: bool = True, html: bool = True, stats: StatsConfig | None = None,
-                 runs_plot: bool = True, names: Mapping[str, str] | None = None) -> Report:
+                 runs_plot: bool = True, names: Mapping[str, str] | None = None,
+                 all_runs: str | Sequence[str] | None = None) -> Report:
     """Write table.tex/.md/.csv, results.csv (the tidy frame), timing tables, plots and index.html.
 
     ``out`` defaults to ``<root>/report``. ``images`` picks the images of the per-image
@@ -219,16 +299,21 @@ def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
     gives the paper's plain marking). ``runs_plot``: the "how many runs are enough" figure.
     ``names``: display names of methods, data sets and metrics ({key: display}); their order
     orders methods and data sets unless ``methods``/``datasets`` are given (benchmark.report.names).
+    ``all_runs``: image ids whose all-runs strip is drawn (every run's crop beside LR and HR,
+    :mod:`benchmark.report.allruns`); they join the per-image views.
+
+    Raises :class:`benchmark.errors.UserError` (before anything is written) when an id of
+    ``images`` or ``all_runs`` is in none of the data sets, naming it and the valid ids.
     """
     from benchmark.report import names as names_mod
 
     with names_mod.metric_labels(names or {}):
         return _build_report(root, datasets, methods, out, images, max_images, plots, html, stats, runs_plot,
-                             dict(names or {}))
+                             dict(names or {}), all_runs)
 
 
 def _build_report(root, datasets, methods, out, images, max_images, plots, html, stats, runs_plot,
-                  names: dict[str, str]) -> Report:
+                  names: dict[str, str], all_runs=None) -> Report:
     from benchmark.report import plots as plots_mod
     from benchmark.report.collect import _split
 
@@ -243,6 +328,13 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
             df.attrs["dataset_order"] = names_mod.ordered(dataset_order(df), names)
         df = names_mod.apply(df, names)
     ds_order, m_order = dataset_order(df), method_order(df)
+    methods_of = {ds: [m for m in m_order if not df[(df["dataset"] == ds) & (df["method"] == m)].empty]
+                  for ds in ds_order}
+    ids_of = {ds: _image_ids(df, ds, methods_of[ds]) for ds in ds_order}
+    chosen = _split(images)
+    _check_images(chosen, ids_of, "images")
+    strips = _split(all_runs) or []
+    _check_images(strips, ids_of, "all_runs")
     out = Path(out) if out is not None else (root if root.is_dir() else root.parent) / "report"
     _check_out(out)
     stats = StatsConfig() if stats is None else stats
@@ -261,11 +353,10 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
     if timing is not None:
         _write(out / "timing.tex", tables.timing_latex(timing), rep.files)
         _write(out / "timing.md", tables.timing_markdown(timing), rep.files)
-    chosen = _split(images)
     if plots:
         plots_dir = out / "plots"
         for ds in ds_order:
-            ms = [m for m in m_order if not df[(df["dataset"] == ds) & (df["method"] == m)].empty]
+            ms = methods_of[ds]
             rep.plots.setdefault(ds, [])
             rep.plots[ds] += plots_mod.plot_gstd(df, ds, ms, plots_dir)
             rep.plots[ds] += plots_mod.plot_scatter(df, ds, ms, plots_dir)
@@ -278,28 +369,28 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
                 files, why = plot_runs_needed(df, ds, ms, plots_dir, seed=stats.seed)
                 rep.plots[ds] += files
                 rep.notes += why
-            ids = _image_ids(df, ds, ms)
+            ids = ids_of[ds]
             if chosen is not None:
-                unknown = [i for i in chosen if i not in ids]
-                if len(unknown) == len(chosen):
-                    rep.notes.append(f"{ds}: none of images={','.join(chosen)} is in this data set "
-                                     f"(images: {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''})")
-                pick = [i for i in chosen if i in ids]
+                pick = [i for i in chosen if i in ids]  # every chosen id is in some data set (checked above)
             else:
                 pick = ids[:max_images]
                 if len(ids) > len(pick):
                     rep.notes.append(f"{ds}: per-image views show {len(pick)} of {len(ids)} images; "
                                      f"choose with images=a,b or max_images=N")
+            pick += [i for i in strips if i in ids and i not in pick]  # all_runs= images get their view too
             if not pick:
                 continue
             samples, why = _dataset_samples(df, ds)
             if why:
                 rep.notes.append(why)
+            from benchmark.report import spread
+
+            values = spread.run_values(df, ds, ms, pick)
+            spread_figs, spread_csv = spread.plot_spread(df, ds, ms, pick, plots_dir)
+            rep.plots[ds] += [f for image in pick for f in spread_figs.get(image, [])] + spread_csv
             for image in pick:
-                rep.images.append(_per_image(rep, ds, ms, image, samples, plots_dir))
-        if chosen is not None and not any(v.image in chosen for v in rep.images):
-            raise ValueError(f"images={','.join(chosen)}: no such image in the chosen results; "
-                             + "; ".join(rep.notes))
+                rep.images.append(_per_image(rep, ds, ms, image, samples, plots_dir, values,
+                                             spread_figs.get(image, ()), image in strips))
     for paths in rep.plots.values():
         rep.files += paths
     if html:

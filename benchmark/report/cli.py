@@ -7,7 +7,8 @@ import sys
 from benchmark.cliargs import EXIT_OK, EXIT_USAGE, option_style
 
 USAGE = """usage: python -m benchmark report <output_dir> [--datasets a,b] [--methods x,y] [--out <dir>]
-                                  [--images id1,id2] [--max-images 6] [--plots true] [--html true]
+                                  [--images id1,id2] [--max-images 6] [--all-runs id1,id2]
+                                  [--plots true] [--html true]
                                   [--stats.enabled true] [--stats.level 0.95] [--stats.resamples 2000]
                                   [--stats.seed 0] [--runs-plot true]
                                   [--names <names.yaml>] [--names.<key> <display name> ...]
@@ -16,9 +17,16 @@ Gathers every results.json below <output_dir> and writes to out (default <output
   table.tex  table.md  table.csv   Table 1 of the CCSR paper (mean/G-STD, L-STD; best red, second blue)
   timing.tex timing.md             Table 2 style (parameters, seconds per image-run), when timing exists
   results.csv                      the tidy frame every table and plot is made from
-  plots/*.png plots/*.pdf          G-STD bars, per-image mean vs std, L-STD maps, best/worst visual comparison,
-                                   runs_<dataset>: G-STD and L-STD from N = 2..runs of the stored runs
-  index.html                       static report (open it from the file system)
+  plots/*.png plots/*.pdf          G-STD bars, per-image mean vs std, quality vs stability, L-STD maps,
+                                   best/worst visual comparison, runs_<dataset>: G-STD and L-STD from
+                                   N = 2..runs of the stored runs, spread_<dataset>_<image>: each run's value
+                                   per metric (box and dots; deterministic methods as a line),
+                                   allruns_<dataset>_<image> (with --all-runs): every run's crop beside LR, HR
+  plots/*.csv                      the values those plots draw (quality_stability_, spread_, allruns_)
+  index.html                       static report, each image once with its pictures, scores and spread
+--images picks the images of the per-image views (default: the first --max-images of each data set);
+--all-runs id draws the all-runs strip of that image (it joins the per-image views). An unknown id is
+an error that lists the valid ones.
 --datasets and --methods choose and order rows and columns. --names.<key> <display> (or --names <file.yaml>
 of key: display lines, whose order orders methods and data sets) sets the names printed for a method,
 data set or metric (e.g. --names.noise_control "Noise control" --names.psnr PSNR-Y). Numbers stored with confidence intervals
@@ -26,7 +34,7 @@ print them in brackets; the best of a row is coloured only when a paired bootstr
 says it beats the second (else both get a dagger); --stats.enabled false gives the plain marking.
 The older spelling key=value (datasets=a,b) is accepted. Exit 0 written, 2 usage or input error."""
 
-KEYS = {"names", "datasets", "methods", "out", "images", "max_images", "plots", "html", "runs_plot",
+KEYS = {"names", "datasets", "methods", "out", "images", "max_images", "all_runs", "plots", "html", "runs_plot",
         "stats.enabled", "stats.level", "stats.resamples", "stats.seed"}
 
 
@@ -124,10 +132,15 @@ def report_main(argv: list[str]) -> int:
     for note in rep.notes:
         print(f"note: {note}")
     print(f"wrote {len(rep.files)} files to {rep.out}:")
-    for name in ("table.tex", "table.md", "table.csv", "results.csv", "timing.tex", "index.html"):
-        if (rep.out / name).is_file():
-            print(f"  {rep.out / name}")
-    n_plots = sum(len(v) for v in rep.plots.values())
-    if n_plots:
-        print(f"  {rep.out / 'plots'}/ ({n_plots} files)")
+    # every file written at the top of the report folder (tables, timing, tidy CSV, index.html), then folders
+    for path in rep.files:
+        if path.parent == rep.out:
+            print(f"  {path}")
+    below: dict[str, int] = {}
+    for path in rep.files:
+        if path.parent != rep.out:
+            top = path.relative_to(rep.out).parts[0]
+            below[top] = below.get(top, 0) + 1
+    for top, n in below.items():
+        print(f"  {rep.out / top}/ ({n} files)")
     return 0

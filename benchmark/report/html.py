@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,13 +40,21 @@ def render(rep: Report) -> str:
     plots = {ds: [rel(p) for p in paths if p.suffix == ".png" and p.name.startswith(("gstd_", "scatter_", "runs_", "quality_stability_"))]
              for ds, paths in rep.plots.items()}
     pdfs = [rel(p) for paths in rep.plots.values() for p in paths if p.suffix == ".pdf"]
-    downloads = [rel(p) for p in rep.files if p.suffix in (".tex", ".md", ".csv")]
+    downloads = [rel(p) for p in rep.files if p.suffix in (".tex", ".md", ".csv") and p.parent == rep.out]
+    data_files = [rel(p) for paths in rep.plots.values() for p in paths if p.suffix == ".csv"]
     runs = rep.df.drop_duplicates(["dataset", "method"])[["dataset", "method", "runs", "seed", "crop_border",
                                                           "stochastic", "num_images", "path"]]
     records = [{k: _cell(v) for k, v in r.items()} for r in runs.to_dict("records")]
+    # folders below their common parent, which is named once in the header (keeps the table narrow)
+    paths = [str(r["path"]) for r in records if r["path"] not in (None, "-")]
+    runs_root = os.path.commonpath(paths) if len(paths) > 1 else None
+    if runs_root:
+        for r in records:
+            if r["path"] not in (None, "-"):
+                r["path"] = os.path.relpath(str(r["path"]), runs_root)
     return env.get_template("report.html.j2").render(
-        table=rep.table, timing=rep.timing, plots=plots, pdfs=pdfs, downloads=downloads, images=rep.images,
-        notes=rep.notes, runs=records,
+        table=rep.table, timing=rep.timing, plots=plots, pdfs=pdfs, downloads=downloads, data_files=data_files, images=rep.images,
+        notes=rep.notes, runs=records, runs_root=runs_root,
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
 

@@ -4,7 +4,10 @@
 * ``scatter_<dataset>``: per image, mean over runs against std over runs, per metric;
 * ``lstd_<dataset>_<image>``: per-pixel std over the runs (mean over RGB), per stochastic method;
 * ``visual_<dataset>_<image>``: the paper's visual comparison, the best- and the worst-PSNR
-  run of each method side by side with a zoomed crop of the region that varies most.
+  run of each method side by side with a zoomed crop of the region that varies most;
+* ``spread_<dataset>_<image>`` (:mod:`benchmark.report.spread`): the N runs of each method on one
+  image, per metric (dots and a box; deterministic methods as a labelled line);
+* ``allruns_<dataset>_<image>`` (:mod:`benchmark.report.allruns`): every run's crop beside LR and HR.
 
 Every figure is written as PNG (for the HTML report) and PDF (for a paper).
 """
@@ -176,24 +179,36 @@ def plot_gstd(df: pd.DataFrame, dataset: str, methods: Sequence[str], out_dir: P
 
 
 def plot_scatter(df: pd.DataFrame, dataset: str, methods: Sequence[str], out_dir: Path) -> list[Path]:
-    """Per image: mean over runs (x) against population std over runs (y), one panel per metric."""
-    per_method = {}
+    """Per image: mean over runs (x) against population std over runs (y), one panel per metric.
+
+    Deterministic methods are drawn too, on the zero line (one run: no spread) with square markers
+    and "(deterministic)" in the legend; without a stochastic method of 2+ runs there is no figure.
+    """
+    per_method: dict[str, pd.DataFrame] = {}
+    deterministic: set[str] = set()
     for m in methods:
         sub = df[(df["dataset"] == dataset) & (df["method"] == m)]
-        if sub.empty or not bool(sub["stochastic"].iloc[0]) or int(sub["runs"].iloc[0]) < 2:
+        if sub.empty:
+            continue
+        if not bool(sub["stochastic"].iloc[0]):
+            deterministic.add(m)
+        elif int(sub["runs"].iloc[0]) < 2:
             continue
         sc = scores(df, dataset, m)
         if sc is not None and not sc.empty:
-            per_method[m] = sc.groupby(["metric", "image"])["value"].agg(
+            per_method[m] = sc.dropna(subset=["value"]).groupby(["metric", "image"])["value"].agg(
                 mean="mean", std=lambda v: float(np.std(v.to_numpy(dtype=np.float64), ddof=0))).reset_index()
-    if not per_method:
+    if not set(per_method) - deterministic:
         return []
     metrics = list(dict.fromkeys(x for st in per_method.values() for x in st["metric"]))
     fig, axes = plt.subplots(1, len(metrics), figsize=(max(3.5, 3.2 * len(metrics)), 3.2), squeeze=False)
+    colours = {m: f"C{i % 10}" for i, m in enumerate(methods)}
     for ax, metric in zip(axes[0], metrics):
         for m, st in per_method.items():
             s = st[st["metric"] == metric]
-            ax.scatter(s["mean"], s["std"], s=14, label=m, alpha=0.8)
+            det = m in deterministic
+            ax.scatter(s["mean"], s["std"], s=14, label=f"{m} (deterministic)" if det else m, alpha=0.8,
+                       color=colours[m], marker="s" if det else "o", gid=f"{m}|{metric}")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))  # long tick labels must not overlap
         ax.set_xlabel(f"{label(metric)} mean over runs", fontsize=8)
         ax.set_ylabel("std over runs", fontsize=8)
@@ -239,37 +254,33 @@ def plot_visual(panels: dict[str, dict], dataset: str, image: str, box: tuple[in
     """
     from matplotlib.patches import Rectangle
 
-    cols: list[tuple[str, list[tuple[np.ndarray, str]]]] = []
+    # One column per picture (HR, LR, then each method's best and worst run), the full picture above
+    # its zoom: every column is full, so no picture sits beside an empty cell (a deterministic
+    # method has one column, not a best column and an empty worst one).
+    cols: list[tuple[np.ndarray, str]] = []
     if "hr" in ref:
+        cols.append((ref["hr"], "HR"))
         lr = ref.get("lr")
-        col = [(ref["hr"], "HR")]
         if lr is not None:
             f = ref["hr"].shape[0] // lr.shape[0]
-            col.append((np.repeat(np.repeat(lr, f, axis=0), f, axis=1), "LR (nearest)"))
-        cols.append(("reference", col))
+            cols.append((np.repeat(np.repeat(lr, f, axis=0), f, axis=1), "LR (nearest)"))
     for m, p in panels.items():
         name = label(metric)
         single = p["worst_run"] == p["best_run"]
         value = "" if math.isnan(p["best_value"]) else f": {name} {p['best_value']:.2f}"
-        col = [(p["best"], f"{'single run' if single else 'best run ' + str(p['best_run'])}{value}")]
-        if p["worst_run"] != p["best_run"]:
-            col.append((p["worst"], f"worst run {p['worst_run']}: {name} {p['worst_value']:.2f}"))
-        cols.append((m, col))
-    nrows = 4
-    fig, axes = plt.subplots(nrows, len(cols), figsize=(2.4 * len(cols), 2.4 * nrows), squeeze=False)
+        cols.append((p["best"], f"{m}\n{'single run' if single else 'best run ' + str(p['best_run'])}{value}"))
+        if not single:
+            cols.append((p["worst"], f"{m}\nworst run {p['worst_run']}: {name} {p['worst_value']:.2f}"))
+    fig, axes = plt.subplots(2, len(cols), figsize=(1.9 * len(cols), 4.2), squeeze=False)
     t, l, s = box
-    for j, (title, col) in enumerate(cols):
-        for k in range(2):
-            ax_full, ax_zoom = axes[2 * k][j], axes[2 * k + 1][j]
-            ax_full.axis("off")
-            ax_zoom.axis("off")
-            if k >= len(col):
-                continue
-            img, caption = col[k]
-            ax_full.imshow(img)
-            ax_full.add_patch(Rectangle((l - 0.5, t - 0.5), s, s, fill=False, edgecolor="yellow", linewidth=1.2))
-            ax_full.set_title(f"{title}\n{caption}" if k == 0 else caption, fontsize=7)
-            ax_zoom.imshow(_crop(img, box), interpolation="nearest")
+    for j, (img, caption) in enumerate(cols):
+        ax_full, ax_zoom = axes[0][j], axes[1][j]
+        ax_full.axis("off")
+        ax_zoom.axis("off")
+        ax_full.imshow(img)
+        ax_full.add_patch(Rectangle((l - 0.5, t - 0.5), s, s, fill=False, edgecolor="yellow", linewidth=1.2))
+        ax_full.set_title(caption, fontsize=7)
+        ax_zoom.imshow(_crop(img, box), interpolation="nearest")
     fig.suptitle(f"{dataset}/{image}: best and worst run by {label(metric)} (zoom: where the runs differ most)",
                  fontsize=9)
     fig.tight_layout()

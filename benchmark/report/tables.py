@@ -223,6 +223,7 @@ def build(df: pd.DataFrame, datasets: Sequence[str] | None = None, methods: Sequ
     for ds in datasets:
         sub = df[df["dataset"] == ds]
         rows = []
+        mixed = mixed_runs(df, ds, methods)  # different N: G-STD and L-STD are not comparable, not ranked
         for metric in _metric_rows(sub):
             at = {r.method: r for r in sub[sub["metric"] == metric].itertuples()}
             hib = bool(next(r.higher_is_better for r in at.values() if r.status == "ok")) if metric != LSTD else False
@@ -248,6 +249,8 @@ def build(df: pd.DataFrame, datasets: Sequence[str] | None = None, methods: Sequ
             row = Row(metric, label(metric), hib, cells)
             for part, better in (("mean", hib), ("gstd", False)):
                 parts = [getattr(c, part) for c in cells]
+                if mixed and (part == "gstd" or metric == LSTD):
+                    continue  # stds over different numbers of runs: no best/second (see mixed_runs)
                 ranks = rank([_rounded(p.text) if p is not None else None for p in parts], better)
                 for p, rk in zip(parts, ranks):
                     if p is not None:
@@ -261,6 +264,11 @@ def build(df: pd.DataFrame, datasets: Sequence[str] | None = None, methods: Sequ
                 why.setdefault((r.metric, " ".join(str(r.note).split())), []).append(r.method)
         notes = [f"{label(metric)} not computed for {', '.join(ms)}: {note}" for (metric, note), ms in why.items()]
         notes += _value_notes(sub, methods)
+        if mixed:
+            notes.append("G-STD and L-STD not ranked: the stochastic methods have different numbers of runs ("
+                         + ", ".join(f"{m} {n}" for m, n in mixed.items())
+                         + "); a population std over fewer runs is biased low (about sqrt((N-1)/N) of the "
+                           "spread), so rerun them with the same runs= to compare their stability")
         groups.append(Group(ds, rows, notes))
     table = Table(methods, groups, _caption(df, methods), untested=untested)
     if use_stats:
@@ -305,12 +313,44 @@ def _test(row: Row, part: str, parts: list[Part | None], better: bool, df: pd.Da
                 p.rank, p.tie = None, True
 
 
+def _runs_text(df: pd.DataFrame, methods: Sequence[str]) -> str:
+    """``10 runs per image`` when every stochastic result has the same N, else each method's N
+    (``the runs per image of each method: ccsr 3, stable_sr 4 on RealSR and 10 on DRealSR``),
+    so a caption never leaves the reader guessing which N belongs to which column."""
+    sto = df[df["method"].isin(methods) & df["stochastic"]].drop_duplicates(["dataset", "method"])
+    runs = sorted({int(r) for r in sto["runs"].dropna()})
+    if len(runs) <= 1:
+        return f"{runs[0] if runs else 'N'} runs per image"
+    parts = []
+    for m in [m for m in methods if m in set(sto["method"])]:
+        per_ds = sto[sto["method"] == m][["dataset", "runs"]].itertuples(index=False)
+        per_ds = [(d, int(r)) for d, r in per_ds]
+        if len({r for _, r in per_ds}) == 1:
+            parts.append(f"{m} {per_ds[0][1]}")
+        else:
+            parts.append(f"{m} " + " and ".join(f"{r} on {d}" for d, r in per_ds))
+    return "the runs per image of each method: " + ", ".join(parts)
+
+
+def mixed_runs(df: pd.DataFrame, dataset: str, methods: Sequence[str]) -> dict[str, int]:
+    """N of each stochastic method of ``dataset`` when they differ (else {}).
+
+    G-STD and L-STD are population stds (ddof=0) over N runs: their expected value grows with N
+    (for Gaussian values E[std] is about sigma*sqrt((N-1)/N), 0.82 sigma at N=3 and 0.95 at N=10),
+    so a method run fewer times looks more stable than it is. Tables do not rank them then.
+    """
+    sto = df[(df["dataset"] == dataset) & df["method"].isin(methods) & df["stochastic"]]
+    runs = sto.drop_duplicates("method").set_index("method")["runs"]
+    by = {m: int(runs[m]) for m in methods if m in runs.index}
+    return by if len(set(by.values())) > 1 else {}
+
+
 def _caption(df: pd.DataFrame, methods: Sequence[str]) -> str:
     runs = sorted({int(r) for r in df[df["method"].isin(methods) & df["stochastic"]]["runs"].dropna()})
     seeds = sorted({int(s) for s in df[df["method"].isin(methods) & df["stochastic"]]["seed"].dropna()})
-    n = "/".join(str(r) for r in runs) if runs else "N"
+    n = _runs_text(df, methods)
     seed = f" (seeds {seeds[0]}..{seeds[0] + runs[0] - 1})" if len(seeds) == 1 and len(runs) == 1 else ""
-    return (f"Quality and stability. Stochastic methods: mean/G-STD over {n} runs per image{seed}; "
+    return (f"Quality and stability. Stochastic methods: mean/G-STD over {n}{seed}; "
             f"deterministic methods: mean of one run. FID-like set metrics: mean over runs. "
             f"Best and second best of each row in red and blue.")
 
