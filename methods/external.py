@@ -75,7 +75,7 @@ from PIL import Image
 from benchmark.data import Sample
 from benchmark.errors import MissingFilesError, UserError
 from benchmark.images import read_image, write_png_atomic
-from benchmark.sink import SampleSink, Todo
+from benchmark.sink import SampleSink, Todo, read_output
 from benchmark.weights import WeightFile
 from methods.base import SampleSource
 
@@ -516,15 +516,11 @@ class External(SampleSource):
                               + ", ".join(p.name for p in matches[:5]) + "; make method.output_pattern specific")
                 continue
             expected.add(matches[0])
-            try:
-                arr = read_image(matches[0])
-            except ValueError as err:
-                errors.append(f"{where}: {matches[0]} is unreadable ({err})")
-                continue
             want = (smp.lr_size[0] * self.scale, smp.lr_size[1] * self.scale)
-            if arr.shape[:2] != want:
-                errors.append(f"{where}: {matches[0].name} is {arr.shape[1]}x{arr.shape[0]}, expected "
-                              f"{want[1]}x{want[0]} (x{self.scale} of the {smp.lr_size[1]}x{smp.lr_size[0]} LR image)")
+            arr, problem = read_output(matches[0], want,
+                                       f" (x{self.scale} of the {smp.lr_size[1]}x{smp.lr_size[0]} LR image)")
+            if arr is None:
+                errors.append(f"{where}: {matches[0].name} {problem}")  # an unreadable file's error names its path
                 continue
             found[smp.id] = arr
         if errors:
