@@ -160,3 +160,12 @@ def test_metric_json_round_trip_keeps_intervals_cap_exclusions_and_unknown_keys(
     for bad in ({"mean": 1.0, "kind": "FR"}, [1.0]):
         with pytest.raises(ValueError, match="metric 'psnr' has no 'higher_is_better' key"):
             MetricResult.from_json("psnr", bad, "r.json")
+
+
+def test_scoring_device_is_optional_and_round_trips():
+    old = {"method": "m", "dataset": "d", "metrics": {}, "schema": 2}
+    r = Result.from_json(old, "old.json")
+    assert r.scoring_device is None and "scoring_device" not in r.to_json()
+    new = Result.from_json(dict(old, scoring_device="cuda:0"), "new.json")
+    assert new.scoring_device == "cuda:0" and new.to_json()["scoring_device"] == "cuda:0"
+    assert "scoring_device" not in new.extra
