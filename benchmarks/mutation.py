@@ -179,16 +179,48 @@ def run_mutmut(modules: list[str], tests: list[str], functions: list[str], max_c
         if functions:  # statuses of the mutants asked for only (the others are "not checked")
             status = {n: st for n, st in status.items() if any(fnmatch.fnmatchcase(n, f) for f in functions)}
         failed = "" if status or run.returncode == 0 else run.stdout[-3000:] + run.stderr[-3000:]
-        diffs = {}
-        for name in sorted(n for n, st in status.items() if st == "survived"):
-            diff = subprocess.run(["mutmut", "show", name], cwd=tmp, env=env, capture_output=True, text=True).stdout
-            diffs[name] = [ln for ln in diff.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+        diffs = survivor_diffs(tmp, sorted(n for n, st in status.items() if st == "survived"), env)
         return status, diffs, wall, failed
     finally:
         if keep:
             print(f"(copy kept at {tmp})")
         else:
             shutil.rmtree(box, ignore_errors=True)
+
+
+#: prints {mutant: diff} for the mutant names read from stdin, in one process (``mutmut show`` per
+#: survivor starts mutmut once per mutant: minutes for a hundred survivors on a busy machine)
+_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+print(json.dumps({n: get_diff_for_mutant(n, path=find_mutant(n).path) for n in json.load(sys.stdin)}))
+"""
+
+
+def survivor_diffs(copy: Path, names: list[str], env: dict[str, str]) -> dict[str, list[str]]:
+    """The changed lines (``-`` original, ``+`` mutant) of each mutant, from mutmut's files in ``copy``."""
+    if not names:
+        return {}
+    mutmut_python = Path(shutil.which("mutmut") or sys.executable).with_name("python")
+    run = subprocess.run([str(mutmut_python) if mutmut_python.exists() else sys.executable, "-c", _DIFFS],
+                         cwd=copy, env=env, input=json.dumps(names), capture_output=True, text=True)
+    if run.returncode == 0:
+        raw = json.loads(run.stdout.splitlines()[-1])
+    else:  # an older mutmut without that module: one ``mutmut show`` per mutant
+        raw = {n: subprocess.run(["mutmut", "show", n], cwd=copy, env=env, capture_output=True, text=True).stdout
+               for n in names}
+    return {n: [ln for ln in raw[n].splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+            for n in names}
+
+
+def collect(copy: Path, functions: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Statuses and survivor diffs of a mutmut copy left by ``--keep`` (or by an interrupted run)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run(["mutmut", "results", "--all", "true"], cwd=copy, env=env, capture_output=True, text=True)
+    status = parse_results(res.stdout)
+    if functions:
+        status = {n: st for n, st in status.items() if any(fnmatch.fnmatchcase(n, f) for f in functions)}
+    return status, survivor_diffs(copy, sorted(n for n, st in status.items() if st == "survived"), env)
 
 
 def summary(status: dict[str, str]) -> dict[str, collections.Counter]:
@@ -229,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--all-lines", action="store_true", help="mutate error messages, logging and prints too")
     ap.add_argument("--json", type=Path, help="write statuses, survivor diffs, tests and timings here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary copy (its path is printed)")
+    ap.add_argument("--collect", type=Path, metavar="COPY",
+                    help="run nothing: report the statuses in a copy kept by --keep (or left by an interrupted run)")
     args = ap.parse_args(argv)
+    if args.collect:
+        status, diffs = collect(args.collect, args.functions)
+        return report(status, diffs, [{"collected_from": str(args.collect), "mutants": len(status)}], [], args.json)
     runs = [(args.modules, args.tests)] if args.tests else [([m], tests_for([m])) for m in args.modules]
     for modules, tests in runs:
         for m in [*modules, *(t.split("::")[0] for t in tests)]:  # a test may be a node id (file::test)
@@ -253,14 +290,20 @@ def main(argv: list[str] | None = None) -> int:
         status.update(st)
         diffs.update(df)
         record.append({"modules": modules, "tests": tests, "wall_s": round(wall, 1), "mutants": len(st)})
+    return report(status, diffs, record, skip, args.json)
+
+
+def report(status: dict[str, str], diffs: dict[str, list[str]], record: list[dict], skip: list[str],
+           json_path: Path | None) -> int:
+    """Print the table and every survivor's diff; write them to ``json_path`` when given."""
     print()
     print(format_summary(summary(status)))
     if diffs:
         print("\nsurvivors (each needs a test or a justification in docs/testing.md):")
     for name, changed in diffs.items():
         print(f"\n{name}\n  " + "\n  ".join(changed))
-    if args.json:
-        args.json.write_text(json.dumps({"runs": record, "skip_patterns": skip, "status": status,
+    if json_path:
+        json_path.write_text(json.dumps({"runs": record, "skip_patterns": skip, "status": status,
                                          "survivors": diffs}, indent=1, ensure_ascii=False) + "\n")
     return 0
 
