@@ -20,14 +20,15 @@ from benchmark.store import SET_IMAGE, Store
 from conftest import write_png
 
 
-def _spec(kind: str = "FR", crop: bool = True, min_size: int = 1, flat_undefined: bool = False) -> SimpleNamespace:
+def _spec(kind: str = "FR", crop: bool = True, min_size: int = 1, flat_undefined: bool = False,
+          why: str = "") -> SimpleNamespace:
     """The MetricSpec facts scoring reads (too_small is the real MetricSpec rule, typed out here)."""
     def too_small(h, w, border):
         if crop:
             h, w = h - 2 * border, w - 2 * border
         return None if min(h, w) >= min_size else "too small"
 
-    return SimpleNamespace(kind=kind, crop=crop, min_size=min_size, min_size_why="", flat_undefined=flat_undefined,
+    return SimpleNamespace(kind=kind, crop=crop, min_size=min_size, min_size_why=why, flat_undefined=flat_undefined,
                            too_small=too_small)
 
 
@@ -67,6 +68,8 @@ def test_tidy_sorts_by_metric_image_run_and_keeps_missing_seeds():
     both = tidy(rows, more)
     assert len(both) == 5 and both["metric"].tolist()[0] == "fid"
     assert len(tidy(rows, more.iloc[:0])) == 4  # an empty frame adds nothing
+    frame = pd.DataFrame(rows, columns=scoring.SCORE_COLUMNS)  # merge passes the shards' frame
+    pd.testing.assert_frame_equal(tidy(frame), got)
 
 
 def test_score_image_calls_fr_with_hr_and_nr_without():
@@ -80,17 +83,20 @@ def test_score_image_calls_fr_with_hr_and_nr_without():
     assert excluded == []
 
 
-@pytest.mark.parametrize("size, crop, border, scored", [
-    (11, False, 0, True), (10, False, 0, False),  # min_size 11: 11 px is enough, 10 is not
-    (11, True, 2, True),  # x is what the metric sees (already cropped by 2): 11 px seen
-    (10, True, 2, False),
+@pytest.mark.parametrize("h, w, crop, border, reason", [
+    (11, 30, False, 0, None),  # min_size 11: 11 px is enough
+    (10, 30, False, 0, "m: undefined below 11x11 px, a window (image 'img' is 30x10)"),
+    (11, 30, True, 2, None),  # x is what the metric sees (already cropped by 2): 11 px seen
+    (10, 30, True, 2, "m: undefined below 11x11 px, a window (image 'img' is 30x10 after crop_border=2)"),
+    (30, 10, True, 2, "m: undefined below 11x11 px, a window (image 'img' is 10x30 after crop_border=2)"),
 ])
-def test_score_image_size_limit_is_on_what_the_metric_sees(size, crop, border, scored):
-    x = torch.rand(2, 3, size, size)
+def test_score_image_size_limit_is_on_what_the_metric_sees(h, w, crop, border, reason):
+    x = torch.rand(2, 3, h, w)
     excluded: list[Excluded] = []
-    got = score_image("m", _spec("NR", crop=crop, min_size=11), _mean, "img", x, None, [0, 1], excluded, border)
-    assert (got != {}) is scored
-    assert [(e.metric, e.image, e.run) for e in excluded] == ([] if scored else [("m", "img", 0), ("m", "img", 1)])
+    spec = _spec("NR", crop=crop, min_size=11, why="a window")
+    got = score_image("m", spec, _mean, "img", x, None, [0, 1], excluded, border)
+    assert (got != {}) is (reason is None)
+    assert excluded == ([] if reason is None else [Excluded("m", "img", 0, reason), Excluded("m", "img", 1, reason)])
 
 
 def test_score_image_excludes_flat_runs_only_where_undefined():
@@ -99,7 +105,7 @@ def test_score_image_excludes_flat_runs_only_where_undefined():
     excluded: list[Excluded] = []
     got = score_image("niqe", _spec("NR", crop=False, flat_undefined=True), _mean, "img", x, None, [0, 1, 2], excluded)
     assert sorted(got) == [0, 2] and got[2] == pytest.approx(float(x[2].double().mean()), abs=0)
-    assert [(e.run, e.reason) for e in excluded] == [(1, "niqe: undefined on a flat image (zero variance)")]
+    assert excluded == [Excluded("niqe", "img", 1, "niqe: undefined on a flat image (zero variance)")]
     excluded.clear()
     got = score_image("m", _spec("NR", crop=False), _mean, "img", x, None, [0, 1, 2], excluded)
     assert sorted(got) == [0, 1, 2] and got[1] == pytest.approx(0.25) and excluded == []
@@ -117,7 +123,7 @@ def test_score_image_finds_the_failing_run_and_keeps_the_others():
     excluded: list[Excluded] = []
     got = score_image("m", _spec("NR", crop=False), picky, "img", x, None, [10, 11, 12], excluded)
     assert got == pytest.approx({10: float(x[0].double().mean()), 12: float(x[2].double().mean())}, abs=0)
-    assert [(e.run, e.reason) for e in excluded] == [(11, "m: failed (ValueError: input out of range)")]
+    assert excluded == [Excluded("m", "img", 11, "m: failed (ValueError: input out of range)")]
 
 
 def test_score_image_excludes_non_finite_values():
@@ -127,14 +133,14 @@ def test_score_image_excludes_non_finite_values():
                       lambda sr: torch.tensor([1.5, float("nan"), float("inf")], dtype=torch.float64), "img", x,
                       None, [0, 1, 2], excluded)
     assert got == {0: 1.5}
-    assert [(e.run, e.reason) for e in excluded] == [(1, "m: undefined (the metric returned nan)"),
-                                                     (2, "m: undefined (the metric returned inf)")]
+    assert excluded == [Excluded("m", "img", 1, "m: undefined (the metric returned nan)"),
+                        Excluded("m", "img", 2, "m: undefined (the metric returned inf)")]
 
 
 def test_size_exclusions_from_lr_sizes_before_generation(tmp_path):
     # the set metric first and the image without HR first: each is passed over, not the end of the loop
     plan = MetricPlan({"fid": (_spec("set", crop=False, min_size=1000), None),
-                       "ssim": (_spec("FR", crop=True, min_size=11), None),
+                       "ssim": (_spec("FR", crop=True, min_size=11, why="a window"), None),
                        "niqe": (_spec("NR", crop=False, min_size=96), None)}, {})
     samples = [Sample("tiny", tmp_path / "t.png", None, (3, 30)),  # SR 12x120, cropped: 8; no HR: no SSIM
                Sample("big", tmp_path / "b.png", tmp_path / "B.png", (24, 30)),  # SR 96x120
@@ -147,7 +153,7 @@ def test_size_exclusions_from_lr_sizes_before_generation(tmp_path):
     got = size_exclusions(samples, plan, scale=4, crop_border=3, runs=1)
     assert ("ssim", "small", 0) in {(e.metric, e.image, e.run) for e in got}
     assert {e.reason for e in got if e.metric == "ssim"} == {
-        "ssim: undefined below 11x11 px (image 'small' is 114x10 after crop_border=3)"}
+        "ssim: undefined below 11x11 px, a window (image 'small' is 114x10 after crop_border=3)"}
     assert not any(e.metric == "ssim" and e.image == "big" for e in got)
 
 
