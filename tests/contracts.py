@@ -51,21 +51,63 @@ def lr_of(hr: torch.Tensor, scale: int = 4) -> torch.Tensor:
 # ----------------------------------------------------------------------------- methods
 
 
-def _checkpoints(name: str, tmp: Path) -> dict[str, str] | None:
-    """Tiny random checkpoints in the released formats for the presets that have fixtures."""
-    from baseline_models import make_dasr, make_rrdb, make_swinir
+def _tiny_ccsr(name: str, tmp: Path) -> dict:
+    from benchmarks.make_tiny_ccsr import build_tiny_ccsr
 
-    target = METHODS.get(name)
-    if target.__name__ == "GANCheckpoint":
-        if name == "swinir":
-            make_swinir(tmp / "swinir.pth")
-            return {"model_path": str(tmp / "swinir.pth")}
-        make_rrdb(tmp / "rrdb.pth")
-        return {"model_path": str(tmp / "rrdb.pth")}
-    if target.__name__ == "DASR":
-        g, p = make_dasr(tmp / "dasr")
-        return {"model_path": str(g), "predictor_path": str(p)}
-    return {}
+    sd, cc = build_tiny_ccsr(tmp / "ccsr")
+    # process_size 64: the 16x16 LR crop is processed at 64x64 (8x8 latent), not resized up to 512
+    return {"sd_path": str(sd), "ccsr_path": str(cc), "process_size": 64}
+
+
+def _tiny_gan(name: str, tmp: Path) -> dict:
+    from baseline_models import make_rrdb, make_swinir
+
+    if name == "swinir":  # the preset declares architecture SwinIR: an RRDB file is (rightly) refused
+        make_swinir(tmp / "swinir.pth")
+        return {"model_path": str(tmp / "swinir.pth")}
+    make_rrdb(tmp / "rrdb.pth")
+    return {"model_path": str(tmp / "rrdb.pth")}
+
+
+def _tiny_dasr(name: str, tmp: Path) -> dict:
+    from baseline_models import make_dasr
+
+    g, p = make_dasr(tmp / "dasr")
+    return {"model_path": str(g), "predictor_path": str(p)}
+
+
+def _tiny_ldm_sr(name: str, tmp: Path) -> dict:
+    from baseline_models import make_ldm_sr
+
+    return {"model_path": str(make_ldm_sr(tmp / "ldm_sr")), "steps": 3}  # 3 of the preset's 200 steps: seconds
+
+
+def _tiny_sd_upscaler(name: str, tmp: Path) -> dict:
+    from baseline_models import make_sd_upscaler
+
+    return {"model_path": str(make_sd_upscaler(tmp / "sd_upscaler")), "steps": 3}
+
+
+#: method class -> writer of tiny random models in the released on-disk formats (the same files
+#: the real weights are: spandrel checkpoints, DASR's two .pth files, diffusers save_pretrained
+#: folders, CCSR's official folders) and any setting that keeps the run small; returns config overrides
+TINY_MODELS: dict[str, Callable[[str, Path], dict]] = {
+    "CCSR": _tiny_ccsr, "GANCheckpoint": _tiny_gan, "DASR": _tiny_dasr, "LDMSR": _tiny_ldm_sr,
+    "SDUpscaler": _tiny_sd_upscaler,
+}
+
+
+#: method class -> how many 8-bit levels a run may move when batched: CCSR's official post-processing rounds,
+#: and truncates in the colour fix, its float output to 8 bits (methods/ccsr.py), so a float difference of
+#: ~1e-6 between batched and single network calls can flip a level (tests/test_ccsr.py checks the sampler
+#: before that step to 1e-5); at most 1% of the values may move, each by at most this many levels
+EIGHT_BIT_OUTPUT: dict[str, int] = {"CCSR": 2}
+
+
+def _checkpoints(name: str, tmp: Path) -> dict:
+    """Config overrides pointing method ``name`` at tiny random models (empty: it needs no weights)."""
+    make = TINY_MODELS.get(METHODS.get(name).__name__)
+    return make(name, tmp) if make else {}
 
 
 def build_method(name: str, tmp: Path) -> SRMethod:
@@ -108,7 +150,14 @@ def check_method(method: SRMethod) -> None:
     h, w = lr.shape[-2:]
     assert tuple(batch.shape) == (3, 3, h * method.scale, w * method.scale)
     assert torch.isfinite(batch).all() and float(batch.min()) >= 0 and float(batch.max()) <= 1
-    torch.testing.assert_close(batch, ones, atol=2e-5, rtol=0)  # batching does not change a run
+    levels = EIGHT_BIT_OUTPUT.get(type(method).__name__)
+    if levels is None:
+        torch.testing.assert_close(batch, ones, atol=2e-5, rtol=0)  # batching does not change a run
+    else:  # float noise of the batched networks may flip a rounding of the 8-bit post-processing, nothing more
+        diff = (batch - ones).abs()
+        moved = float((diff > 2e-5).float().mean())
+        assert float(diff.max()) <= levels / 255 + 1e-6, f"{method.name}: a batched run moved {float(diff.max()) * 255:.1f} levels"
+        assert moved <= 0.01, f"{method.name}: batching changed {moved:.2%} of the values"
     torch.testing.assert_close(again, ones[:1], atol=0, rtol=0)  # a seed reproduces its run
     differ = not torch.equal(ones[0], ones[1])
     assert differ == method.stochastic, (f"{method.name}: stochastic={method.stochastic} but seeds "
