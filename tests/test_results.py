@@ -169,3 +169,45 @@ def test_scoring_device_is_optional_and_round_trips():
     new = Result.from_json(dict(old, scoring_device="cuda:0"), "new.json")
     assert new.scoring_device == "cuda:0" and new.to_json()["scoring_device"] == "cuda:0"
     assert "scoring_device" not in new.extra
+
+
+def test_run_facts_and_intervals_are_wired_into_the_result():
+    """Every run fact reaches the result; with stats enabled each metric's intervals are those
+    benchmark.stats.intervals computes from the same scores (its values are checked against scipy in
+    tests/test_stats.py) and contain the mean; a list of per-image L-STDs gives what a frame gives."""
+    from benchmark.stats import StatsConfig, intervals
+
+    r = _build()
+    assert (r.method, r.dataset, r.runs, r.seed, r.crop_border, r.num_images) == ("m", "d", 2, 0, 4, 2)
+    assert r.skipped == {"lpips": "missing file"} and r.timing == {"seconds_per_image_run": 1.5}
+    assert r.stats is None and r.lstd_ci is None and r.metrics["psnr"].mean_ci is None
+    cfg = StatsConfig(resamples=200, seed=3)
+    lstd = pd.DataFrame({"image": ["a", "b"], "lstd": [0.02, 0.04]})
+    kw = dict(method="m", dataset="d", runs=2, seed=0, crop_border=4, stochastic=True, num_images=2, stats=cfg)
+    with_ci = Result.from_scores(_scores(), lstd, FACTS, **kw)
+    want = intervals(_scores(), lstd, {n: f.kind for n, f in FACTS.items() if n != "empty"}, True, cfg)
+    for name in ("psnr", "niqe", "fid"):
+        m = with_ci.metrics[name]
+        got = {"mean_ci": m.mean_ci.to_json() if m.mean_ci else None,
+               "gstd_ci": m.gstd_ci.to_json() if m.gstd_ci else None}
+        assert got == {k: want["metrics"][name][k] for k in ("mean_ci", "gstd_ci")}, name
+        assert m.mean_ci.low <= m.mean <= m.mean_ci.high, name
+    assert with_ci.metrics["psnr"].gstd_ci is not None and with_ci.metrics["empty"].mean_ci is None
+    assert with_ci.lstd_ci.to_json() == want["lstd_ci"] and with_ci.stats == cfg.record()
+    from_list = Result.from_scores(_scores(), [0.02, 0.04], FACTS, **kw)
+    assert from_list.lstd_ci == with_ci.lstd_ci and from_list.metrics["psnr"].mean_ci == with_ci.metrics["psnr"].mean_ci
+    kw["stochastic"] = False
+    assert Result.from_scores(_scores(), lstd, FACTS, **kw).lstd_ci is None  # no L-STD, no interval
+
+
+def test_a_set_metric_without_values_has_no_mean_and_the_cap_boundary_counts():
+    from benchmark.results import CAP_SLACK
+
+    rows = [(SET_IMAGE, 0, 0, "fid", float("nan")), ("a", 0, 0, "psnr", 80.0 - CAP_SLACK),
+            ("a", 1, 1, "psnr", 80.0 - 2 * CAP_SLACK)]
+    facts = {"fid": SimpleNamespace(kind="set", higher_is_better=False),
+             "psnr": SimpleNamespace(kind="FR", higher_is_better=True, cap=80.0)}
+    r = Result.from_scores(pd.DataFrame(rows, columns=["image", "run", "seed", "metric", "value"]), [0.1], facts,
+                           method="m", dataset="d", runs=2, seed=0, crop_border=0, stochastic=True, num_images=1)
+    assert (r.metrics["fid"].mean, r.metrics["fid"].std_over_runs, r.metrics["fid"].num_values) == (None, None, 0)
+    assert r.metrics["psnr"].num_capped == 1  # exactly CAP_SLACK below the cap is "within" it; twice is not
