@@ -107,6 +107,10 @@ def test_a_python_list_of_names_resolves_like_the_metric_files():
     assert sel.names == ("psnr", "niqe") and sel.optional == frozenset()
     assert sel.options == {"psnr": METRICS.get("psnr").options(), "niqe": METRICS.get("niqe").options()}
     assert resolve(("ssim",)).names == ("ssim",)
+    # a mapping from Python: a metric is required unless it says optional: true
+    assert resolve({"psnr": {}, "niqe": {"optional": True}}).optional == frozenset({"niqe"})
+    with pytest.raises(ValueError, match=r"metrics\.psnr\.optional='yes': invalid value; allowed: true or false"):
+        resolve({"psnr": {"optional": "yes"}})
 
 
 def test_presets_use_the_metric_files_and_keep_their_defaults():

@@ -175,7 +175,7 @@ def _stored(tmp_path, runs: int, size=(10, 12)):
 
 class _SetMSE:
     """A set-level scorer (as FID): one value per run over every (SR, HR) file pair: the mean MSE in
-    8-bit levels; run 3 fails and run 4 is undefined, as a set metric can on one run."""
+    8-bit levels; run 3 is undefined and run 4 fails, as a set metric can on one run."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[list, list]] = []
@@ -185,9 +185,9 @@ class _SetMSE:
 
         self.calls.append((list(sr_paths), list(hr_paths)))
         if "sample03" in str(sr_paths[0]):
-            raise RuntimeError("singular covariance")
-        if "sample04" in str(sr_paths[0]):
             return float("nan")
+        if "sample04" in str(sr_paths[0]):
+            raise RuntimeError("singular covariance")
         return float(np.mean([((read_image(a).astype(float) - read_image(b).astype(float)) ** 2).mean()
                               for a, b in zip(sr_paths, hr_paths)]))
 
@@ -200,16 +200,17 @@ def test_score_of_stored_samples_equals_numpy_with_crop_and_chunks(tmp_path):
     plan = MetricPlan({"set_mse": (_spec("set", crop=False), set_scorer),
                        "fr_crop": (_spec("FR", crop=True), _mse), "nr_whole": (_spec("NR", crop=False), _mean),
                        "fr_whole": (_spec("FR", crop=False), _mse),
-                       "nr_big": (_spec("NR", crop=False, min_size=11), _mean)}, {})  # images are 10x12
+                       "nr_big": (_spec("NR", crop=True, min_size=11), _mean)}, {})  # images are 10x12
     seeds = [7 + r for r in range(runs)]
     scores, lstd = score(samples, store, runs, seeds, plan, border, torch.device("cpu"), chunk=2)
     assert list(scores.columns) == scoring.SCORE_COLUMNS
-    too_small = [(e.metric, e.image, e.run) for e in plan.excluded if e.metric == "nr_big"]
-    assert too_small == [("nr_big", i, r) for i in ("im1", "im2") for r in range(runs)]
+    too_small = [(e.metric, e.image, e.run, e.reason) for e in plan.excluded if e.metric == "nr_big"]
+    assert too_small == [("nr_big", i, r, f"nr_big: undefined below 11x11 px (image '{i}' is 8x6 after crop_border=2)")
+                         for i in ("im1", "im2") for r in range(runs)]
     plan.excluded = [e for e in plan.excluded if e.metric != "nr_big"]
     assert [(e.metric, e.image, e.run, e.reason) for e in plan.excluded] == [
-        ("set_mse", SET_IMAGE, 3, "set_mse: failed (RuntimeError: singular covariance)"),
-        ("set_mse", SET_IMAGE, 4, "set_mse: undefined (the metric returned nan)")]
+        ("set_mse", SET_IMAGE, 3, "set_mse: undefined (the metric returned nan)"),
+        ("set_mse", SET_IMAGE, 4, "set_mse: failed (RuntimeError: singular covariance)")]
     sets = scores[scores["metric"] == "set_mse"]
     assert sets["image"].tolist() == [SET_IMAGE] * 3 and sets["run"].tolist() == [0, 1, 2]
     assert sets["seed"].tolist() == [7, 8, 9]
@@ -309,3 +310,16 @@ def test_out_of_memory_stops_scoring_instead_of_excluding_a_value():
                     excluded)
     assert calls == [2, 1] and excluded == []
     assert scoring._is_oom(torch.OutOfMemoryError("CUDA out of memory")) and not scoring._is_oom(ValueError("x"))
+
+
+def test_out_of_memory_in_a_set_metric_stops_scoring(tmp_path):
+    store, samples, _ = _stored(tmp_path, 2)
+
+    class OOM:
+        def score_set(self, sr_paths, hr_paths):
+            raise torch.OutOfMemoryError("CUDA out of memory")
+
+    plan = MetricPlan({"fid": (_spec("set", crop=False), OOM())}, {})
+    with pytest.raises(torch.OutOfMemoryError):
+        scoring.score_sets(samples, store, 2, [0, 1], plan)
+    assert plan.excluded == []
