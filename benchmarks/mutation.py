@@ -75,7 +75,8 @@ TEST_MAP: dict[str, list[str]] = {
     "benchmark/merge.py": ["tests/test_shard_merge.py"],
     "benchmark/regression.py": [
         f"tests/test_regression.py::{t}" for t in (
-            "test_default_tolerances_are_the_documented_rules_and_the_specs", "test_tolerance_rules",
+            "test_default_tolerances_are_the_documented_rules_and_the_specs",
+            "test_a_metric_spec_with_its_own_tolerances_reaches_the_gate", "test_tolerance_rules",
             "test_compare_by_hand_direction_boundary_and_intervals", "test_junit_xml", "test_regressions_exit_1",
             "test_improvements_in_either_direction_pass", "test_lstd_increase_is_a_stability_regression",
             "test_tolerances_decide", "test_protocol_changes_exit_2", "test_missing_and_new_results_exit_2",

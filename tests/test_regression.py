@@ -137,6 +137,22 @@ def test_default_tolerances_are_the_documented_rules_and_the_specs():
                                                                     spec.tolerance_spread.rel), (name, q)
 
 
+def test_a_metric_spec_with_its_own_tolerances_reaches_the_gate(monkeypatch):
+    """A metric that declares its own spread tolerance (none of the shipped ones does) gets it for its
+    G-STD and its std over runs; the others keep the general rules."""
+    from benchmark.metrics import METRICS, GateTolerance, MetricSpec
+
+    toy = MetricSpec("toy", "set", False, False, "test", lambda o, d: None,
+                     tolerance_mean=GateTolerance(abs=2.0, rel=0.0), tolerance_spread=GateTolerance(abs=0.5, rel=0.25))
+    monkeypatch.setitem(METRICS._items, "toy", toy)
+    rules = regression._default_tolerances()
+    assert tolerance_for("toy.mean", rules) == Tolerance(abs=2.0, rel=0.0)
+    assert tolerance_for("toy.gstd", rules) == Tolerance(abs=0.5, rel=0.25)
+    assert tolerance_for("toy.std_over_runs", rules) == Tolerance(abs=0.5, rel=0.25)
+    assert tolerance_for("psnr.gstd", rules) == Tolerance(abs=1e-4, rel=0.10)
+    assert [p for p, _ in rules[:4]] == ["*.mean", "*.gstd", "*.std_over_runs", "lstd"]  # general rules first
+
+
 @pytest.mark.parametrize("change, reason", [
     (lambda r: r.__setitem__("seed", 100), "first seed: baseline 0, now 100"),
     (lambda r: r.__setitem__("runs", 5), "runs: baseline 10, now 5"),

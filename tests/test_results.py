@@ -179,6 +179,7 @@ def test_run_facts_and_intervals_are_wired_into_the_result():
 
     r = _build()
     assert (r.method, r.dataset, r.runs, r.seed, r.crop_border, r.num_images) == ("m", "d", 2, 0, 4, 2)
+    assert r.stochastic is True and _build(stochastic=False).stochastic is False
     assert r.skipped == {"lpips": "missing file"} and r.timing == {"seconds_per_image_run": 1.5}
     assert r.stats is None and r.lstd_ci is None and r.metrics["psnr"].mean_ci is None
     cfg = StatsConfig(resamples=200, seed=3)
