@@ -68,6 +68,9 @@ class BenchSchema:
     max_pixels: Optional[int] = None
     # true: INFO lines of third-party libraries (pyiqa's "Network [...] is created") are shown
     verbose: bool = False
+    # true: generation, PNG writing (background thread) and scoring (from memory, scorer thread) overlap;
+    # false: generate everything, then score the stored PNGs. Both give the same scores (benchmark/pipeline.py)
+    pipeline: bool = True
     # bootstrap confidence intervals and significance of best-vs-second (benchmark/stats.py)
     stats: StatsSchema = field(default_factory=StatsSchema)
 

@@ -30,6 +30,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from benchmark.imresize import imresize
+
 Record = dict[str, Any]
 
 
@@ -445,8 +447,6 @@ def bsrgan_degrade(hr: np.ndarray, rng: np.random.Generator, scale: int = 4,
     h, w = hr.shape[:2]
     if h % scale or w % scale:
         raise ValueError(f"HR size {w}x{h} is not divisible by the scale {scale}")
-    from benchmark.imresize import imresize
-
     img = to_float(hr)
     sf = scale
     rec: Record = {"steps": []}
@@ -507,8 +507,6 @@ def bsrgan_degrade(hr: np.ndarray, rng: np.random.Generator, scale: int = 4,
 
 def bicubic_degrade(hr: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB-bicubic downsampling by ``scale`` (antialiased); sides must be divisible by ``scale``."""
-    from benchmark.imresize import imresize
-
     h, w = hr.shape[:2]
     if h % scale or w % scale:
         raise ValueError(f"HR size {w}x{h} is not divisible by the scale {scale}")

@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmark import config, errors, searchpath
 from benchmark import shard as sharding
-from benchmark.config import build
+from benchmark.config import build, value_problems
 from benchmark.images import set_max_pixels
 from benchmark.metrics import option_problems
 from benchmark.scoring import metric_files
@@ -211,8 +211,6 @@ def _required_keys(cfg: DictConfig, found: dict) -> None:
 def _config_values(cfg: DictConfig, found: dict) -> None:
     """Method and data set values of the wrong type for their class (``method.sigma=abc``), named
     with the key, the expected type and the value, before anything is built."""
-    from benchmark.config import value_problems
-
     problems = []
     for group in ("method", "dataset"):
         if group in cfg and not _has_missing(found, group):

@@ -34,7 +34,10 @@ import numpy as np
 from benchmark import degradations as D
 from benchmark import fetch as F
 from benchmark.data import DATASETS, DatasetError, FolderDataset, list_images
+from benchmark.errors import MissingFilesError
 from benchmark.files import building_folder
+from benchmark.images import read_image, write_png_atomic
+from benchmark.store import atomic_write_json
 
 log = logging.getLogger("srbench")
 
@@ -163,8 +166,6 @@ def build(hr_dir: str | os.PathLike, recipe: str, scale: int = 4, seed: int = 0,
     ``crops_per_image`` > 1 (only with ``crop=random``) makes that many pairs per HR image, named
     ``<stem>_<k>`` (k = 0, 1, ...), each with its own generator (e.g. 10 x 100 DIV2K valid images
     gives 1,000 pairs, the size of the paper's DIV2K-BSRGAN)."""
-    from benchmark.images import read_image, write_png_atomic
-
     if crop not in CROPS:
         raise ValueError(f"dataset.crop must be one of null, center, random, adm; got {crop!r}")
     if not isinstance(crops_per_image, int) or crops_per_image < 1 or (crops_per_image > 1 and crop != "random"):
@@ -202,8 +203,6 @@ def build(hr_dir: str | os.PathLike, recipe: str, scale: int = 4, seed: int = 0,
                             "hr_pixels_sha256": hashlib.sha256(hr.tobytes()).hexdigest(),
                             "lr_pixels_sha256": hashlib.sha256(lr.tobytes()).hexdigest(),
                             "degradation": sampled}
-        from benchmark.store import atomic_write_json
-
         atomic_write_json(tmp / MANIFEST, {**ident, "name": name, "key": key, "versions": _versions(),
                                            "images": images})
         F.write_marker(tmp, {"synthetic": name, "key": key})
@@ -266,8 +265,6 @@ def div2k_valid_hr(root: str | None = None) -> Path:
         return dest
     reason = F.offline_reason([DIV2K_VALID_HR])
     if reason is not None:
-        from benchmark.errors import MissingFilesError
-
         raise MissingFilesError(
             f"DIV2K valid HR images are not at {dest} and cannot be downloaded ({reason}); nothing was run.\n"
             f"On a machine with network run `python -m benchmark data fetch div2k_bicubic` and copy {dest} here, or "

@@ -76,6 +76,7 @@ from benchmark.data import Sample
 from benchmark.errors import MissingFilesError, UserError
 from benchmark.images import read_image, write_png_atomic
 from benchmark.sink import SampleSink, Todo, read_output
+from benchmark.sources import weight_files as from_sources
 from benchmark.weights import WeightFile
 from methods.base import SampleSource
 
@@ -263,8 +264,6 @@ class External(SampleSource):
         name = config.get("name", "external")
         repo = None if _missing(config.get("repo")) else Path(str(config["repo"])).expanduser()
         if config.get("sources"):  # the preset declares where its files come from (benchmark/sources.py)
-            from benchmark.sources import weight_files as from_sources
-
             weights = config.get("weights") or {}
             paths = {f"weights.{k}": None if _missing(v) or ("{repo}" in str(v) and repo is None)
                      else _resolve_weight(str(v), repo) for k, v in weights.items()}

@@ -92,3 +92,12 @@ def test_bad_files_are_named():
 def test_metric_result_nan_reads_as_none():
     m = MetricResult.from_json("psnr", {"mean": float(np.nan), "gstd": None, "higher_is_better": True, "kind": "FR"})
     assert m.mean is None
+
+
+def test_scoring_device_is_optional_and_round_trips():
+    old = {"method": "m", "dataset": "d", "metrics": {}, "schema": 2}
+    r = Result.from_json(old, "old.json")
+    assert r.scoring_device is None and "scoring_device" not in r.to_json()
+    new = Result.from_json(dict(old, scoring_device="cuda:0"), "new.json")
+    assert new.scoring_device == "cuda:0" and new.to_json()["scoring_device"] == "cuda:0"
+    assert "scoring_device" not in new.extra
