@@ -84,13 +84,11 @@ def load_average() -> str:
 
 def compose(overrides: list[str]):
     """The run's config as ``python run_bench.py <overrides>`` composes it."""
-    from hydra import compose as _compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from hydra import compose as _compose
 
-    from benchmark.config import conf_dir
+    from benchmark import searchpath
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+    with searchpath.initialize():  # srbench's search path, as the app's (and tests/conftest.py's compose)
         return _compose(config_name="bench", overrides=overrides)
 
 
