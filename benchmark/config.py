@@ -504,7 +504,7 @@ def check_override_values(argv: list[str]) -> None:
     problems = []
     for o in overrides:
         key = o.key_or_group
-        top = key.split(".")[0]
+        top = re.split(r"[./]", key)[0]  # a group override (hydra/launcher=parallel) belongs to its top group
         if o.is_delete() or top in ("hydra", "method", "dataset", "metrics") or o.package:
             continue
         if o.is_sweep_override():

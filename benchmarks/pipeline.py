@@ -83,12 +83,13 @@ def load_average() -> str:
 
 
 def compose(overrides: list[str]):
-    """The run's config as ``python run_bench.py <overrides>`` composes it."""
+    """The run's config as ``python run_bench.py <overrides>`` composes it (srbench's search path)."""
     from hydra import compose as _compose
 
+    import benchmark.config  # noqa: F401  (registers the schema)
     from benchmark import searchpath
 
-    with searchpath.initialize():  # srbench's search path, as the app's (and tests/conftest.py's compose)
+    with searchpath.initialize():
         return _compose(config_name="bench", overrides=overrides)
 
 
