@@ -80,6 +80,31 @@ from benchmark.sources import register_resolver  # noqa: E402
 
 register_resolver()
 
+
+def folder_name_resolver(*, _parent_: Any) -> str:
+    """OmegaConf resolver ``${srbench_folder_name:}`` (conf/dataset/folder.yaml's ``name``): the data set
+    name :func:`benchmark.data.folder_name` derives from the node's ``lr_dir`` and ``hr_dir``, so
+    ``hydra.run.dir``, the results folder and the reports all use it. ``folder`` while ``lr_dir`` is
+    unset (the preflight names that key)."""
+    from omegaconf import OmegaConf
+
+    from benchmark.data import folder_name
+
+    if OmegaConf.is_missing(_parent_, "lr_dir") or _parent_.get("lr_dir") in (None, ""):
+        return "folder"
+    hr = None if OmegaConf.is_missing(_parent_, "hr_dir") else _parent_.get("hr_dir")
+    return folder_name(str(_parent_.lr_dir), str(hr) if hr not in (None, "") else None)
+
+
+def _register_folder_name() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("srbench_folder_name"):
+        OmegaConf.register_new_resolver("srbench_folder_name", folder_name_resolver, use_cache=False)
+
+
+_register_folder_name()
+
 # where bench.yaml and the config groups are (re-exported: callers of config.conf_dir keep working)
 from benchmark.searchpath import CONF_PACKAGE, close_names, conf_dir, did_you_mean, group_names  # noqa: E402,F401
 
