@@ -542,8 +542,9 @@ def check_override_values(argv: list[str]) -> None:
     for o in overrides:
         key = o.key_or_group
         top = key.split(".")[0]
-        if o.is_delete() or top in ("hydra", "method", "dataset", "metrics") or o.package:
-            continue
+        if o.is_delete() or "/" in key or o.package or top in ("hydra", "method", "dataset", "metrics") \
+                or _schema_type(key) is None:
+            continue  # config groups (hydra/launcher=...), Hydra's own keys, free-form nodes, unknown keys
         if o.is_sweep_override():
             try:
                 values = list(o.sweep_iterator())

@@ -104,6 +104,7 @@ def test_value_types_unit():
     assert value_problems(OmegaConf.create({"d": {"s": "abc"}, "method": {
         "_target_": "methods.noise_control.NoiseControl", "scale": "${d.s}", "sigma": "???"}}).method) == []
     check_override_values(["runs='5'", "weights_dir=null", "seed=${runs}", "method.sigma=abc", "-m"])  # all fine here
+    check_override_values(["hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "+hydra.x=y"])  # Hydra's own
     with pytest.raises(errors.UserError, match=r"^runs=1,x: expected an integer, got 'x'"):
         check_override_values(["runs=1,x"])  # each value of a sweep
     with pytest.raises(errors.UserError, match=r"stats.level=high: expected a number \(float\)"):

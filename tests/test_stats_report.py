@@ -18,6 +18,7 @@ from benchmark.report import build_report
 from benchmark.report.collect import collect
 from benchmark.results import Result
 from benchmark.stats import StatsConfig
+from benchmark.report.plots import slug
 from conftest import folder_dir, make_pairs, run_bench
 
 FAST = StatsConfig(resamples=300, seed=0)
@@ -176,8 +177,9 @@ def test_runs_plot_at_all_runs_equals_the_stored_values(tmp_path):
     assert np.allclose(cur["psnr.gstd"][-1], res["metrics"]["psnr"]["gstd"], atol=1e-12)
     assert np.allclose(cur["lstd"][-1], res["lstd"], atol=1e-9)
     rep = build_report(tmp_path / "out", out=tmp_path / "rep", stats=FAST, html=True)
-    assert (tmp_path / "rep" / "plots" / "runs_folder.png").is_file()
-    assert "plots/runs_folder.png" in (tmp_path / "rep" / "index.html").read_text()
+    name = slug(folder_dir(tmp_path, lr, hr).name)  # the data set's name, derived from its folders
+    assert (tmp_path / "rep" / "plots" / f"runs_{name}.png").is_file()
+    assert f"plots/runs_{name}.png" in (tmp_path / "rep" / "index.html").read_text()
 
 
 def test_check_ci_fails_only_outside_the_baseline_interval(three, tmp_path, capsys):
