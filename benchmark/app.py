@@ -60,14 +60,15 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     import hydra
 
     import benchmark.config as config
-    from benchmark import errors
+    from benchmark import errors, searchpath
 
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = errors.debug_requested(argv)
     argv = [a for a in argv if a != "--debug"]
 
     def go() -> None:
-        conf = config.conf_dir()  # the checkout's conf/, or srbench_conf of `pip install .`
+        # Hydra's primary search-path entry: the checkout's conf/, or pkg://srbench_conf of `pip install .`
+        conf = searchpath.primary()
         config.check_group_choices(argv, conf)
         config.check_override_keys(argv)
         config.check_override_values(argv)
@@ -76,6 +77,6 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         # with it set, exceptions reach errors.guarded, which reports user errors in one line.
         os.environ["HYDRA_FULL_ERROR"] = "1"
         sys.argv = [prog or sys.argv[0]] + argv  # hydra.main reads the command line from sys.argv
-        hydra.main(version_base="1.3", config_path=str(conf), config_name="bench")(task)()
+        hydra.main(version_base="1.3", config_path=conf, config_name="bench")(task)()
 
     return errors.guarded(go, debug)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -105,8 +105,9 @@ def _register_folder_name() -> None:
 
 _register_folder_name()
 
-# where bench.yaml and the config groups are (re-exported: callers of config.conf_dir keep working)
-from benchmark.searchpath import CONF_PACKAGE, close_names, conf_dir, did_you_mean, group_names  # noqa: E402,F401
+# bench.yaml and the config groups, read through Hydra's search path
+from benchmark import searchpath  # noqa: E402
+from benchmark.searchpath import close_names, did_you_mean, group_names  # noqa: E402,F401
 
 MAX_SEED = 2**63 - 1  # largest seed of a run: signed 64-bit, as scores.csv stores it
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
@@ -204,11 +205,13 @@ def _suggest(key: str, names: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def check_group_choices(argv: list[str], conf: Path) -> None:
+def check_group_choices(argv: list[str], conf: str | os.PathLike | None = None) -> None:
     """Fail early, listing what exists, when a command line names an unknown config choice.
 
     Hydra lists the options of a group for ``method=nope`` but not for a list such as
     ``metrics=[psnr,nope]`` or a sweep ``-m method=a,nope``; this check covers every form.
+    ``conf``: the primary search-path entry (a folder or ``pkg://`` URI; None: srbench's, see
+    :func:`benchmark.searchpath.primary`).
     """
     for arg in argv:
         m = re.match(r"^(method|dataset|metrics)=(.*)$", arg)
@@ -216,7 +219,7 @@ def check_group_choices(argv: list[str], conf: Path) -> None:
             continue
         group, value = m.groups()
         names = [v.strip().strip("'\"") for v in re.split(r",", value.strip().strip("[]")) if v.strip()]
-        available = sorted(p.stem for p in (Path(conf) / group).glob("*.yaml"))
+        available = group_names(group, conf)
         unknown = [n for n in names if n not in available]
         if unknown:
             hints = [f"{n!r}: did you mean {' or '.join(map(repr, close))}?" for n in unknown
@@ -249,20 +252,16 @@ def check_override_keys(argv: list[str]) -> None:
 _NESTED = re.compile(r"^(?P<plus>\+{0,2}|~)(?P<group>method|dataset|metrics)\.(?P<rest>[^=]+)=")
 
 
-def _default_choices(conf: Path) -> dict[str, str]:
+def _default_choices(conf: str | os.PathLike | None) -> dict[str, str]:
     """The group choices of ``bench.yaml``'s defaults list (``method: noise_control`` ...)."""
-    from omegaconf import OmegaConf
+    from hydra.core.default_element import GroupDefault
 
-    out: dict[str, str] = {}
-    for item in OmegaConf.to_container(OmegaConf.load(conf / "bench.yaml")).get("defaults", []):
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if isinstance(v, str):
-                    out[str(k)] = v
-    return out
+    found = searchpath.repository(conf).load_config("bench")
+    return {str(d.group): str(d.value) for d in (found.defaults_list if found else [])
+            if isinstance(d, GroupDefault) and isinstance(d.value, str)}
 
 
-def _choices(argv: list[str], conf: Path, group: str) -> list[str]:
+def _choices(argv: list[str], conf: str | os.PathLike | None, group: str) -> list[str]:
     """The config files of ``group`` a command line selects (several in a sweep)."""
     chosen = [_default_choices(conf).get(group, "")]
     for arg in argv:
@@ -289,21 +288,9 @@ def _accepted_params(target: str | None) -> tuple[set[str], bool] | None:
     return params, any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
 
 
-def _group_node(conf: Path, group: str, choice: str) -> dict | None:
-    """The keys of ``conf/<group>/<choice>.yaml`` as Hydra composes them (its defaults list included)."""
-    if not (conf / group / f"{choice}.yaml").is_file():
-        return None
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
-
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-            cfg = compose(config_name="bench", overrides=[f"{group}={choice}"])
-        return OmegaConf.to_container(cfg[group], resolve=False)
-    finally:
-        GlobalHydra.instance().clear()
+def _group_node(conf: str | os.PathLike | None, group: str, choice: str) -> dict | None:
+    """The keys of config ``<group>/<choice>`` merged with its defaults list, as Hydra composes them."""
+    return searchpath.merged(group, choice, conf)
 
 
 # Metric options that were renamed: old name -> new name. An old name is refused (never mapped
@@ -324,7 +311,7 @@ def renamed_metric_option(metric: str, key: str, value: Any, options: Any) -> st
             f"use metrics.{metric}.{new}={value}")
 
 
-def check_nested_keys(argv: list[str], conf: Path) -> None:
+def check_nested_keys(argv: list[str], conf: str | os.PathLike | None = None) -> None:
     """Fail early on ``method.<key>=`` / ``dataset.<key>=`` / ``metrics.<name>.<key>=`` typos.
 
     Hydra rejects ``method.sigm=0.1`` with a raw "not in struct" error whose hint
@@ -332,8 +319,6 @@ def check_nested_keys(argv: list[str], conf: Path) -> None:
     compared with the keys the chosen config file declares (and, for ``+key``, with the
     parameters its ``_target_`` accepts), and the error suggests the closest declared key.
     """
-    from omegaconf import OmegaConf
-
     targets = {a.split("=", 1)[0].lstrip("+"): a.split("=", 1)[1] for a in argv
                if re.match(r"^\+{0,2}(method|dataset)\._target_=", a)}
     for arg in argv:
@@ -346,10 +331,10 @@ def check_nested_keys(argv: list[str], conf: Path) -> None:
             if len(parts) < 2 or plus:
                 continue  # metrics.<name>=... or +metrics...: options are checked by the metric's schema
             name, key = parts[0], parts[1]
-            path = conf / "metrics" / f"{name}.yaml"
-            if not path.is_file():
+            found = searchpath.load("metrics", name, conf)
+            if found is None:
                 continue
-            declared = sorted((OmegaConf.to_container(OmegaConf.load(path)).get(name) or {}).keys())
+            declared = sorted((found[0].get(name) or {}).keys())
             if key in declared:
                 continue
             renamed = renamed_metric_option(name, key, arg.split("=", 1)[1], declared)

@@ -9,7 +9,6 @@ import hashlib
 import logging
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from benchmark.files import default_cache_dir, file_sha256
+from benchmark.files import building_folder, default_cache_dir, file_sha256
 from benchmark.images import IMAGE_EXTS, read_image, to_rgb8, write_png_atomic
 from benchmark.registry import GroupRegistry
 
@@ -60,18 +59,23 @@ def content_hash(samples: Sequence[Sample]) -> str:
 # ----------------------------------------------------------------------------- data sets
 
 
-def _list_dir(folder: Path, role: str, problems: list[str]) -> dict[str, Path]:
-    """Map stem -> image path of a folder, recording every problem found."""
+def list_images(folder: Path, role: str, problems: list[str], *, skip_other_files: bool = False,
+                require_images: bool = True) -> dict[str, Path]:
+    """Map stem -> image path of the files of ``folder`` (not its sub-folders, not hidden files),
+    appending every problem found to ``problems``: two files with one stem (never a silent choice of
+    one), a file that is not an image (unless ``skip_other_files``), no images at all (unless not
+    ``require_images``). ``role`` names the folder in messages (LR, HR, precomputed)."""
     out: dict[str, Path] = {}
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     for p in entries:
         if p.is_dir():
             continue
         if p.suffix.lower() not in IMAGE_EXTS:
-            problems.append(
-                f"{role} file {p} is not an image (extension {p.suffix or 'none'}; "
-                f"expected one of {', '.join(IMAGE_EXTS)}): move it out of the folder"
-            )
+            if not skip_other_files:  # a source folder of HR images may hold lists or notes beside them
+                problems.append(
+                    f"{role} file {p} is not an image (extension {p.suffix or 'none'}; "
+                    f"expected one of {', '.join(IMAGE_EXTS)}): move it out of the folder"
+                )
             continue
         if p.stem in out:
             problems.append(
@@ -80,8 +84,12 @@ def _list_dir(folder: Path, role: str, problems: list[str]) -> dict[str, Path]:
             )
             continue
         out[p.stem] = p
-    if not entries:
+    if not require_images:
+        pass
+    elif not entries:
         problems.append(f"{role} folder {folder} is empty")
+    elif not out and skip_other_files:
+        problems.append(f"{role} folder {folder} holds no images ({', '.join(IMAGE_EXTS)})")
     return out
 
 
@@ -167,8 +175,8 @@ class FolderDataset(Dataset):
                     f"set dataset.{role.lower()}_dir to a folder of images"
                 )
         problems: list[str] = []
-        lr = _list_dir(self.lr_dir, "LR", problems)
-        hr = _list_dir(self.hr_dir, "HR", problems) if self.hr_dir else {}
+        lr = list_images(self.lr_dir, "LR", problems)
+        hr = list_images(self.hr_dir, "HR", problems) if self.hr_dir else {}
         for stem in sorted(set(hr) - set(lr)):
             problems.append(f"HR image {hr[stem]} has no LR partner named {stem}.* in {self.lr_dir}")
         samples: list[Sample] = []
@@ -221,8 +229,7 @@ def build_demo(cache_dir: Path, scale: int = 4) -> Path:
     if (root / "HR").is_dir() and len(list((root / "HR").glob("*.png"))) == len(DEMO_IMAGES):
         return root
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".demo.", dir=cache_dir))
-    try:
+    with building_folder(Path(tempfile.mkdtemp(prefix=".demo.", dir=cache_dir)), root) as tmp:
         for name, top, left in DEMO_IMAGES:
             hr = to_rgb8(getattr(skimage.data, name)())[top:top + DEMO_HR_SIZE, left:left + DEMO_HR_SIZE]
             if hr.shape[:2] != (DEMO_HR_SIZE, DEMO_HR_SIZE):
@@ -231,12 +238,6 @@ def build_demo(cache_dir: Path, scale: int = 4) -> Path:
                 (DEMO_HR_SIZE // scale, DEMO_HR_SIZE // scale), Image.Resampling.BICUBIC))
             write_png_atomic(tmp / "HR" / f"{name}.png", hr)
             write_png_atomic(tmp / "LR" / f"{name}.png", lr)
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     log.info("built the demo data set in %s", root)
     return root
 

@@ -30,6 +30,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from benchmark.imresize import imresize
+
 Record = dict[str, Any]
 
 
@@ -189,6 +191,12 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- Real-ESRGAN
 
 
+# Kernel choices of both blur stages in StableSR's test_data.yaml (kernel_list / kernel_list2 and their
+# probabilities are equal there); one tuple each so the two stages' defaults cannot drift apart.
+_KERNELS: tuple[str, ...] = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
+_KERNEL_PROB: tuple[float, ...] = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
+
+
 @dataclass(frozen=True)
 class RealESRGANParams:
     """Parameters of the Real-ESRGAN second-order degradation.
@@ -200,14 +208,14 @@ class RealESRGANParams:
     """
 
     kernel_range: tuple[int, ...] = (7, 9, 11, 13, 15, 17, 19, 21)
-    kernel_list: tuple[str, ...] = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
-    kernel_prob: tuple[float, ...] = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
+    kernel_list: tuple[str, ...] = _KERNELS
+    kernel_prob: tuple[float, ...] = _KERNEL_PROB
     sinc_prob: float = 0.1
     blur_sigma: tuple[float, float] = (0.2, 1.5)
     betag_range: tuple[float, float] = (0.5, 2.0)
     betap_range: tuple[float, float] = (1.0, 1.5)
-    kernel_list2: tuple[str, ...] = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
-    kernel_prob2: tuple[float, ...] = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
+    kernel_list2: tuple[str, ...] = _KERNELS
+    kernel_prob2: tuple[float, ...] = _KERNEL_PROB
     sinc_prob2: float = 0.1
     blur_sigma2: tuple[float, float] = (0.2, 1.0)
     betag_range2: tuple[float, float] = (0.5, 2.0)
@@ -439,8 +447,6 @@ def bsrgan_degrade(hr: np.ndarray, rng: np.random.Generator, scale: int = 4,
     h, w = hr.shape[:2]
     if h % scale or w % scale:
         raise ValueError(f"HR size {w}x{h} is not divisible by the scale {scale}")
-    from benchmark.imresize import imresize
-
     img = to_float(hr)
     sf = scale
     rec: Record = {"steps": []}
@@ -501,8 +507,6 @@ def bsrgan_degrade(hr: np.ndarray, rng: np.random.Generator, scale: int = 4,
 
 def bicubic_degrade(hr: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB-bicubic downsampling by ``scale`` (antialiased); sides must be divisible by ``scale``."""
-    from benchmark.imresize import imresize
-
     h, w = hr.shape[:2]
     if h % scale or w % scale:
         raise ValueError(f"HR size {w}x{h} is not divisible by the scale {scale}")

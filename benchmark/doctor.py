@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 from urllib.parse import urlparse
 
-from hydra import compose, initialize_config_dir
+from hydra import compose
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from benchmark.config import check_group_choices, conf_dir
+from benchmark import searchpath
+from benchmark.config import check_group_choices
 from benchmark.metrics import METRICS, resolve
 from benchmark.sources import with_user_keys
 from benchmark.cliargs import EXIT_USAGE
@@ -103,9 +104,8 @@ def doctor(argv: Sequence[str]) -> int:
         return 2
     overrides = [a for a in argv if a != "--download"]
     try:
-        check_group_choices(overrides, conf_dir())
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        check_group_choices(overrides)
+        with searchpath.initialize():
             cfg = compose(config_name="bench", overrides=overrides)
         apply_weights_dir(cfg.get("weights_dir"))
         files = collect(cfg)

@@ -26,6 +26,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from benchmark.lock import OutputLockedError
+from benchmark.write_errors import OutputWriteError
+
 EXIT_USER_ERROR = 2  # argparse's convention for usage errors; 1 stays "the gate failed"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
@@ -97,9 +100,6 @@ def is_user_error(exc: BaseException) -> bool:
     """Whether ``exc`` is reported as ``error: ...`` (exit 2) rather than as a bug with a traceback."""
     if isinstance(exc, UserError):
         return True
-    from benchmark.lock import OutputLockedError
-    from benchmark.write_errors import OutputWriteError
-
     if isinstance(exc, (OutputLockedError, OutputWriteError) + _config_error_types()):
         return True
     if isinstance(exc, (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)):

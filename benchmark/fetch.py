@@ -74,6 +74,7 @@ class ChecksumError(ValueError):
 
 
 from benchmark.errors import MissingFilesError  # noqa: E402  (the project's user error for absent files)
+from benchmark.store import atomic_write_json  # noqa: E402
 
 
 class OfflineError(MissingFilesError):
@@ -496,8 +497,6 @@ def tree_listing(root: Path) -> dict[str, int]:
 
 def write_marker(root: Path, data: dict[str, Any]) -> None:
     """Write the verified marker: ``data`` plus the listing (path -> size) and SHA-256 of each file."""
-    from benchmark.store import atomic_write_json
-
     listing = tree_listing(root)
     files = {rel: {"size": size, "sha256": sha256_file(root / rel)} for rel, size in listing.items()}
     atomic_write_json(root / MARKER, {**data, "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

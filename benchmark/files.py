@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 
 def file_sha256(path: str | os.PathLike) -> bytes:
@@ -22,6 +24,21 @@ def file_sha256(path: str | os.PathLike) -> bytes:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.digest()
+
+
+@contextmanager
+def building_folder(tmp: Path, dest: Path) -> Iterator[Path]:
+    """Build a folder under the hidden name ``tmp``; when the block ends without error, ``tmp``
+    replaces ``dest`` (an older ``dest`` is removed first), so ``dest`` is never seen half built.
+    ``tmp`` is removed whether or not the block succeeds (the demo and synthetic data sets)."""
+    try:
+        yield tmp
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def default_cache_dir() -> Path:

@@ -36,6 +36,7 @@ from benchmark.report import format_table
 from benchmark.results import Excluded, Result
 from benchmark.scoring import MetricPlan, build_scorers, score_sets, tidy
 from benchmark.shard import read_json
+from benchmark.stats import StatsConfig
 from benchmark.store import SET_IMAGE, Store, atomic_write_csv, atomic_write_json, config_hash
 
 log = logging.getLogger("srbench")
@@ -159,8 +160,6 @@ def _merge_locked(root: Path, device: str) -> Result:
     if all(s is not None for s in seconds) and sum(timed):
         timing["seconds_per_image_run"] = sum(s * n for s, n in zip(seconds, timed)) / sum(timed)
     timing["shards"] = count
-    from benchmark.stats import StatsConfig
-
     merged = Result.from_scores(
         scores, lstd_df, plan.specs, method=first.method, dataset=first.dataset, runs=runs, seed=first.seed,
         crop_border=first.crop_border, stochastic=first.stochastic, num_images=len(samples),

@@ -32,9 +32,9 @@ from hydra.experimental.callback import Callback
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark import config, errors
+from benchmark import config, errors, searchpath
 from benchmark import shard as sharding
-from benchmark.config import build, conf_dir
+from benchmark.config import build, value_problems
 from benchmark.images import set_max_pixels
 from benchmark.metrics import option_problems
 from benchmark.scoring import metric_files
@@ -152,18 +152,24 @@ def _choice(cfg: DictConfig, group: str) -> str | None:
 
 
 def key_help(conf_file: Path, key: str) -> list[str]:
-    """What a required key is, from its config file's comments.
+    """What a required key is, from its config file's comments (:func:`key_help_text`); [] when the
+    file does not exist."""
+    return key_help_text(conf_file.read_text(), key) if conf_file.is_file() else []
+
+
+def key_help_text(yaml_text: str | None, key: str) -> list[str]:
+    """What a required key is, from the comments of its config's YAML text.
 
     The key's own line comment (``repo: ???  # the clone described above``) and every comment
     line that names the key or starts an ``Install:`` / ``Weights:`` note (with its indented
     continuation lines) — the notes the preset files keep for exactly this purpose.
     """
-    if not conf_file.is_file():
+    if not yaml_text:
         return []
     out: list[str] = []
     own: list[str] = []  # the key's line comment, shown first
     in_note = False
-    for line in conf_file.read_text().splitlines():
+    for line in yaml_text.splitlines():
         stripped = line.strip()
         m = re.match(rf"^{re.escape(key)}:\s*\?\?\?\s*#\s*(.*)$", stripped)
         if m:
@@ -192,9 +198,8 @@ def _required_keys(cfg: DictConfig, found: dict) -> None:
     for full in missing:
         group, _, key = full.partition(".")
         choice = _choice(cfg, group) if key else None
-        file = conf_dir() / group / f"{choice}.yaml" if choice else None
         where = f" (conf/{group}/{choice}.yaml)" if choice else ""
-        notes = key_help(file, key.split(".")[-1]) if file else []
+        notes = key_help_text(searchpath.text(group, choice), key.split(".")[-1]) if choice else []
         text = f"{full} is required and has no default{where}; set it: {full}=<value>"
         if notes:
             text += "\n      " + "\n      ".join(notes)
@@ -206,8 +211,6 @@ def _required_keys(cfg: DictConfig, found: dict) -> None:
 def _config_values(cfg: DictConfig, found: dict) -> None:
     """Method and data set values of the wrong type for their class (``method.sigma=abc``), named
     with the key, the expected type and the value, before anything is built."""
-    from benchmark.config import value_problems
-
     problems = []
     for group in ("method", "dataset"):
         if group in cfg and not _has_missing(found, group):

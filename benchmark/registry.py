@@ -1,9 +1,9 @@
 """Registries (house style rule 1): one name -> object mapping per kind; unknown names list what exists.
 
 * :class:`Registry`: objects registered in code (metrics: one :class:`~benchmark.metrics.MetricSpec` each).
-* :class:`GroupRegistry`: methods and data sets, whose names ARE the files of a Hydra config group
-  (``conf/method/<name>.yaml``, ``conf/dataset/<name>.yaml``); the object of a name is the class
-  its YAML's ``_target_`` names. Nothing else lists the names, so a new method is its module and
+* :class:`GroupRegistry`: methods and data sets, whose names ARE the configs of a Hydra config group
+  (``conf/method/<name>.yaml``, ``conf/dataset/<name>.yaml``, found on Hydra's search path by
+  :mod:`benchmark.searchpath`); the object of a name is the class its YAML's ``_target_`` names. Nothing else lists the names, so a new method is its module and
   its YAML, and a data set can be a YAML file alone.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Callable, Generic, Iterator, TypeVar
 
 from hydra.utils import get_class
-from omegaconf import OmegaConf
 
-from benchmark.searchpath import conf_dir, did_you_mean, group_names
+from benchmark import searchpath
+from benchmark.searchpath import did_you_mean
 
 T = TypeVar("T")
 
@@ -70,36 +70,21 @@ class GroupRegistry(Registry[type]):
         super().__init__(kind)
         self.group = group
 
-    def _target(self, name: str, seen: tuple[str, ...] = ()) -> str | None:
-        """``_target_`` of ``<group>/<name>.yaml``, else of the same-group files it inherits (``defaults:``)."""
-        node = OmegaConf.load(conf_dir() / self.group / f"{name}.yaml")
-        if node.get("_target_"):
-            return str(node["_target_"])
-        for entry in reversed(list(node.get("defaults") or [])):  # later defaults override earlier ones
-            parent = str(entry).removeprefix(f"/{self.group}/").removeprefix(f"{self.group}/") \
-                if isinstance(entry, str) else None
-            if parent and parent != "_self_" and parent not in seen \
-                    and (conf_dir() / self.group / f"{parent}.yaml").is_file():
-                found = self._target(parent, seen + (name,))
-                if found:
-                    return found
-        return None
-
     def get(self, name: str) -> type:
-        path = conf_dir() / self.group / f"{name}.yaml"
-        if path.is_file():
-            target = self._target(name)
+        node = searchpath.merged(self.group, name)  # its file with the same-group files it inherits (defaults:)
+        if node is not None:
+            target = node.get("_target_")
             if not target:
-                raise ValueError(f"{path} has no _target_ (nor inherits one through defaults:): a {self.kind} "
-                                 f"config names its class with _target_: <module>.<Class>")
-            return get_class(target)
+                raise ValueError(f"config {self.group}/{name}.yaml has no _target_ (nor inherits one through "
+                                 f"defaults:): a {self.kind} config names its class with _target_: <module>.<Class>")
+            return get_class(str(target))
         return super().get(name)
 
     def add(self, name: str, obj: type) -> None:
         self._items[name] = obj  # the YAML of the same name stays the truth (see get)
 
     def names(self) -> list[str]:
-        return sorted(set(group_names(self.group)) | set(self._items))
+        return sorted(set(searchpath.group_names(self.group)) | set(self._items))
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.names()

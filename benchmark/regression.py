@@ -54,6 +54,7 @@ from xml.etree import ElementTree as ET
 import pandas as pd
 
 from benchmark.cliargs import EXIT_FOUND, EXIT_OK, EXIT_USAGE, option_style
+from benchmark.metrics import METRICS, MetricSpec
 from benchmark.report.collect import LSTD, collect, frame, load, rows_of
 from benchmark.results import MetricResult, Result, result_problems
 from benchmark.stats import Interval
@@ -76,8 +77,6 @@ class Tolerance:
 
 def _default_tolerances() -> list[tuple[str, Tolerance]]:
     """General rules, then each registered metric's spec tolerances where they differ from them."""
-    from benchmark.metrics import METRICS, MetricSpec
-
     general = [
         ("*.mean", Tolerance(abs=1e-6, rel=0.005)),
         ("*.gstd", Tolerance(abs=1e-4, rel=0.10)),

@@ -99,6 +99,22 @@ def validate_output(out: Any, method: Any, sample: Sample, seeds: Sequence[int |
                              f"{sample.id!r}, seed {seed}; outputs must lie in [0, 1] (clamp in the adapter)")
 
 
+def read_output(path: Path, size: tuple[int, int], hint: str = "") -> tuple[np.ndarray | None, str | None]:
+    """Decode an SR image file (stored sample, precomputed or external output) and check its size.
+
+    ``size``: the expected (height, width), ``scale x`` the LR size. Returns ``(uint8 H x W x 3, None)``,
+    or ``(None, problem)`` where ``problem`` completes a sentence whose subject is the file:
+    ``is unreadable (undecodable: <error>)`` or ``is WxH, expected W'xH'<hint>``.
+    """
+    try:
+        arr = read_image(path)
+    except ValueError as err:
+        return None, f"is unreadable (undecodable: {err})"
+    if arr.shape[:2] != tuple(size):
+        return None, f"is {arr.shape[1]}x{arr.shape[0]}, expected {size[1]}x{size[0]}{hint}"
+    return arr, None
+
+
 def stored_ok(path: Path, size: tuple[int, int]) -> bool:
     """A stored sample counts as finished only if it is complete, decodes and has the expected size."""
     if not path.is_file():
@@ -106,14 +122,9 @@ def stored_ok(path: Path, size: tuple[int, int]) -> bool:
     if not png_complete(path):  # truncated by a crash or a full disk outside srbench's atomic writes
         log.warning("stored sample %s is truncated (no PNG end chunk); regenerating it", path)
         return False
-    try:
-        arr = read_image(path)
-    except ValueError as err:
-        log.warning("stored sample %s is unreadable (%s); regenerating it", path, err)
-        return False
-    if arr.shape[:2] != size:
-        log.warning("stored sample %s is %dx%d, expected %dx%d; regenerating it", path, arr.shape[1], arr.shape[0],
-                    size[1], size[0])
+    problem = read_output(path, size)[1]
+    if problem:
+        log.warning("stored sample %s %s; regenerating it", path, problem)
         return False
     return True
 

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
+from benchmark import fetch
 from benchmark.files import WeightFile
 
 log = logging.getLogger("srbench.sources")
@@ -109,10 +110,9 @@ class Origin:
         """A human-readable address of file ``src`` (the entry's single file when None)."""
         name = src if src is not None else self.file
         if self.kind == "hf":
-            from benchmark.fetch import _hf_endpoint  # HF_ENDPOINT read now, as the download reads it
-
+            # HF_ENDPOINT read now, as the download reads it
             path = "/".join(p for p in (self.subfolder.strip("/"), name or "") if p)
-            return f"{_hf_endpoint()}/{self.ref}/resolve/{self.revision or 'main'}/{path}"
+            return f"{fetch._hf_endpoint()}/{self.ref}/resolve/{self.revision or 'main'}/{path}"
         if self.kind == "url":
             return self.ref if name is None or self.ref.endswith("/" + name) else self.ref.rstrip("/") + "/" + name
         if self.kind == "gdrive":
@@ -122,9 +122,7 @@ class Origin:
     def host_url(self) -> str:
         """A URL whose host (and port) must answer for this origin to be reachable."""
         if self.kind == "hf":
-            from benchmark.fetch import _hf_endpoint
-
-            return _hf_endpoint()
+            return fetch._hf_endpoint()
         if self.kind == "url":
             return self.ref
         return "https://drive.google.com"
@@ -341,9 +339,7 @@ def lookup(config: Mapping[str, Any], key: str) -> Any:
 
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file (:func:`benchmark.fetch.sha256_file`)."""
-    from benchmark.fetch import sha256_file as _sha
-
-    return _sha(path)
+    return fetch.sha256_file(path)
 
 
 # ----------------------------------------------------------------------------- fetching
@@ -356,8 +352,6 @@ def _fetch_source(origin: Origin, name: str | None, dest: Path, spec: FileSpec) 
     file is the file's SHA-256 (huggingface_hub's ``hf_hub_url`` documentation), read with
     ``get_hf_file_metadata`` before the download.
     """
-    from benchmark import fetch
-
     common = dict(filename=dest.name, sha256=spec.sha256, size=spec.size, mirror=origin.mirror, note=origin.note)
     if origin.kind == "url":
         return fetch.Source(url=origin.address(name), **common)
@@ -405,8 +399,6 @@ def fetch_planned(item: Planned, progress: bool | None = None) -> Path:
     A failed or unverifiable download from one origin is recorded and the next is tried.
     Raises RuntimeError naming every origin tried and its error when none works.
     """
-    from benchmark import fetch
-
     errors = []
     names = (item.src_name(), *item.spec.alternatives) if not item.entry.single else (None,)
     for origin in item.entry.origins:

@@ -64,6 +64,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from benchmark.stability import crop
+
 SET_IMAGE = "*"  # image column of set-level metric rows in scores.csv (benchmark.runner.SET_IMAGE)
 DEFAULT_RESAMPLES = 2000
 DEFAULT_LEVEL = 0.95
@@ -418,8 +420,6 @@ def lstd_by_runs(stacks: Iterable[np.ndarray], crop_border: int, ns: Sequence[in
     per-pixel population std over the first N runs of each order is averaged over pixels and
     channels, then over images. Running sums give every N of one order in one pass.
     """
-    from benchmark.stability import crop
-
     total = np.zeros((len(ns), len(orders)))
     count = 0
     idx = np.asarray(ns) - 1

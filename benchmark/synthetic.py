@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -34,8 +33,11 @@ import numpy as np
 
 from benchmark import degradations as D
 from benchmark import fetch as F
-from benchmark.data import DATASETS, DatasetError, FolderDataset
-from benchmark.images import IMAGE_EXTS
+from benchmark.data import DATASETS, DatasetError, FolderDataset, list_images
+from benchmark.errors import MissingFilesError
+from benchmark.files import building_folder
+from benchmark.images import read_image, write_png_atomic
+from benchmark.store import atomic_write_json
 
 log = logging.getLogger("srbench")
 
@@ -148,14 +150,10 @@ def list_hr(hr_dir: Path, image_list: str | os.PathLike | None = None) -> dict[s
             raise DatasetError(f"{len(missing)} image(s) of the list {image_list} are not under {hr_dir}: "
                                + ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""))
         return {Path(n).stem: by_name[n] for n in names}
-    out: dict[str, Path] = {}
-    for p in sorted(hr_dir.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."):
-            if p.stem in out:
-                raise DatasetError(f"duplicate stem {p.stem!r} in {hr_dir}: {out[p.stem].name} and {p.name}")
-            out[p.stem] = p
-    if not out:
-        raise DatasetError(f"HR folder {hr_dir} holds no images ({', '.join(IMAGE_EXTS)})")
+    problems: list[str] = []
+    out = list_images(hr_dir, "HR", problems, skip_other_files=True)
+    if problems:
+        raise DatasetError("; ".join(problems))
     return out
 
 
@@ -168,8 +166,6 @@ def build(hr_dir: str | os.PathLike, recipe: str, scale: int = 4, seed: int = 0,
     ``crops_per_image`` > 1 (only with ``crop=random``) makes that many pairs per HR image, named
     ``<stem>_<k>`` (k = 0, 1, ...), each with its own generator (e.g. 10 x 100 DIV2K valid images
     gives 1,000 pairs, the size of the paper's DIV2K-BSRGAN)."""
-    from benchmark.images import read_image, write_png_atomic
-
     if crop not in CROPS:
         raise ValueError(f"dataset.crop must be one of null, center, random, adm; got {crop!r}")
     if not isinstance(crops_per_image, int) or crops_per_image < 1 or (crops_per_image > 1 and crop != "random"):
@@ -192,8 +188,7 @@ def build(hr_dir: str | os.PathLike, recipe: str, scale: int = 4, seed: int = 0,
             return dest
         log.warning("synthetic set %s was altered (%s); building it again", dest, "; ".join(problems[:5]))
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:
+    with building_folder(root / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}", dest) as tmp:
         images: dict[str, Any] = {}
         jobs = [(src if crops_per_image == 1 else f"{src}_{k}", src, path)
                 for src, path in hr_files.items() for k in range(crops_per_image)]
@@ -208,17 +203,9 @@ def build(hr_dir: str | os.PathLike, recipe: str, scale: int = 4, seed: int = 0,
                             "hr_pixels_sha256": hashlib.sha256(hr.tobytes()).hexdigest(),
                             "lr_pixels_sha256": hashlib.sha256(lr.tobytes()).hexdigest(),
                             "degradation": sampled}
-        from benchmark.store import atomic_write_json
-
         atomic_write_json(tmp / MANIFEST, {**ident, "name": name, "key": key, "versions": _versions(),
                                            "images": images})
         F.write_marker(tmp, {"synthetic": name, "key": key})
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     log.info("built synthetic set %s (%d pairs, recipe %s)", dest, len(jobs), recipe)
     return dest
 
@@ -278,8 +265,6 @@ def div2k_valid_hr(root: str | None = None) -> Path:
         return dest
     reason = F.offline_reason([DIV2K_VALID_HR])
     if reason is not None:
-        from benchmark.errors import MissingFilesError
-
         raise MissingFilesError(
             f"DIV2K valid HR images are not at {dest} and cannot be downloaded ({reason}); nothing was run.\n"
             f"On a machine with network run `python -m benchmark data fetch div2k_bicubic` and copy {dest} here, or "

@@ -37,8 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import fetch as F
-from benchmark.data import DATASETS, FolderDataset
+from benchmark.data import DATASETS, DatasetError, FolderDataset
+from benchmark.errors import MissingFilesError
 from benchmark.images import IMAGE_EXTS
+from benchmark.synthetic import DIV2K_VALID_HR, div2k_valid_hr
 
 log = logging.getLogger("srbench")
 
@@ -246,8 +248,6 @@ def ensure(spec: PublishedSet, root: str | os.PathLike | None) -> Path:
             or a given folder that does not exist.
         DatasetError (ValueError): a fetched set that was altered since it was verified (each file named).
     """
-    from benchmark.data import DatasetError
-
     path, managed = spec.root(root)
     how = (f"point at an unpacked copy with dataset.root=<folder holding the LR and HR folders> or "
            f"{spec.env}=<that folder>")
@@ -280,8 +280,6 @@ def ensure(spec: PublishedSet, root: str | os.PathLike | None) -> Path:
         return path
     reason = F.offline_reason([spec.source])
     if reason is not None:
-        from benchmark.errors import MissingFilesError
-
         raise MissingFilesError(
             f"dataset {spec.name} is not at {path} and cannot be downloaded ({reason}); nothing was run.\n"
             f"On a machine with network run `{spec.fetch_command()}` (downloads {spec.source.filename}, "
@@ -338,9 +336,6 @@ verify  re-hash a fetched set against its verified marker (or check a copy's lay
 
 
 def _list_rows() -> list[tuple[str, str, str, str]]:
-    from benchmark.data import DATASETS
-    from benchmark.synthetic import DIV2K_VALID_HR
-
     rows = []
     for name in DATASETS.names():
         if name in SETS:
@@ -397,8 +392,6 @@ def cli(argv: list[str]) -> int:
                     path = fetch_set(name)
                     print(f"{name}: verified at {path}")
                 elif name == "div2k_bicubic":
-                    from benchmark.synthetic import div2k_valid_hr
-
                     print(f"{name}: DIV2K valid HR verified at {div2k_valid_hr()} (LR is built on first use)")
                 else:
                     print(f"{name}: nothing to fetch (fetchable: {', '.join(list(SETS) + ['div2k_bicubic'])})",

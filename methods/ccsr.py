@@ -32,7 +32,15 @@ import torch
 from benchmark.sources import weight_files as weight_files_from_sources
 from benchmark.weights import WeightFile
 from methods.base import SRMethod
-from methods.ccsr_sampler import SCHEDULERS, SamplerSettings, adain_color_fix, wavelet_color_fix
+from methods.ccsr_sampler import (
+    SCHEDULERS,
+    FastPath,
+    SamplerSettings,
+    adain_color_fix,
+    apply_fast_path,
+    inductor_problem,
+    wavelet_color_fix,
+)
 
 log = logging.getLogger("srbench.ccsr")
 
@@ -126,6 +134,8 @@ class CCSR(SRMethod):
                  start_steps: int = 999, process_size: int = 512, sampler: str = "ddpm", color_fix: str = "adain",
                  tile_diffusion: bool = False, tile_size: int = 512, tile_stride: int = 256,
                  tile_vae: bool = False, vae_tile_size: int = 512, dtype: str = "fp16",
+                 compile: bool = False, compile_mode: str = "default", channels_last: bool = False,
+                 attention: str = "default", guidance_batch: str = "fused", vae_dtype: str | None = None,
                  sources: Sequence[Any] | None = None) -> None:
         self.name = name
         self.scale = int(scale)
@@ -147,14 +157,25 @@ class CCSR(SRMethod):
             problems.append(f"dtype={dtype!r}: choose one of {', '.join(DTYPES)} (used on CUDA; CPU runs in fp32)")
         if vae_tile_size < 64:
             problems.append(f"vae_tile_size={vae_tile_size}: must be >= 64 pixels")
+        problems += FastPath.problems(compile, compile_mode, channels_last, attention, guidance_batch, vae_dtype)
         if problems:
             raise ValueError(f"method {name!r}: " + "; ".join(problems))
         self.prompt, self.negative_prompt = str(prompt), str(negative_prompt)
         self.process_size, self.sampler_name, self.dtype_name = int(process_size), sampler, dtype
         self.tile_vae, self.vae_tile_size = bool(tile_vae), int(vae_tile_size)
+        self.fast = FastPath(bool(compile), compile_mode, bool(channels_last), attention, guidance_batch, vae_dtype)
         self._sampler = None
         self._n_params: int | None = None
         self._max_batch: int | None = None  # lowered after a CUDA out-of-memory error
+
+    @classmethod
+    def preflight_problems(cls, **config: Any) -> list[str]:
+        """Invalid fast-path switches (``method.compile`` ... ``method.vae_dtype``), found before any work."""
+        keys = ("compile", "compile_mode", "channels_last", "attention", "guidance_batch", "vae_dtype")
+        given = {k: config[k] for k in keys if k in config}
+        name = config.get("name", "ccsr")
+        return [f"method {name!r}: method.{p} (see the comments in conf/method/ccsr.yaml)"
+                for p in FastPath.problems(**given)]
 
     # ------------------------------------------------------------------ weights
 
@@ -267,13 +288,21 @@ class CCSR(SRMethod):
         dtype = DTYPES[self.dtype_name] if device.type == "cuda" else torch.float32
         if device.type != "cuda" and self.dtype_name != "fp32":
             log.info("%s: running in fp32 on %s (dtype=%s applies to CUDA)", self.name, device, self.dtype_name)
+        vae_dtype = DTYPES[self.fast.vae_dtype] if device.type == "cuda" and self.fast.vae_dtype else dtype
+        if device.type != "cuda" and self.fast.vae_dtype not in (None, "fp32"):
+            log.info("%s: VAE in fp32 on %s (vae_dtype=%s applies to CUDA)", self.name, device, self.fast.vae_dtype)
+        if self.fast.compile:
+            why = inductor_problem(device)
+            if why:
+                raise ValueError(f"method {self.name!r}: method.compile=true, but {why}; install it or set "
+                                 "method.compile=false")
         sd, cc = self.sd_path, self.ccsr_path
         scheduler = getattr(diffusers, SCHEDULERS[self.sampler_name]).from_pretrained(str(sd), subfolder="scheduler")
         tokenizer = CLIPTokenizer.from_pretrained(str(sd / "tokenizer"))
         text_encoder = self._strict(CLIPTextModel, sd / "text_encoder").to(dtype=dtype)
         unet = self._strict(diffusers.UNet2DConditionModel, sd / "unet", torch_dtype=dtype)
         controlnet = self._strict(CCSRControlNetModel, cc / "controlnet", torch_dtype=dtype)
-        vae = self._strict(diffusers.AutoencoderKL, cc / "vae", torch_dtype=dtype)
+        vae = self._strict(diffusers.AutoencoderKL, cc / "vae", torch_dtype=vae_dtype)
         models = (text_encoder, unet, controlnet, vae)
         self._n_params = sum(p.numel() for m in models for p in m.parameters())
         for m in models:
@@ -283,10 +312,13 @@ class CCSR(SRMethod):
         del text_encoder  # the prompts are fixed: their embeddings are all the sampler needs
         if self.tile_vae:
             self._enable_vae_tiling(vae)
-        self._sampler = CCSRSampler(unet, controlnet, vae, scheduler, pos, neg, self.settings, dtype)
+        apply_fast_path(self.fast, unet, controlnet, vae)
+        self._sampler = CCSRSampler(unet, controlnet, vae, scheduler, pos, neg, self.settings, dtype,
+                                    fast=self.fast, vae_dtype=vae_dtype)
         self._device = device
-        log.info("%s: loaded (%s, %.0fM parameters, schedule visits %s)", self.name, dtype, self._n_params / 1e6,
-                 self._sampler.schedule().visited)
+        log.info("%s: loaded (%s, %.0fM parameters, schedule visits %s%s)", self.name, dtype, self._n_params / 1e6,
+                 self._sampler.schedule().visited,
+                 "; fast path: " + ", ".join(self.fast.changes()) if self.fast.changes() else "")
 
     @staticmethod
     @torch.no_grad()

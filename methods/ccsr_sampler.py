@@ -26,6 +26,11 @@ step and the unconditional branch, ``z_b`` for the conditional branch).
 
 Numerics: networks run in ``dtype`` (fp16/bf16 on CUDA, fp32 on CPU); the sampler arithmetic
 (x0 prediction, guidance, scheduler step, tile blending) stays in fp32.
+
+Fast path (:class:`FastPath`, all off by default): switches that change how the networks run,
+not what they compute: torch.compile, channels_last, the attention processor, whether the two
+guidance halves share one batch, the VAE's dtype. Each is checked against the default path in
+``tests/test_ccsr_fast.py`` (8-bit grey levels) and timed by ``benchmarks/gpu_ccsr.py``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,118 @@ SCHEDULERS = {"ddpm": "DDPMScheduler", "unipcmultistep": "UniPCMultistepSchedule
               "dpmmultistep": "DPMSolverMultistepScheduler"}
 COLOR_FIXES = ("adain", "wavelet", "nofix")
 START_POINTS = ("lr", "noise")
+#: torch.compile modes (``torch.compile(mode=...)``); ``reduce-overhead`` adds CUDA graphs
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: attention processors: keep diffusers' choice, or set one explicitly
+ATTENTION = ("default", "sdpa", "plain")
+#: the two classifier-free-guidance halves: one batch of 2N (the official code) or two batches of N
+GUIDANCE_BATCH = ("fused", "split")
+VAE_DTYPES = ("fp16", "bf16", "fp32")
+
+
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """Opt-in speed switches of the CCSR-v2 sampler; the defaults are the eager path.
+
+    - ``compile``: ``torch.compile`` (``compile_mode``) the UNet, the ControlNet and the VAE
+      decoder in place (``nn.Module.compile``); needs a working inductor backend (Triton on
+      CUDA, a C++ compiler on CPU). The first call of each new batch shape compiles (minutes
+      at SD size), so it pays off on long runs only.
+    - ``channels_last``: UNet, ControlNet and VAE weights in NHWC memory format (convolutions pick
+      NHWC kernels; on tensor cores usually faster).
+    - ``attention``: ``default`` leaves diffusers' processor (``AttnProcessor2_0``, i.e.
+      ``F.scaled_dot_product_attention``, on torch >= 2); ``sdpa`` sets ``AttnProcessor2_0``
+      explicitly; ``plain`` sets ``AttnProcessor`` (baddbmm + softmax, no fused kernel), for comparison.
+    - ``guidance_batch``: ``fused`` (default; the official pipeline's ``torch.cat([latents] * 2)``)
+      evaluates the unconditional and conditional halves as one batch of 2N; ``split`` as two
+      batches of N (lower peak memory, more kernel launches).
+    - ``vae_dtype``: dtype of the VAE (encode and decode), ``None`` = the networks' dtype; e.g.
+      ``bf16`` avoids the fp16 overflow of the SD VAE at large sizes at fp16's speed.
+    """
+
+    compile: bool = False
+    compile_mode: str = "default"
+    channels_last: bool = False
+    attention: str = "default"
+    guidance_batch: str = "fused"
+    vae_dtype: str | None = None
+
+    @staticmethod
+    def problems(compile: Any = False, compile_mode: Any = "default", channels_last: Any = False,
+                 attention: Any = "default", guidance_batch: Any = "fused", vae_dtype: Any = None) -> list[str]:
+        """Every invalid value, as ``key=value: what is allowed`` (keys as in ``conf/method/ccsr.yaml``)."""
+        bad = []
+        for key, v in (("compile", compile), ("channels_last", channels_last)):
+            if not _is_bool(v):
+                bad.append(f"{key}={v!r}: expected true or false")
+        for key, v, allowed in (("compile_mode", compile_mode, COMPILE_MODES), ("attention", attention, ATTENTION),
+                                ("guidance_batch", guidance_batch, GUIDANCE_BATCH)):
+            if v not in allowed:
+                bad.append(f"{key}={v!r}: choose one of {', '.join(allowed)}")
+        if vae_dtype is not None and vae_dtype not in VAE_DTYPES:
+            bad.append(f"vae_dtype={vae_dtype!r}: choose null (the networks' dtype) or one of {', '.join(VAE_DTYPES)}")
+        return bad
+
+    def check(self) -> None:
+        """Raise ValueError listing every invalid switch."""
+        bad = self.problems(self.compile, self.compile_mode, self.channels_last, self.attention,
+                            self.guidance_batch, self.vae_dtype)
+        if bad:
+            raise ValueError("invalid CCSR fast-path settings:\n  - " + "\n  - ".join(bad))
+
+    @property
+    def is_default(self) -> bool:
+        return self == FastPath()
+
+    def changes(self) -> list[str]:
+        """The switches that differ from the eager path, as ``key=value`` (for logs and tables)."""
+        ref = FastPath()
+        return [f"{k}={getattr(self, k)}" for k in self.__dataclass_fields__ if getattr(self, k) != getattr(ref, k)]
+
+
+def inductor_problem(device: torch.device) -> str | None:
+    """Why ``torch.compile``'s inductor backend cannot run on ``device`` here, or None."""
+    import shutil
+
+    try:
+        import torch._inductor  # noqa: F401
+    except Exception as err:  # noqa: BLE001 - any import failure means the backend is unusable
+        return f"torch.compile's inductor backend does not import ({type(err).__name__}: {err})"
+    if device.type == "cuda":
+        from torch.utils._triton import has_triton
+
+        if not has_triton():
+            return "torch.compile on CUDA needs Triton (pip install triton), which is not installed or not usable"
+        return None
+    import os
+
+    cxx = os.environ.get("CXX") or "g++"
+    if shutil.which(cxx) is None and shutil.which("c++") is None and shutil.which("clang++") is None:
+        return f"torch.compile on {device.type} needs a C++ compiler ({cxx}, c++ or clang++ on PATH); none was found"
+    return None
+
+
+def apply_fast_path(fast: FastPath, unet: Any, controlnet: Any, vae: Any) -> None:
+    """Apply ``fast``'s module-level switches in place (memory format, attention processor,
+    compilation); ``guidance_batch`` and ``vae_dtype`` are read by the sampler and the loader."""
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    fast.check()
+    if fast.attention != "default":
+        proc = AttnProcessor2_0 if fast.attention == "sdpa" else AttnProcessor
+        for m in (unet, controlnet, vae):
+            m.set_attn_processor(proc())
+    if fast.channels_last:
+        for m in (unet, controlnet, vae):
+            m.to(memory_format=torch.channels_last)
+    if fast.compile:
+        # in place, so hooks, .config and the sampler's references keep working
+        for m in (unet, controlnet, vae.decoder):
+            m.compile(mode=fast.compile_mode)
 
 
 @dataclass(frozen=True)
@@ -228,11 +345,17 @@ class CCSRSampler:
     """
 
     def __init__(self, unet: Any, controlnet: Any, vae: Any, scheduler: Any, prompt_embeds: torch.Tensor,
-                 negative_embeds: torch.Tensor, settings: SamplerSettings, dtype: torch.dtype) -> None:
+                 negative_embeds: torch.Tensor, settings: SamplerSettings, dtype: torch.dtype,
+                 fast: FastPath | None = None, vae_dtype: torch.dtype | None = None) -> None:
+        """``dtype``: the UNet's and ControlNet's; ``vae_dtype``: the VAE's (default ``dtype``).
+        ``fast.guidance_batch`` is read here; apply the module switches with :func:`apply_fast_path`."""
         self.unet, self.controlnet, self.vae, self.scheduler = unet, controlnet, vae, scheduler
         self.prompt_embeds, self.negative_embeds = prompt_embeds, negative_embeds
         self.settings = settings
         self.dtype = dtype
+        self.vae_dtype = vae_dtype or dtype
+        self.fast = fast or FastPath()
+        self.fast.check()
         self.tile_diffusion = settings.tile_diffusion
         self.vae_factor = 2 ** (len(vae.config.block_out_channels) - 1)
         self.use_vae_condition = bool(getattr(controlnet.config, "use_vae_encode_condition", False))
@@ -308,7 +431,7 @@ class CCSRSampler:
         scaling = self.vae.config.scaling_factor
 
         # The VAE encoder runs once; each run draws its own sample of the posterior.
-        posterior = self.vae.encode((image * 2 - 1).to(self.dtype)).latent_dist
+        posterior = self.vae.encode((image * 2 - 1).to(self.vae_dtype)).latent_dist
         mean, std = posterior.mean.float(), posterior.std.float()
         shape = tuple(mean.shape[1:])
         noise = draw_normal(shape, generators, device)                       # start noise
@@ -337,13 +460,20 @@ class CCSRSampler:
             embeds = torch.cat([neg.expand(n, -1, -1), pos.expand(n, -1, -1)]) if s.guided else pos.expand(n, -1, -1)
             cond = torch.cat([z_a, z_b]) if s.guided else z_a
             cimg = torch.cat([img, img]) if s.guided else img
+            split = s.guided and self.fast.guidance_batch == "split"
             for i, t in enumerate(sched.loop):
-                x_in = torch.cat([latents, latents]) if s.guided else latents
-                x_in = self.scheduler.scale_model_input(x_in, t)
-                out = self._predict(x_in, t, embeds, cond, cimg)
-                if s.guided:
-                    uncond, text = out.chunk(2)
+                if split:  # the same two halves as below, as two batches of n (unconditional first)
+                    x_in = self.scheduler.scale_model_input(latents, t)
+                    uncond = self._predict(x_in, t, embeds[:n], cond[:n], cimg[:n])
+                    text = self._predict(x_in, t, embeds[n:], cond[n:], cimg[n:])
                     out = uncond + s.guidance_scale * (text - uncond)
+                else:
+                    x_in = torch.cat([latents, latents]) if s.guided else latents
+                    x_in = self.scheduler.scale_model_input(x_in, t)
+                    out = self._predict(x_in, t, embeds, cond, cimg)
+                    if s.guided:  # official order: [negative prompt + z_a | prompt + z_b]
+                        uncond, text = out.chunk(2)
+                        out = uncond + s.guidance_scale * (text - uncond)
                 if i == len(sched.loop) - 1 and sched.final_x0 is not None:
                     # The official code takes one more scheduler step and discards it; its
                     # noise would be the last draw of each generator, so skipping it changes nothing.
@@ -352,5 +482,5 @@ class CCSRSampler:
                     kw = {"generator": list(generators)} if self._step_takes_generator else {}
                     latents = self.scheduler.step(out, t, latents, return_dict=False, **kw)[0]
 
-        decoded = self.vae.decode((latents / scaling).to(self.dtype), return_dict=False)[0]
+        decoded = self.vae.decode((latents / scaling).to(self.vae_dtype), return_dict=False)[0]
         return (decoded.float() / 2 + 0.5).clamp(0, 1)

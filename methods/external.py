@@ -75,7 +75,8 @@ from PIL import Image
 from benchmark.data import Sample
 from benchmark.errors import MissingFilesError, UserError
 from benchmark.images import read_image, write_png_atomic
-from benchmark.sink import SampleSink, Todo
+from benchmark.sink import SampleSink, Todo, read_output
+from benchmark.sources import weight_files as from_sources
 from benchmark.weights import WeightFile
 from methods.base import SampleSource
 
@@ -263,8 +264,6 @@ class External(SampleSource):
         name = config.get("name", "external")
         repo = None if _missing(config.get("repo")) else Path(str(config["repo"])).expanduser()
         if config.get("sources"):  # the preset declares where its files come from (benchmark/sources.py)
-            from benchmark.sources import weight_files as from_sources
-
             weights = config.get("weights") or {}
             paths = {f"weights.{k}": None if _missing(v) or ("{repo}" in str(v) and repo is None)
                      else _resolve_weight(str(v), repo) for k, v in weights.items()}
@@ -516,15 +515,11 @@ class External(SampleSource):
                               + ", ".join(p.name for p in matches[:5]) + "; make method.output_pattern specific")
                 continue
             expected.add(matches[0])
-            try:
-                arr = read_image(matches[0])
-            except ValueError as err:
-                errors.append(f"{where}: {matches[0]} is unreadable ({err})")
-                continue
             want = (smp.lr_size[0] * self.scale, smp.lr_size[1] * self.scale)
-            if arr.shape[:2] != want:
-                errors.append(f"{where}: {matches[0].name} is {arr.shape[1]}x{arr.shape[0]}, expected "
-                              f"{want[1]}x{want[0]} (x{self.scale} of the {smp.lr_size[1]}x{smp.lr_size[0]} LR image)")
+            arr, problem = read_output(matches[0], want,
+                                       f" (x{self.scale} of the {smp.lr_size[1]}x{smp.lr_size[0]} LR image)")
+            if arr is None:
+                errors.append(f"{where}: {matches[0].name} {problem}")  # an unreadable file's error names its path
                 continue
             found[smp.id] = arr
         if errors:

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from benchmark.sources import parse
 from benchmark.sources import weight_files as weight_files_from_sources
 from benchmark.weights import WeightFile
 from methods.base import SRMethod
@@ -29,8 +30,6 @@ def _missing(value: Any) -> bool:
 
 def _source_url(sources: Any, method: str, key: str) -> str:
     """Address of the first origin the preset declares for ``key`` ("" when none)."""
-    from benchmark.sources import parse
-
     for e in parse(sources, method):
         if e.key == key:
             return e.origins[0].address(e.origins[0].file if e.single else None)

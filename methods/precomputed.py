@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from benchmark.data import Sample
+from benchmark.data import Sample, list_images
 from benchmark.files import file_sha256
 from benchmark.images import IMAGE_EXTS, read_image
-from benchmark.sink import SampleSink, Todo
+from benchmark.sink import SampleSink, Todo, read_output
 from benchmark.store import Store, atomic_write_json
 from methods.base import SampleSource
 
@@ -62,26 +62,15 @@ class Precomputed(SampleSource):
 
     @staticmethod
     def _list(folder: Path, problems: list[str]) -> dict[str, Path]:
-        """Map stem -> output file of one run folder; two files with one stem (``a.jpg`` beside
-        ``a.png``) are a problem, with the wording LR/HR folders use (benchmark.data), never a
-        silent choice of one of them."""
-        out: dict[str, Path] = {}
-        for p in sorted(folder.iterdir()):
-            if not p.is_file() or p.name.startswith(".") or p.suffix.lower() not in IMAGE_EXTS:
-                continue  # official scripts leave logs and configs beside their outputs
-            if p.stem in out:
-                problems.append(f"duplicate stem {p.stem!r} in precomputed folder {folder}: {out[p.stem].name} and "
-                                f"{p.name}; keep only one")
-                continue
-            out[p.stem] = p
-        return out
+        """Map stem -> output file of one run folder, with the checks and wording of LR/HR folders
+        (:func:`benchmark.data.list_images`); other files are skipped (official scripts leave logs and
+        configs beside their outputs) and missing outputs are counted by :meth:`check_outputs`."""
+        return list_images(folder, "precomputed", problems, skip_other_files=True, require_images=False)
 
     def check_outputs(self, samples: Sequence["Sample"]) -> list[str]:
         """Every problem of the outputs for ``samples``, all at once, before anything is imported:
         run folders with one number, duplicate stems, missing, undecodable and mis-sized files
         (each output must be exactly ``scale`` x its LR image)."""
-        from benchmark.images import read_image
-
         problems = list(self._problems)
         missing: list[str] = []
         for run, (folder, index) in enumerate(zip(self._run_dirs, self._index)):
@@ -90,16 +79,10 @@ class Precomputed(SampleSource):
                 if src is None:
                     missing.append(f"{folder}/{smp.id}")
                     continue
-                try:
-                    arr = read_image(src)
-                except ValueError as err:
-                    problems.append(f"precomputed output is undecodable: {err}")
-                    continue
                 want = (smp.lr_size[0] * self.scale, smp.lr_size[1] * self.scale)
-                if arr.shape[:2] != want:
-                    problems.append(f"precomputed output {src} (image {smp.id!r}, run {run}) is "
-                                    f"{arr.shape[1]}x{arr.shape[0]}, expected {want[1]}x{want[0]} "
-                                    f"(scale {self.scale} x LR); check method.scale and the files")
+                problem = read_output(src, want, f" (scale {self.scale} x LR); check method.scale and the files")[1]
+                if problem:
+                    problems.append(f"precomputed output {src} (image {smp.id!r}, run {run}) {problem}")
         if missing:
             problems.insert(len(self._problems),
                             f"{len(missing)} output(s) missing (expected <folder>/<image id> with any of "

@@ -48,13 +48,12 @@ def make_pairs(root: Path, ids: Iterable[str], lr_size: tuple[int, int] = (16, 1
 
 def compose(overrides: list[str]):
     """Compose conf/bench.yaml with overrides, as run_bench.py does (from $SRBENCH_CONF when set)."""
-    from hydra import compose as _compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from hydra import compose as _compose
 
-    from benchmark.config import conf_dir  # also registers the schema
+    import benchmark.config  # noqa: F401  (registers the schema)
+    from benchmark import searchpath
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+    with searchpath.initialize():  # srbench's search path, as the app's
         return _compose(config_name="bench", overrides=overrides)
 
 

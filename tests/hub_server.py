@@ -2,10 +2,16 @@
 
 ``HubServer`` serves byte strings at ``/{repo}/resolve/{revision}/{path}`` (models),
 ``/datasets/{repo}/resolve/...`` (data sets) and at any plain path, answers HEAD, GET and
-``Range`` requests (206), sends the headers huggingface_hub reads (``X-Repo-Commit``, ``ETag``,
-``X-Linked-Etag``, ``X-Linked-Size``, ``Content-Length``), and records every request. ``delay``
-slows the body down (seconds per 16 KiB) so a test can kill a client part-way. Point
-huggingface_hub (and srbench.fetch) at it with ``HF_ENDPOINT=server.url``.
+``Range: bytes=N-`` requests (206; 416 past the end), sends the headers huggingface_hub reads
+(``X-Repo-Commit``, ``ETag``, ``X-Linked-Etag``, ``X-Linked-Size``, ``Content-Length``), and
+records every request as (method, path, Range header). ``delay`` slows the body down (seconds
+per chunk of :attr:`chunk` bytes) so a test can kill a client part-way; ``ignore_range`` makes it
+answer 200 with the whole file, as a server without range support. Point huggingface_hub (and
+srbench.fetch) at it with ``HF_ENDPOINT=server.url``.
+
+It is the one test server of the project: :class:`weight_server.FileServer` extends it with the
+Hub's Git LFS headers and repository errors (by overriding :meth:`HubServer.lookup`). Started
+and stopped by the tests (a context manager); every socket has a timeout, so its life is bounded.
 """
 
 from __future__ import annotations
@@ -14,9 +20,17 @@ import hashlib
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
 
 
 class HubServer:
+    """Serve :attr:`files` (``{url path: bytes}``) on 127.0.0.1 at an ephemeral port."""
+
+    protocol_version = "HTTP/1.1"
+    handler_timeout = 10  # seconds: a stuck client cannot hold a handler thread for ever
+    chunk = 1 << 14  # bytes written between two ``delay`` sleeps
+
     def __init__(self, delay: float = 0.0) -> None:
         self.files: dict[str, bytes] = {}
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
@@ -34,70 +48,70 @@ class HubServer:
         self.files[path] = data
         return self.url + path
 
+    def lookup(self, path: str) -> tuple[bytes | None, dict[str, str]]:
+        """(body, headers) for a request path (unquoted, no query); body None: 404 with those headers."""
+        data = self.files.get(path)
+        if data is None:
+            return None, {"X-Error-Code": "EntryNotFound"}
+        etag = f'"{hashlib.sha256(data).hexdigest()}"'
+        return data, {"ETag": etag, "X-Linked-Etag": etag, "X-Linked-Size": str(len(data)), "X-Repo-Commit": "0" * 40}
+
     # --------------------------------------------------------------- lifecycle
     @property
     def url(self) -> str:
         assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
 
     def __enter__(self) -> "HubServer":
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            timeout = 10  # a stuck client cannot hold a handler thread for ever
+            protocol_version = server.protocol_version
+            timeout = server.handler_timeout
 
-            def log_message(self, *args) -> None:  # keep pytest output clean
+            def log_message(self, *args: Any) -> None:  # keep pytest output clean
                 pass
+
+            def _head(self, code: int, headers: dict[str, str], length: int) -> None:
+                self.send_response(code)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
 
             def _serve(self, body: bool) -> None:
                 path = self.path.split("?")[0]
-                server.requests.append((self.command, path, self.headers.get("Range")))
-                data = server.files.get(path)
-                if data is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.send_header("X-Error-Code", "EntryNotFound")
-                    self.end_headers()
-                    return
-                start = 0
                 rng = self.headers.get("Range")
-                if rng and not server.ignore_range and rng.startswith("bytes="):
-                    start = int(rng[6:].split("-")[0])
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(data)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                etag = hashlib.sha256(data).hexdigest()
-                self.send_header("Content-Length", str(len(data) - start))
-                self.send_header("Accept-Ranges", "bytes")
-                self.send_header("ETag", f'"{etag}"')
-                self.send_header("X-Linked-Etag", f'"{etag}"')
-                self.send_header("X-Linked-Size", str(len(data)))
-                self.send_header("X-Repo-Commit", "0" * 40)
-                self.end_headers()
+                server.requests.append((self.command, path, rng))
+                data, headers = server.lookup(unquote(path))  # huggingface_hub quotes file names (+ -> %2B)
+                if data is None:
+                    self._head(404, headers, 0)
+                    return
+                partial = bool(rng) and not server.ignore_range and rng.startswith("bytes=")
+                start = int(rng[6:].split("-")[0]) if partial else 0
+                if partial and start >= len(data):
+                    self._head(416, {"Content-Range": f"bytes */{len(data)}"}, 0)
+                    return
+                if partial:
+                    headers = {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}", **headers}
+                self._head(206 if partial else 200, {**headers, "Accept-Ranges": "bytes"}, len(data) - start)
                 if not body:
                     return
                 view = memoryview(data)[start:]
-                step = 1 << 14
                 try:
-                    for i in range(0, len(view), step):
-                        self.wfile.write(view[i:i + step])
+                    for i in range(0, len(view), server.chunk):
+                        self.wfile.write(view[i:i + server.chunk])
                         if server.delay:
+                            self.wfile.flush()
                             time.sleep(server.delay)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    pass  # the client was killed part way: what the resume tests do
 
-            def do_GET(self) -> None:
+            def do_GET(self) -> None:  # noqa: N802  (http.server's naming)
                 self._serve(True)
 
-            def do_HEAD(self) -> None:
+            def do_HEAD(self) -> None:  # noqa: N802
                 self._serve(False)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -106,8 +120,8 @@ class HubServer:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         assert self._httpd is not None and self._thread is not None
         self._httpd.shutdown()
         self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=10)

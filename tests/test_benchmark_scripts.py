@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import NIQE_NPZ, REALSR, ROOT, requires
 
 
@@ -28,3 +30,62 @@ def test_generation_benchmark_smoke():
     m = re.search(r"max \|batched - one-by-one\| over all outputs: ([0-9.e+-]+)", proc.stdout)
     assert m and float(m.group(1)) < 1e-3  # per-run generators: a batched run is the same run
     assert "ratio (batched / one-by-one throughput)" in proc.stdout
+
+
+def _script(name: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_gpu_ccsr_refuses_without_cuda():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the refusal is for machines without it")
+    proc = _script("gpu_ccsr.py", timeout=300)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: no CUDA device"), proc.stderr[-2000:]
+    assert "--smoke" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _table_rows(stdout: str) -> dict[tuple[str, int], list[str]]:
+    """{(configuration, batch): cells} of the Markdown table gpu_ccsr.py prints."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 9 and cells[2].isdigit():
+            rows[(cells[0], int(cells[2]))] = cells
+    return rows
+
+
+def test_gpu_ccsr_smoke_generation_part():
+    """The CPU smoke mode of the GPU script (tiny models): the table has every row, and the fp32
+    switches agree with eager to 2 grey levels (they only reorder float arithmetic)."""
+    proc = _script("gpu_ccsr.py", "--smoke", "--no-scoring", "--configs", "eager", "channels_last", "split_guidance",
+                   "--batches", "1", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = _table_rows(proc.stdout)
+    assert set(rows) == {(c, b) for c in ("eager", "channels_last", "split_guidance") for b in (1, 2)}, proc.stdout
+    for (cfg, _), cells in rows.items():
+        mx, mean = (float(v) for v in cells[8].split(" / "))
+        assert mx <= 2 and mean < 0.01, (cfg, cells)
+        assert float(cells[5]) > 0
+    assert rows[("split_guidance", 1)][1] == "guidance_batch=split"
+
+
+@pytest.mark.slow
+def test_gpu_ccsr_smoke_with_scoring_pass():
+    proc = _script("gpu_ccsr.py", "--smoke", "--configs", "eager", "vae_bf16", "--batches", "1", timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"Marginal harness \+ scoring time: [0-9.]+ ms per image-run", proc.stdout), proc.stdout
+    for metric in ("clipiqa", "dists", "fid", "lpips", "musiq", "niqe", "psnr", "ssim"):
+        assert metric in proc.stdout.split("Harness + scoring")[1].splitlines()[0], metric
+    assert "% of generation time" in proc.stdout
+
+
+@pytest.mark.slow
+def test_scaling_smoke(tmp_path):
+    png = tmp_path / "scaling.png"
+    proc = _script("scaling.py", "--sizes", "2", "4", "--runs", "2", "--plot", str(png), timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"\| 4 \| 8 \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \|", proc.stdout), proc.stdout
+    assert "peak memory:" in proc.stdout and png.stat().st_size > 1000

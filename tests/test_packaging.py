@@ -60,3 +60,21 @@ def test_non_editable_install_runs_the_demo_from_anywhere(tmp_path):
     assert (tmp_path / "out" / "demo" / "bicubic" / "results.json").is_file()
     bad = subprocess.run(srbench + ["method=nope"], cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and re.search(r"unknown method 'nope'.*bicubic", bad.stderr)
+    # a preset's comments (the help of a required key) are read from the installed package too
+    quiet = {k: v for k, v in env.items() if k != "HYDRA_FULL_ERROR"}  # no --debug: the one-line error, exit 2
+    unset = subprocess.run(srbench + ["method=precomputed", *args], cwd=work, env=quiet, capture_output=True, text=True,
+                           timeout=300)
+    assert unset.returncode == 2 and "method.path is required" in unset.stderr
+    assert "Score outputs that already exist" in unset.stderr
+    # the tools around a run find the same configs (group names, presets) through the installed package
+    tool = [sys.executable, "-m", "benchmark"]
+    names = subprocess.run(tool + ["list"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert names.returncode == 0, names.stderr[-3000:]
+    assert re.search(r"methods:.*\bbicubic\b.*\bnoise_control\b", names.stdout)
+    assert re.search(r"datasets:.*\bdemo\b", names.stdout) and re.search(r"metric presets:.*\bfast\b", names.stdout)
+    doctor = subprocess.run(tool + ["weights", "method=bicubic", "metrics=[psnr,ssim]"], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert doctor.returncode == 0 and "need no files" in doctor.stdout, doctor.stdout + doctor.stderr[-3000:]
+    sets = subprocess.run(tool + ["data", "list"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert sets.returncode == 0 and "realsr" in sets.stdout, sets.stderr[-3000:]
+    assert str(ROOT) not in names.stdout + names.stderr + doctor.stdout + sets.stdout

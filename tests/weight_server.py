@@ -7,8 +7,9 @@
   ``RepositoryNotFound``; point ``HF_ENDPOINT`` at :attr:`FileServer.url`;
 * plain URLs (release assets): ``GET /files/{path}``.
 
-Both honour ``Range: bytes=N-`` (206), so resumed downloads can be checked; :attr:`requests`
-records every (method, path, Range) the server saw. ``throttle`` slows bodies down so a test
+One server serves both this and :mod:`hub_server`: ``FileServer`` extends ``HubServer``, which
+honours ``Range: bytes=N-`` (206, 416 past the end), so resumed downloads can be checked, records
+every (method, path, Range) in :attr:`requests`, and slows bodies down (``throttle``) so a test
 can kill a download part way. Started and stopped by the tests (a context manager), with a
 bounded lifetime: every socket has a timeout.
 """
@@ -16,124 +17,62 @@ bounded lifetime: every socket has a timeout.
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from hub_server import HubServer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-class FileServer:
-    """Serve ``hub[(repo, path)]`` and ``files[path]`` bytes on 127.0.0.1 (an ephemeral port)."""
+class FileServer(HubServer):
+    """Serve ``hub[(repo, path)]`` and ``files[path]`` bytes on 127.0.0.1 (an ephemeral port).
+
+    :class:`hub_server.HubServer` with the Hub's answers for model repositories: Git LFS headers
+    (SHA-256 ETag, ``X-Linked-*``) only for files of at least ``lfs_min`` bytes (a plain git file's
+    ETag is its SHA-1), 404 ``RepositoryNotFound`` for an unknown repository, and plain URLs under
+    ``/files/`` without Hub headers. Ranges, 416, request log and slow bodies come from HubServer.
+    """
+
+    protocol_version = "HTTP/1.0"
+    handler_timeout = 30  # a stuck client cannot keep a handler thread alive for long
+    chunk = 4096
 
     def __init__(self, hub: dict[tuple[str, str], bytes] | None = None, files: dict[str, bytes] | None = None,
                  lfs_min: int = 1024) -> None:
+        super().__init__()
         self.hub = dict(hub or {})
-        self.files = dict(files or {})
         self.lfs_min = lfs_min  # files at least this large are served as Git LFS files (SHA-256 ETag)
-        self.requests: list[tuple[str, str, str | None]] = []
-        self.throttle: float = 0.0  # seconds to sleep per 4 KiB chunk of a body
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        for path, data in (files or {}).items():
+            self.files[f"/files/{path}"] = data
 
     @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def throttle(self) -> float:
+        """Seconds to sleep per 4 KiB chunk of a body (HubServer's ``delay``)."""
+        return self.delay
 
-    def __enter__(self) -> "FileServer":
-        owner = self
+    @throttle.setter
+    def throttle(self, value: float) -> None:
+        self.delay = value
 
-        class Handler(BaseHTTPRequestHandler):
-            timeout = 30  # a stuck client cannot keep a handler thread alive for long
-
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
-            def _lookup(self) -> tuple[bytes | None, dict[str, str]]:
-                from urllib.parse import unquote
-
-                path = unquote(self.path.split("?", 1)[0])  # huggingface_hub quotes file names (+ -> %2B)
-                if path.startswith("/files/"):
-                    return owner.files.get(path[len("/files/"):]), {}
-                parts = path.lstrip("/").split("/")
-                if len(parts) >= 5 and parts[2] == "resolve":
-                    repo, rel = "/".join(parts[:2]), "/".join(parts[4:])
-                    if not any(r == repo for r, _ in owner.hub):
-                        return None, {"X-Error-Code": "RepositoryNotFound"}
-                    data = owner.hub.get((repo, rel))
-                    if data is None:
-                        return None, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT}
-                    headers = {"X-Repo-Commit": COMMIT}
-                    if len(data) >= owner.lfs_min:
-                        headers["X-Linked-Etag"] = f'"{hashlib.sha256(data).hexdigest()}"'
-                        headers["X-Linked-Size"] = str(len(data))
-                        headers["ETag"] = f'"{hashlib.sha256(data).hexdigest()}"'
-                    else:
-                        headers["ETag"] = f'"{hashlib.sha1(data).hexdigest()}"'
-                    return data, headers
-                return None, {}
-
-            def _respond(self, body: bool) -> None:
-                rng = self.headers.get("Range")
-                owner.requests.append((self.command, self.path, rng))
-                data, headers = self._lookup()
-                if data is None:
-                    self.send_response(404)
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                start = 0
-                if rng and rng.startswith("bytes=") and rng.endswith("-"):
-                    start = int(rng[len("bytes="):-1])
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(data)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Accept-Ranges", "bytes")
-                self.send_header("Content-Length", str(len(data) - start))
-                self.end_headers()
-                if not body:
-                    return
-                try:
-                    for i in range(start, len(data), 4096):
-                        self.wfile.write(data[i:i + 4096])
-                        if owner.throttle:
-                            self.wfile.flush()
-                            time.sleep(owner.throttle)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client was killed part way: what the resume tests do
-
-            def do_HEAD(self) -> None:  # noqa: N802  (http.server's naming)
-                self._respond(body=False)
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._respond(body=True)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+    def lookup(self, path: str) -> tuple[bytes | None, dict[str, str]]:
+        if path.startswith("/files/"):
+            return self.files.get(path), {}
+        parts = path.lstrip("/").split("/")
+        if len(parts) >= 5 and parts[2] == "resolve":
+            repo, rel = "/".join(parts[:2]), "/".join(parts[4:])
+            if not any(r == repo for r, _ in self.hub):
+                return None, {"X-Error-Code": "RepositoryNotFound"}
+            data = self.hub.get((repo, rel))
+            if data is None:
+                return None, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT}
+            headers = {"X-Repo-Commit": COMMIT}
+            if len(data) >= self.lfs_min:
+                headers["X-Linked-Etag"] = f'"{hashlib.sha256(data).hexdigest()}"'
+                headers["X-Linked-Size"] = str(len(data))
+                headers["ETag"] = f'"{hashlib.sha256(data).hexdigest()}"'
+            else:
+                headers["ETag"] = f'"{hashlib.sha1(data).hexdigest()}"'
+            return data, headers
+        return None, {}
 
 
 def tree_bytes(root) -> dict[str, bytes]:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Literal, Mapping
 
 import torch
 
-from benchmark.searchpath import conf_dir, group_names
+from benchmark import searchpath
 from benchmark.metrics.options import MetricOptions, parse_options
 from benchmark.registry import Registry
 from benchmark.weights import WeightFile
@@ -121,26 +121,20 @@ class MetricSelection:
 
 
 def preset_names() -> list[str]:
-    """Files of ``conf/metrics/``: presets (several metrics) and one file per metric."""
-    return group_names("metrics")
+    """Configs of the group ``metrics`` (``conf/metrics/``): presets (several metrics) and one file per metric."""
+    return searchpath.group_names("metrics")
 
 
 def _load_group_file(name: str) -> dict[str, Any]:
-    """A file of ``conf/metrics/`` as Hydra composes it: its defaults list (other files of the
+    """A config of the group ``metrics`` as Hydra composes it: its defaults list (other configs of the
     group, e.g. a preset listing one file per metric) first, then its own keys (``_self_`` last)."""
     from omegaconf import OmegaConf
 
-    path = conf_dir() / "metrics" / f"{name}.yaml"
-    if not path.is_file():
-        raise ValueError(f"unknown metrics preset or metric {name!r}; available in {path.parent}: "
-                         f"{', '.join(preset_names())}")
-    node = OmegaConf.load(path)
-    merged = OmegaConf.create()
-    for entry in node.get("defaults", []) or []:
-        if str(entry) != "_self_":
-            merged = OmegaConf.merge(merged, _load_group_file(str(entry)))
-    own = {k: v for k, v in node.items() if k != "defaults"}
-    return OmegaConf.to_container(OmegaConf.merge(merged, own), resolve=True) or {}
+    node = searchpath.merged("metrics", name)
+    if node is None:
+        raise ValueError(f"unknown metrics preset or metric {name!r}; available in conf/metrics/ "
+                         f"({searchpath.primary()}): {', '.join(preset_names())}")
+    return OmegaConf.to_container(OmegaConf.create(node), resolve=True) or {}
 
 
 def resolve(metrics: Any) -> MetricSelection:

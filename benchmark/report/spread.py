@@ -83,10 +83,14 @@ def draw(values: pd.DataFrame, dataset: str, image: str, methods: Sequence[str])
     metrics = list(dict.fromkeys(v["metric"]))
     colours = {m: f"C{i % 10}" for i, m in enumerate(methods)}
     sto = [m for m in methods if m in set(v[v["stochastic"]]["method"])]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(max(1.9, 0.5 * len(sto) + 1.1) * len(metrics), 1.9),
+    cols = min(4, len(metrics))  # more metrics wrap onto further rows, so the figure stays readable when scaled
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(1.9, 0.5 * len(sto) + 1.1) * cols, 1.9 * rows),
                              squeeze=False)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
     handles: dict[str, object] = {}
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes.flat, metrics):
         p = v[v["metric"] == metric]
         per = [p[(p["method"] == m)].sort_values("run")["value"].to_numpy(np.float64) for m in sto]
         keep = [(i, m, a) for i, (m, a) in enumerate(zip(sto, per)) if a.size]
