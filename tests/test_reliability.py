@@ -572,10 +572,11 @@ def test_images_of_different_sizes_lstd_by_hand(tmp_path):
 
 
 @pytest.mark.parametrize("override, expected", [
-    ("runs=abc", ["runs", "could not be converted to Integer"]),
-    ("crop_border=1.5", ["crop_border", "could not be converted to Integer"]),
-    ("strict=maybe", ["strict", "is not a valid bool"]),
-    ("check_determinism=maybe", ["check_determinism", "is not a valid bool"]),
+    # wrong types in srbench's words (issue 16): key, value given, what is expected; not Hydra's merge error
+    ("runs=abc", ["runs=abc: expected an integer, got 'abc'"]),
+    ("crop_border=1.5", ["crop_border=1.5: expected an integer, got 1.5"]),
+    ("strict=maybe", ["strict=maybe: expected true or false, got 'maybe'"]),
+    ("check_determinism=maybe", ["check_determinism=maybe: expected true or false, got 'maybe'"]),
     ("rnus=3", ["unknown key 'rnus'", "did you mean 'runs'", "allowed top-level keys: batch_size, check_determinism"]),
     ("runs=-1", ["runs=-1", "runs must be an integer >= 1"]),
     ("runs=0", ["runs=0", "runs must be an integer >= 1"]),

@@ -589,7 +589,7 @@ def test_streamed_scoring_equals_scoring_all_runs_at_once(tmp_path):
     run_bench(_bench(data, out, "runs=5"))
     cfg = compose(_bench(data, out, "runs=5"))
     samples = FolderDataset(str(data / "LR"), str(data / "HR")).samples()
-    store = Store(out, "folder", "noise_control")
+    store = Store(out, folder_dir(out, data / "LR", data / "HR").name, "noise_control")
     plan = plan_metrics(cfg, True, torch.device("cpu"))
     seeds = list(range(5))
     results = {c: score(samples, store, 5, seeds, plan, 4, torch.device("cpu"), chunk=c) for c in (1, 2, 5)}
