@@ -68,6 +68,9 @@ class BenchSchema:
     max_pixels: Optional[int] = None
     # true: INFO lines of third-party libraries (pyiqa's "Network [...] is created") are shown
     verbose: bool = False
+    # true: generation, PNG writing (background thread) and scoring (from memory, scorer thread) overlap;
+    # false: generate everything, then score the stored PNGs. Both give the same scores (benchmark/pipeline.py)
+    pipeline: bool = True
     # bootstrap confidence intervals and significance of best-vs-second (benchmark/stats.py)
     stats: StatsSchema = field(default_factory=StatsSchema)
 
@@ -526,10 +529,10 @@ def check_override_values(argv: list[str]) -> None:
     problems = []
     for o in overrides:
         key = o.key_or_group
-        top = key.split(".")[0]
+        top = re.split(r"[./]", key)[0]  # a group override (hydra/launcher=parallel) belongs to its top group
         if o.is_delete() or "/" in key or o.package or top in ("hydra", "method", "dataset", "metrics") \
                 or _schema_type(key) is None:
-            continue  # config groups (hydra/launcher=...), Hydra's own keys, free-form nodes, unknown keys
+            continue  # config groups, Hydra's own keys, free-form nodes, unknown keys (named by check_override_keys)
         if o.is_sweep_override():
             try:
                 values = list(o.sweep_iterator())

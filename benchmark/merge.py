@@ -97,8 +97,9 @@ def _merge_locked(root: Path, device: str) -> Result:
     if len(hashes) != 1:
         raise ValueError(f"{root}: the shards were generated with different configurations (generation hashes "
                          f"{', '.join(sorted(str(h)[:12] for h in hashes))}); rerun the odd ones with overwrite=true")
-    scoring = {json.dumps({k: v for k, v in (r.config or {}).items() if k not in ("shard",)}, sort_keys=True)
-               for r in results}
+    # shard and pipeline (overlapped or sequential scoring: the same values) may differ between shards
+    scoring = {json.dumps({k: v for k, v in (r.config or {}).items() if k not in ("shard", "pipeline")},
+                          sort_keys=True) for r in results}
     if len(scoring) != 1:
         raise ValueError(f"{root}: the shards were scored with different configurations (metrics, runs, "
                          f"crop_border, ...); rerun them with one config")
@@ -165,7 +166,9 @@ def _merge_locked(root: Path, device: str) -> Result:
         crop_border=first.crop_border, stochastic=first.stochastic, num_images=len(samples),
         skipped=plan.skipped, timing=timing, config=config, versions=first.versions, excluded=plan.excluded,
         # intervals over all images (never the shards' own), as an unsharded run computes them
-        stats=StatsConfig.from_mapping(config.get("stats")))
+        stats=StatsConfig.from_mapping(config.get("stats")),
+        # where the shards ran their per-image metrics (one device, or each of them)
+        scoring_device=", ".join(sorted({r.scoring_device for r in results if r.scoring_device})) or None)
     merged.extra = dict(first.extra)  # keys this srbench does not know travel unchanged
 
     manifest = {k: v for k, v in manifests[0].items() if k != "shard"}

@@ -11,7 +11,9 @@ Estimates (upper bounds, stated in the message):
   size; srbench writes PNGs with fast compression, which rarely saves much on SR outputs);
   samples already stored in the folder count as available, since they are reused;
 * memory: for the largest image, ``chunk`` decoded runs as uint8 and float32 tensors plus the
-  float64 running mean and variance of L-STD, and the tidy score table (about 120 bytes a row).
+  float64 running mean and variance of L-STD, and the tidy score table (about 120 bytes a row);
+  a pipelined run (``pipeline=true``) also holds ``buffered`` more uint8 samples (the PNG writer's
+  queue, the runs gathered for the next chunk and the chunk queued for the scorer).
 """
 
 from __future__ import annotations
@@ -56,19 +58,21 @@ def _stored_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in samples.rglob("*.png") if p.is_file())
 
 
-def estimate(samples: Sequence[Sample], runs: int, scale: int, metrics: int, chunk: int) -> tuple[int, int]:
+def estimate(samples: Sequence[Sample], runs: int, scale: int, metrics: int, chunk: int,
+             buffered: int = 0) -> tuple[int, int]:
     """``(disk_bytes, memory_bytes)`` for ``runs`` runs of ``samples`` at ``scale`` (see the module doc)."""
     pixels = [s.lr_size[0] * s.lr_size[1] * scale * scale for s in samples]
     disk = sum(pixels) * 3 * runs
     largest = max(pixels, default=0)
-    per_image = largest * 3 * (min(chunk, runs) * (1 + 4 + 4) + 2 * 8 + 4)
+    per_image = largest * 3 * (min(chunk, runs) * (1 + 4 + 4) + 2 * 8 + 4 + buffered)
     table = len(samples) * runs * max(metrics, 1) * SCORE_ROW_BYTES
     return disk, per_image + table
 
 
-def check(samples: Sequence[Sample], runs: int, scale: int, metrics: int, chunk: int, folder: Path) -> None:
+def check(samples: Sequence[Sample], runs: int, scale: int, metrics: int, chunk: int, folder: Path,
+          buffered: int = 0) -> None:
     """Raise a UserError naming the estimate when the run cannot fit on disk or in memory."""
-    disk, memory = estimate(samples, runs, scale, metrics, chunk)
+    disk, memory = estimate(samples, runs, scale, metrics, chunk, buffered)
     free = _free_bytes(folder)
     stored = _stored_bytes(folder)
     what = f"{len(samples)} image(s) x {runs} run(s)"

@@ -21,7 +21,8 @@ never raw results.json dicts.
 
 Schema versions: 1 (no ``schema`` key, files written before this module) and 2 (``schema: 2``;
 same keys; ``num_values``, ``excluded``, ``cap`` and ``num_capped`` were added to schema 2 as
-optional keys: files without them read as None). Keys this version does not know are kept in ``extra`` and written back unchanged.
+optional keys: files without them read as None; so was the top-level ``scoring_device``, the device
+the per-image metrics ran on). Keys this version does not know are kept in ``extra`` and written back unchanged.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ _METRIC_KEYS = ("mean", "mean_ci", "gstd", "gstd_ci", "std_over_runs", "higher_i
                 "num_values", "excluded", "cap", "num_capped")
 _RESULT_KEYS = ("schema", "method", "dataset", "runs", "seed", "crop_border", "stochastic", "num_images",
                 "metrics", "skipped", "lstd", "lstd_ci", "stats", "timing", "config", "versions", "content_hash",
-                "protocol")
+                "protocol", "scoring_device")
 
 
 class MetricFacts(Protocol):
@@ -210,7 +211,9 @@ class Result:
     and scoring (free-form); ``config``: the resolved Hydra config; ``content_hash`` and
     ``protocol``: only in regression baseline entries, which carry no config. ``lstd_ci``: the
     L-STD's confidence interval; ``stats``: how the intervals were computed
-    (:meth:`benchmark.stats.StatsConfig.record`; None when they were not).
+    (:meth:`benchmark.stats.StatsConfig.record`; None when they were not). ``scoring_device``: the
+    device the per-image metrics ran on (``"cpu"``, ``"cuda:0"``; None in files written before it was
+    recorded, and in baseline entries).
     """
 
     method: str
@@ -232,6 +235,7 @@ class Result:
     schema: int = SCHEMA
     lstd_ci: Interval | None = None
     stats: dict[str, Any] | None = None
+    scoring_device: str | None = None
 
     # ------------------------------------------------------------------ building
 
@@ -242,7 +246,7 @@ class Result:
                     skipped: Mapping[str, str] | None = None, timing: dict[str, Any] | None = None,
                     config: dict[str, Any] | None = None, versions: dict[str, Any] | None = None,
                     set_image: str = SET_IMAGE, stats: StatsConfig | None = None,
-                    excluded: Sequence[Excluded] = ()) -> "Result":
+                    excluded: Sequence[Excluded] = (), scoring_device: str | None = None) -> "Result":
         """Build the result from the tidy scores (see the module docstring for each number).
 
         ``scores``: columns image, run, seed, metric, value; set-metric rows have image
@@ -298,7 +302,8 @@ class Result:
             record = stats.record()
         return cls(method=method, dataset=dataset, runs=runs, seed=seed, crop_border=crop_border,
                    stochastic=bool(stochastic), num_images=num_images, metrics=out, skipped=dict(skipped or {}),
-                   lstd=lstd, timing=timing, config=config, versions=versions, lstd_ci=lstd_ci, stats=record)
+                   lstd=lstd, timing=timing, config=config, versions=versions, lstd_ci=lstd_ci, stats=record,
+                   scoring_device=scoring_device)
 
     # ------------------------------------------------------------------ JSON
 
@@ -319,7 +324,7 @@ class Result:
             out["lstd_ci"] = self.lstd_ci.to_json() if self.lstd_ci else None
         if self.stats is not None:
             out["stats"] = self.stats
-        for key in ("timing", "config", "versions", "content_hash", "protocol"):
+        for key in ("scoring_device", "timing", "config", "versions", "content_hash", "protocol"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         out.update(self.extra)
@@ -358,7 +363,8 @@ class Result:
             lstd=_opt_float(data.get("lstd")), timing=data.get("timing"), config=data.get("config"),
             versions=data.get("versions"), content_hash=data.get("content_hash"), protocol=data.get("protocol"),
             extra={k: v for k, v in data.items() if k not in _RESULT_KEYS}, schema=SCHEMA,
-            lstd_ci=Interval.from_json(data.get("lstd_ci")), stats=data.get("stats"))
+            lstd_ci=Interval.from_json(data.get("lstd_ci")), stats=data.get("stats"),
+            scoring_device=None if data.get("scoring_device") is None else str(data["scoring_device"]))
 
     # ------------------------------------------------------------------ reading
 

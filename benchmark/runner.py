@@ -23,11 +23,12 @@ from benchmark import shard as sharding
 from benchmark.config import build, resolve_device
 from benchmark.preflight import validate
 from benchmark.data import Dataset, Sample
-from benchmark.sink import SampleSink, Todo, missing_runs, run_seed
+from benchmark.sink import SampleSink, Todo, missing_runs, remove_stale_temporaries, run_seed
 from benchmark.lock import holds_output_locks, lock_output
 from benchmark.report import format_table
 from benchmark.results import Result
 from benchmark.results import Excluded
+from benchmark.pipeline import StreamScorer
 from benchmark.scoring import SCORE_CHUNK, plan_metrics, score, size_exclusions
 from benchmark.stats import StatsConfig
 from benchmark.store import Store, atomic_write_csv, atomic_write_json, config_hash
@@ -65,8 +66,13 @@ def git_commit() -> str | None:
 # ----------------------------------------------------------------------------- generation
 
 
+WRITE_QUEUE_BATCHES = 2  # the background writer's queue holds this many batches of samples
+
+
 def generate(method: SampleSource, samples: Sequence[Sample], store: Store, runs: int, seed: int | None,
-             batch_size: int, device: torch.device, timing: dict[str, Any] | None = None) -> dict[str, Any]:
+             batch_size: int, device: torch.device, timing: dict[str, Any] | None = None, *,
+             pipeline: bool = False, scorer: StreamScorer | None = None,
+             critical: dict[str, Any] | None = None) -> dict[str, Any]:
     """Have ``method`` produce every missing ``samples/sampleRR/<id>.png``; return the timing.
 
     The same path for every kind of method: the todo (missing or unusable stored samples) goes
@@ -74,19 +80,52 @@ def generate(method: SampleSource, samples: Sequence[Sample], store: Store, runs
     ``seed + r`` (``seed`` None: a source that draws no seeds), validates, writes atomically and
     times. ``timing`` (``image_runs``, ``seconds``) is updated in place as work completes, so a
     caller keeps the timing of finished work even when generation stops with an error.
+
+    ``pipeline``: PNGs are written by a background thread (queue of ``2 x batch_size`` samples)
+    and ``scorer`` (a :class:`~benchmark.pipeline.StreamScorer`, optional) scores each sample from
+    memory meanwhile; every sample is on disk when this returns. ``critical`` (optional) is filled
+    with the main thread's time in this call (seconds, this invocation only):
+
+    * ``produce_seconds``: wall time of ``method.produce``;
+    * ``method_seconds``: inside the method (the inference seconds the method reports to the sink);
+    * ``scoring_wait_seconds``: the main thread waiting for the scorer (handing over a chunk while
+      the scorer was busy, then, after ``produce``, until the scorer finished what it was given);
+    * ``writer_tail_seconds``: after that, waiting for the last queued PNGs to be written;
+    * ``harness_seconds`` = produce - method - waiting to hand over chunks + writer tail: the
+      harness's own time on the critical path (LR decode, generators, output validation, 8-bit
+      conversion, queueing, or the inline PNG writes of a sequential run).
     """
     timing = {"image_runs": 0, "seconds": 0.0} if timing is None else timing
+    remove_stale_temporaries(samples, store, runs)  # a writer killed mid-write left them; nothing reads them
     todo = Todo(list(samples), runs, missing_runs(samples, store, runs, method), batch_size, device)
+    if scorer is not None:
+        scorer.expect(todo.missing)
     if todo.total == 0:
         log.info("all %d image-runs already stored in %s", len(samples) * runs, store.root)
         return timing
     log.info("%s %d image-run(s) (%d already stored)", "generating" if method.seeded else "importing",
              todo.total, len(samples) * runs - todo.total)
-    sink = SampleSink(store, method, seed, timing, todo.total, "generate" if method.seeded else "import", samples)
+    sink = SampleSink(store, method, seed, timing, todo.total, "generate" if method.seeded else "import", samples,
+                      write_queue=WRITE_QUEUE_BATCHES * max(1, batch_size) if pipeline else 0, consumer=scorer)
+    t0 = time.perf_counter()
     try:
         method.produce(todo, sink)
-    finally:
-        sink.close()
+        t1 = time.perf_counter()
+        if scorer is not None:
+            scorer.wait()  # what the scorer was given; the writer keeps writing meanwhile
+        t2 = time.perf_counter()
+    except BaseException:
+        sink.close(raise_errors=False)  # finished samples are written; this error is the one reported
+        raise
+    sink.close()  # the last queued PNGs; a failed background write is raised here, naming the file
+    t3 = time.perf_counter()
+    if critical is not None:
+        blocked = scorer.blocked_seconds if scorer is not None else 0.0
+        critical.update({
+            "produce_seconds": t1 - t0, "method_seconds": sink.method_seconds,
+            "scoring_wait_seconds": blocked + (t2 - t1), "writer_tail_seconds": t3 - t2,
+            "harness_seconds": (t1 - t0) - sink.method_seconds - blocked + (t3 - t2),
+        })
     return timing
 
 
@@ -151,7 +190,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     store = sharding.store_for(cfg, cfg.output_dir, dataset.name, method.name, [s.id for s in samples])
     _refuse_inputs_inside_output(method, store.root)
     # disk and memory needs, before anything is generated (memory does not grow with runs: scoring streams)
-    resources.check(samples, runs, method.scale, len(plan.active), SCORE_CHUNK, store.root)
+    pipelined = bool(cfg.get("pipeline", True))
+    # a pipelined run also holds the writer's queue, the runs gathered for a chunk and one queued chunk
+    buffered = (WRITE_QUEUE_BATCHES * cfg.batch_size + SCORE_CHUNK + cfg.batch_size + SCORE_CHUNK) if pipelined else 0
+    resources.check(samples, runs, method.scale, len(plan.active), SCORE_CHUNK, store.root, buffered)
     lock_output(store.root, cfg.shard)  # one process per folder (or per shard); before anything is touched
     errors.note_output(store.root)  # Ctrl-C names this folder and says that rerunning resumes
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -173,21 +215,39 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     }
     store.prepare(manifest, cfg.overwrite)
 
-    t0 = time.perf_counter()
-    with timing_file(store, manifest["generation_hash"]) as gen_timing:  # keeps timing of earlier, resumed work
-        done_before = gen_timing["image_runs"]
-        generate(method, samples, store, runs, seed, cfg.batch_size, device, gen_timing)
-        if method.num_parameters() is not None:  # known once loaded; kept for resumed runs that load nothing
-            gen_timing["parameters"] = method.num_parameters()
-    if cfg.check_determinism:
-        determinism.check(method, samples, store, cfg.seed, device, loaded=gen_timing["image_runs"] > done_before)
-    t1 = time.perf_counter()
     seeds = [run_seed(seed, r) for r in range(runs)]
-    scores, lstd_df = score(samples, store, runs, seeds, plan, cfg.crop_border, device)
+    # pipeline=true: samples are scored from memory on a scorer thread while the method generates
+    # and a writer thread writes the PNGs (benchmark/pipeline.py); the scores are the same bits
+    scorer = StreamScorer(samples, runs, seeds, plan, cfg.crop_border, device) if pipelined else None
+    critical: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    try:
+        with timing_file(store, manifest["generation_hash"]) as gen_timing:  # keeps timing of earlier, resumed work
+            done_before = gen_timing["image_runs"]
+            generate(method, samples, store, runs, seed, cfg.batch_size, device, gen_timing, pipeline=pipelined,
+                     scorer=scorer, critical=critical)
+            if method.num_parameters() is not None:  # known once loaded; kept for resumed runs that load nothing
+                gen_timing["parameters"] = method.num_parameters()
+        if cfg.check_determinism:
+            determinism.check(method, samples, store, cfg.seed, device, loaded=gen_timing["image_runs"] > done_before)
+        t1 = time.perf_counter()
+        if scorer is not None:
+            scores, lstd_df = scorer.finish(store)
+        else:
+            scores, lstd_df = score(samples, store, runs, seeds, plan, cfg.crop_border, device)
+    except BaseException:
+        if scorer is not None:
+            scorer.abort()
+        raise
     t2 = time.perf_counter()
     timing = {
+        # pipelined: generation_seconds includes the scoring done meanwhile; scoring_seconds is what remained
         "generation_seconds": round(t1 - t0, 3),
         "scoring_seconds": round(t2 - t1, 3),
+        "pipeline": pipelined,
+        # this invocation's main-thread time (benchmark.runner.generate); harness = outside the method and
+        # outside waiting for the scorer
+        "critical_path": {k: round(v, 4) for k, v in critical.items()},
         "image_runs_timed": gen_timing["image_runs"],  # all of them, earlier resumed work included
         "image_runs_generated_now": gen_timing["image_runs"] - done_before,  # by this invocation
         "seconds_per_image_run": (gen_timing["seconds"] / gen_timing["image_runs"]
@@ -199,7 +259,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         scores, lstd_df, plan.specs, method=method.name, dataset=dataset.name, runs=runs,
         seed=seed, crop_border=cfg.crop_border,
         stochastic=bool(method.stochastic), num_images=len(samples), skipped=plan.skipped, timing=timing,
-        config=resolved, versions=versions(), excluded=plan.excluded,
+        config=resolved, versions=versions(), excluded=plan.excluded, scoring_device=str(device),
         # confidence intervals next to each value (benchmark/stats.py; stats.enabled=false: none)
         stats=StatsConfig.from_mapping(cfg.get("stats")))
     results = result.to_json()

@@ -311,6 +311,72 @@ def score_sets(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequen
 SCORE_CHUNK = 16  # runs of one image decoded and scored together (memory per image: O(chunk), not O(runs))
 
 
+class ImageScoring:
+    """Scores of one image, fed ``chunk`` runs at a time in ascending run order; L-STD streams.
+
+    The one implementation of per-image scoring: :func:`score` feeds it runs decoded from the
+    store, the pipelined run (:class:`benchmark.pipeline.StreamScorer`) feeds it the uint8 arrays
+    the sink holds in memory; given the same arrays and the same chunks both give the same bits.
+    ``add(part, arrays)``: runs ``part`` (ascending, continuing the previous chunk) and their
+    uint8 H x W x 3 arrays; per-image metrics are computed on ``device`` (the device the scorers
+    were built on), values the metrics cannot give go to ``excluded``. ``finish()`` returns the
+    image's L-STD (None for a single run).
+    """
+
+    def __init__(self, smp: Sample, seeds: Sequence[int | None], per_image: Mapping[str, tuple[MetricSpec, Any]],
+                 crop_border: int, device: torch.device, excluded: list[Excluded]) -> None:
+        self.smp, self.seeds, self.per_image = smp, seeds, per_image
+        self.crop_border, self.device, self.excluded = crop_border, device, excluded
+        self.hr = to_tensor(read_image(smp.hr_path)).unsqueeze(0) if smp.hr_path is not None else None
+        self.rows: list[tuple[str, int, Any, str, float]] = []
+        self.moments = stability.RunningMoments()
+
+    def add(self, part: Sequence[int], arrays: Sequence[np.ndarray]) -> None:
+        """Score runs ``part`` of this image from their 8-bit arrays (one chunk)."""
+        part = list(part)
+        # C order, as read_image returns them: numpy's reductions (L-STD's mean over runs) sum in memory
+        # order, so an array in another layout (to_uint8's permuted view) would change the last bits
+        arrays = [np.ascontiguousarray(a) for a in arrays]
+        sr = torch.stack([to_tensor(a) for a in arrays])
+        for name, (spec, scorer) in self.per_image.items():
+            if spec.kind == "FR" and self.hr is None:
+                continue
+            x = (_crop_t(sr, self.crop_border) if spec.crop else sr).to(self.device)
+            y = None
+            if spec.kind == "FR":
+                y = (_crop_t(self.hr, self.crop_border) if spec.crop else self.hr).to(self.device)
+            vals = score_image(name, spec, scorer, self.smp.id, x, y, part, self.excluded, self.crop_border)
+            self.rows += [(self.smp.id, r, self.seeds[r], name, v) for r, v in sorted(vals.items())]
+        self.moments.update(stability.crop(np.stack(arrays).astype(np.float64) / 255.0, self.crop_border))
+
+    def finish(self) -> float | None:
+        """The image's L-STD from the runs added (None for a single run)."""
+        return stability.lstd_streamed(self.moments, self.crop_border)
+
+
+def per_image_metrics(plan: MetricPlan) -> dict[str, tuple[MetricSpec, Any]]:
+    """The plan's per-image (FR and NR) metrics, in order."""
+    return {n: v for n, v in plan.active.items() if v[0].kind != "set"}
+
+
+def chunks(runs: int, chunk: int = SCORE_CHUNK) -> list[list[int]]:
+    """The runs of one image in the chunks they are scored in: [0..chunk-1], [chunk..2*chunk-1], ..."""
+    return [list(range(start, min(start + chunk, runs))) for start in range(0, runs, chunk)]
+
+
+def score_stored(smp: Sample, store: Store, runs: int, seeds: Sequence[int | None], plan: MetricPlan,
+                 crop_border: int, device: torch.device, excluded: list[Excluded],
+                 chunk: int = SCORE_CHUNK) -> tuple[list[tuple[str, int, Any, str, float]], float | None]:
+    """Rows and L-STD of one image from its stored samples, ``chunk`` runs decoded at a time."""
+    # Runs are decoded and scored ``chunk`` at a time and L-STD is accumulated with running
+    # moments, so memory does not grow with the number of runs (runs=100000 once held every
+    # run of an image at once and was killed).
+    image = ImageScoring(smp, seeds, per_image_metrics(plan), crop_border, device, excluded)
+    for part in chunks(runs, chunk):
+        image.add(part, [read_image(store.sample_path(smp.id, r)) for r in part])
+    return image.rows, image.finish()
+
+
 def score(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequence[int | None],
           plan: MetricPlan, crop_border: int, device: torch.device,
           chunk: int = SCORE_CHUNK) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -321,29 +387,10 @@ def score(samples: Sequence[Sample], store: Store, runs: int, seeds: Sequence[in
     """
     rows: list[tuple[str, int, Any, str, float]] = []
     lstd_rows: list[tuple[str, float | None]] = []
-    per_image = {n: v for n, v in plan.active.items() if v[0].kind != "set"}
     for smp in track(samples, len(samples), "score", "img"):
-        hr = to_tensor(read_image(smp.hr_path)).unsqueeze(0) if smp.hr_path is not None else None
-        # Runs are decoded and scored ``chunk`` at a time and L-STD is accumulated with running
-        # moments, so memory does not grow with the number of runs (runs=100000 once held every
-        # run of an image at once and was killed).
-        moments = stability.RunningMoments()
-        for start in range(0, runs, chunk):
-            part = list(range(start, min(start + chunk, runs)))
-            arrays = [read_image(store.sample_path(smp.id, r)) for r in part]
-            sr = torch.stack([to_tensor(a) for a in arrays])
-            for name, (spec, scorer) in per_image.items():
-                if spec.kind == "FR" and hr is None:
-                    continue
-                x = (_crop_t(sr, crop_border) if spec.crop else sr).to(device)
-                y = None
-                if spec.kind == "FR":
-                    y = (_crop_t(hr, crop_border) if spec.crop else hr).to(device)
-                vals = score_image(name, spec, scorer, smp.id, x, y, part, plan.excluded, crop_border)
-                rows += [(smp.id, r, seeds[r], name, v) for r, v in sorted(vals.items())]
-            moments.update(stability.crop(np.stack(arrays).astype(np.float64) / 255.0, crop_border))
-            del arrays, sr
-        lstd_rows.append((smp.id, stability.lstd_streamed(moments, crop_border)))
+        got, lstd = score_stored(smp, store, runs, seeds, plan, crop_border, device, plan.excluded, chunk)
+        rows += got
+        lstd_rows.append((smp.id, lstd))
     scores = tidy(rows, score_sets(samples, store, runs, seeds, plan))
     lstd_df = pd.DataFrame(lstd_rows, columns=["image", "lstd"])
     return scores, lstd_df

@@ -88,15 +88,21 @@ def exists(group: str, name: str, conf: str | os.PathLike | None = None) -> bool
     return repository(conf).config_exists(f"{group}/{name}")
 
 
-def load(group: str, name: str, conf: str | os.PathLike | None = None) -> tuple[dict[str, Any], list[str]] | None:
+def load(group: str, name: str, conf: str | os.PathLike | None = None
+         ) -> tuple[dict[str, Any], list[str | dict[str, Any]]] | None:
     """The own keys of config ``<group>/<name>`` (interpolations unresolved) and its defaults list as
-    written (``["gan", "_self_"]``); None when the group has no such config. ``group=""``: a config
-    at the top of the search path (``bench``)."""
+    written: a config of the same group as its name (``["gan", "_self_"]``), a group choice as
+    ``{group: choice}`` (``{"method": "noise_control"}``). None when the group has no such config.
+    ``group=""``: a config at the top of the search path (``bench``)."""
+    from hydra.core.default_element import GroupDefault
+
     found = repository(conf).load_config(f"{group}/{name}" if group else name)
     if found is None:
         return None
     own = OmegaConf.to_container(found.config, resolve=False) if isinstance(found.config, DictConfig) else {}
-    return dict(own or {}), [str(d.path) for d in found.defaults_list or []]
+    defaults: list[str | dict[str, Any]] = [{str(d.group): d.value} if isinstance(d, GroupDefault) else str(d.path)
+                                            for d in found.defaults_list or []]
+    return dict(own or {}), defaults
 
 
 def merged(group: str, name: str, conf: str | os.PathLike | None = None,
@@ -115,6 +121,8 @@ def merged(group: str, name: str, conf: str | os.PathLike | None = None,
         defaults = defaults + ["_self_"]
     out = OmegaConf.create()
     for entry in defaults:
+        if not isinstance(entry, str):
+            continue  # a choice of another group: composed with that group, not into this node
         if entry == "_self_":
             out = OmegaConf.merge(out, own)
             continue

@@ -34,6 +34,49 @@ def pair(h: int = 48, w: int = 56, seed: int = 0) -> tuple[torch.Tensor, torch.T
 # ----------------------------------------------------------------------------- facts
 
 
+def test_spec_label_defaults_and_options_are_typed_before_factory_and_weights():
+    """A MetricSpec built here (the registered ones are built at import): the label defaults to the
+    name in capitals, and factory and weights receive the typed, validated options."""
+    from dataclasses import dataclass
+
+    from benchmark.metrics import MetricSpec
+    from benchmark.metrics.options import MetricOptions, option
+
+    @dataclass(frozen=True)
+    class ToyOptions(MetricOptions):
+        size: int = option(3, "a size", minimum=1)
+
+    seen = []
+    spec = MetricSpec("toy", "NR", False, False, "test", lambda o, d: seen.append(("factory", o, d)) or "scorer",
+                      weights=lambda o: seen.append(("weights", o)) or [], options=ToyOptions)
+    assert spec.label == "TOY" and MetricSpec("toy", "NR", False, False, "t", print, label="Toy").label == "Toy"
+    assert spec.factory({"size": 5}, CPU) == "scorer" and spec.weights({}) == []
+    assert seen == [("factory", ToyOptions(size=5), CPU), ("weights", ToyOptions(size=3))]
+    with pytest.raises(ValueError, match="size"):
+        spec.factory({"size": 0}, CPU)  # below the minimum: refused before the factory runs
+    with pytest.raises(ValueError, match="colour"):
+        spec.weights({"colour": 1})
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize("crop, h, w, border, why", [
+    (True, 15, 20, 2, None),  # 11x16 seen after cropping 2 px on each side: exactly the minimum
+    (True, 14, 20, 2, "undefined below 11x11 px (a window); the image is 16x10 after crop_border=2"),
+    (True, 20, 14, 2, "undefined below 11x11 px (a window); the image is 10x16 after crop_border=2"),
+    (False, 11, 11, 4, None),  # a metric that does not crop sees the whole image
+    (False, 10, 30, 4, "undefined below 11x11 px (a window); the image is 30x10"),
+    (True, 10, 30, 0, "undefined below 11x11 px (a window); the image is 30x10"),
+])
+def test_too_small_is_judged_on_what_the_metric_sees(crop, h, w, border, why):
+    from benchmark.metrics import MetricSpec
+
+    spec = MetricSpec("m", "FR", True, crop, "t", print, min_size=11, min_size_why="a window")
+    assert spec.too_small(h, w, border) == why
+    plain = MetricSpec("m", "FR", True, crop, "t", print, min_size=11)
+    assert plain.too_small(h, w, border) == (None if why is None else why.replace(" (a window)", ""))
+
+
+
 def test_every_direction_and_kind_equals_pyiqa():
     from pyiqa.default_model_configs import DEFAULT_CONFIGS
 
@@ -56,6 +99,14 @@ def test_every_config_file_declares_exactly_the_schema_with_its_defaults():
         want = {o.name: o.default for o in schema(METRICS.get(name).options)}
         assert declared == want, name
         assert METRICS.get(name).parse(declared) == METRICS.get(name).options(), name
+
+
+def test_a_python_list_of_names_resolves_like_the_metric_files():
+    """From Python, ``resolve([...])`` merges one file per name, as ``metrics=[psnr,niqe]`` does in Hydra."""
+    sel = resolve(["psnr", "niqe"])
+    assert sel.names == ("psnr", "niqe") and sel.optional == frozenset()
+    assert sel.options == {"psnr": METRICS.get("psnr").options(), "niqe": METRICS.get("niqe").options()}
+    assert resolve(("ssim",)).names == ("ssim",)
 
 
 def test_presets_use_the_metric_files_and_keep_their_defaults():

@@ -42,3 +42,36 @@ def test_config_mutates_only_the_chosen_files(tmp_path: Path):
     assert "only_mutate=\n    benchmark/stability.py\n" in cfg
     assert "pytest_add_cli_args_test_selection=\n    tests/test_stability.py\n" in cfg
     assert "    methods\n" in cfg and "    conf\n" in cfg  # copied, not mutated
+
+
+def test_each_module_has_its_own_existing_tests():
+    m = _script()
+    assert set(m.TEST_MAP) == set(m.MODULES)
+    for mod, tests in m.TEST_MAP.items():
+        assert tests and all((ROOT / t.split("::")[0]).is_file() for t in tests), mod
+        for t in tests:  # a node id names a test function of its file
+            if "::" in t:
+                file, name = t.split("::")
+                assert f"def {name}(" in (ROOT / file).read_text(), t
+    assert m.tests_for(["benchmark/stability.py"]) == ["tests/test_stability.py"]
+    both = m.tests_for(["benchmark/metrics/pyiqa_metrics.py", "benchmark/metrics/fast_exact.py"])
+    assert len(both) == len(set(both)) and set(m.TEST_MAP["benchmark/metrics/fast_exact.py"]) <= set(both)
+
+
+def test_skip_patterns_leave_messages_and_logging_unmutated_but_not_code(tmp_path: Path):
+    import re
+
+    m = _script()
+    skipped = ['        raise ValueError(f"metric {name!r} failed")', '    log.warning("metric %s skipped", name)',
+               "    warnings.warn(msg)", '    print(f"merged: {p}")']
+    kept = ['    if spec.kind == "set":', "    worse = (b - v) if hib else (v - b)",
+            '    rows.append((SET_IMAGE, r, seeds[r], name, value))', "    raised = x > 0",
+            '    catalog.warning_count += 1']
+    hit = lambda line: any(re.search(p, line) for p in m.SKIP_PATTERNS)
+    assert all(hit(line) for line in skipped)
+    assert not any(hit(line) for line in kept)
+    m.write_config(tmp_path, ["benchmark/stability.py"], ["tests/test_stability.py"])
+    cfg = (tmp_path / "setup.cfg").read_text()
+    assert "do_not_mutate_patterns=\n" + "".join(f"    {p}\n" for p in m.SKIP_PATTERNS) in cfg
+    m.write_config(tmp_path, ["benchmark/stability.py"], ["tests/test_stability.py"], skip=[])  # --all-lines
+    assert "do_not_mutate_patterns" not in (tmp_path / "setup.cfg").read_text()

@@ -116,6 +116,27 @@ def test_tolerance_rules():
             parse_tolerance(bad)
 
 
+def test_default_tolerances_are_the_documented_rules_and_the_specs():
+    """``_default_tolerances()`` called afresh (DEFAULT_TOLERANCES is built once at import): the general
+    rules the gate documents (benchmark/regression.py docstring, README), then each metric spec's own
+    tolerances, which must reach the gate unchanged."""
+    from benchmark.metrics import METRICS
+
+    rules = regression._default_tolerances()
+    documented = {"psnr.mean": (1e-6, 0.005), "niqe.mean": (1e-6, 0.005), "psnr.gstd": (1e-4, 0.10),
+                  "niqe.gstd": (1e-4, 0.10), "fid.std_over_runs": (1e-4, 0.10), "lstd": (1e-4, 0.05),
+                  "fid.mean": (0.0, 0.02), "kid.mean": (1e-4, 0.05), "unknown_metric.mean": (1e-6, 0.005),
+                  "unknown_metric.gstd": (1e-4, 0.10), "unknown_metric.std_over_runs": (1e-4, 0.10)}
+    for quantity, (abs_, rel) in documented.items():
+        assert tolerance_for(quantity, rules) == Tolerance(abs=abs_, rel=rel), quantity
+    for name in METRICS.names():
+        spec = METRICS.get(name)
+        assert tolerance_for(f"{name}.mean", rules) == Tolerance(spec.tolerance_mean.abs, spec.tolerance_mean.rel)
+        for q in ("gstd", "std_over_runs"):
+            assert tolerance_for(f"{name}.{q}", rules) == Tolerance(spec.tolerance_spread.abs,
+                                                                    spec.tolerance_spread.rel), (name, q)
+
+
 @pytest.mark.parametrize("change, reason", [
     (lambda r: r.__setitem__("seed", 100), "first seed: baseline 0, now 100"),
     (lambda r: r.__setitem__("runs", 5), "runs: baseline 10, now 5"),
@@ -185,7 +206,11 @@ def test_update_baseline_then_pass(tmp_path, base):
 
 
 def test_junit_xml(tmp_path, base):
-    res = _edit("RealSR", "ccsr", lambda r: r["metrics"]["psnr"].__setitem__("mean", 24.0))
+    def change(r):
+        r["metrics"]["psnr"]["mean"] = 24.0  # 24.6451 -> 24.0: beyond 0.5 % (0.123 dB), a quality regression
+        r["metrics"]["lpips"]["mean"] = 0.25  # 0.2870 -> 0.25, lower is better: an improvement
+
+    res = _edit("RealSR", "ccsr", change)
     res = [r for r in res if r["method"] != "stable_sr"] + [
         {**copy.deepcopy(fixed_results()[1]), "seed": 3}]  # stable_sr with another seed: not comparable
     junit = tmp_path / "check.xml"
@@ -198,6 +223,17 @@ def test_junit_xml(tmp_path, base):
     assert "first seed" in errors[0].get("message")
     case = suite.find("testcase[@name='psnr.mean'][@classname='srbench.RealSR.ccsr']")
     assert case is not None and case.find("failure") is not None
+    # the JUnit counts are those of the test cases written; the message carries the numbers
+    # (0.005 * 24.6451 = 0.1232 and 0.005 * 0.2870 = 0.001435 allowed) and the interval-free detail
+    root = ET.parse(junit).getroot()
+    assert root.tag == "testsuites" and suite.get("name") == "srbench.check"
+    assert suite.get("tests") == str(len(suite.findall("testcase"))) and int(suite.get("tests")) > 10
+    assert failures[0].get("message") == "quality regression: baseline 24.6451, current 24, allowed change 0.123"
+    improved = suite.find("testcase[@name='lpips.mean'][@classname='srbench.RealSR.ccsr']/system-out")
+    assert improved is not None
+    assert improved.text == "improved: baseline 0.287, current 0.25, allowed change 0.00143"
+    ok = suite.find("testcase[@name='ssim.mean'][@classname='srbench.RealSR.ccsr']")
+    assert ok is not None and len(ok) == 0  # within tolerance: a bare passing case
 
 
 def test_cli_wiring(tmp_path, base):
@@ -237,3 +273,50 @@ def test_ci_example_workflow_uses_valid_commands():
 def test_a_tolerance_that_matches_nothing_is_reported(tmp_path, base, capsys):
     assert _check(tmp_path, fixed_results(), base, "--tol", "psnr.std=abs:1") == 0
     assert "--tol pattern 'psnr.std' matched no quantity" in capsys.readouterr().out
+
+
+def _frame_of(metrics: dict, lstd: float | None, **facts):
+    """The tidy frame of one hand-made result (dataset d, method m); ``metrics``: name -> MetricResult."""
+    from benchmark.report.collect import frame, rows_of
+    from benchmark.results import Result
+
+    run = dict(method="m", dataset="d", runs=3, seed=0, crop_border=4, stochastic=True, num_images=2)
+    run.update(facts)
+    return frame(rows_of(Result(metrics=metrics, lstd=lstd, **run)))
+
+
+def test_compare_by_hand_direction_boundary_and_intervals():
+    """A change equal to the allowed one is within tolerance (|current - baseline| <= max(abs, rel*|b|)); a
+    higher-is-better mean regresses downwards, a lower-is-better one upwards, a G-STD and L-STD upwards;
+    with --ci a change regresses only outside the baseline's interval on the side it went."""
+    from benchmark.results import MetricResult
+    from benchmark.stats import Interval
+
+    def metrics(psnr, niqe, gstd=0.25):
+        return {"psnr": MetricResult(psnr, gstd, True, "FR", mean_ci=Interval(23.0, 25.0)),
+                "niqe": MetricResult(niqe, 0.5, False, "NR")}
+
+    base = _frame_of(metrics(24.5, 4.0), lstd=0.25)
+    rules = [("*.mean", Tolerance(abs=0.5, rel=0.0)), ("*.gstd", Tolerance(abs=0.25, rel=0.0)),
+             ("lstd", Tolerance(abs=0.0, rel=0.5))]
+    status = lambda comp: {x.quantity: x.status for x in comp.lines}
+    # exactly the allowed change in the bad direction (0.5 in binary, exact): within tolerance
+    same = status(regression.compare(_frame_of(metrics(24.0, 4.5, gstd=0.5), lstd=0.375), base, rules))
+    assert same == {"psnr.mean": "ok", "psnr.gstd": "ok", "niqe.mean": "ok", "niqe.gstd": "ok", "lstd": "ok"}
+    worse = status(regression.compare(_frame_of(metrics(23.75, 4.75, gstd=0.75), lstd=0.5), base, rules))
+    assert worse == {"psnr.mean": "regressed", "psnr.gstd": "regressed", "niqe.mean": "regressed",
+                     "niqe.gstd": "ok", "lstd": "regressed"}
+    better = status(regression.compare(_frame_of(metrics(25.25, 3.25, gstd=0.0), lstd=0.0), base, rules))
+    assert better == {"psnr.mean": "improved", "psnr.gstd": "ok", "niqe.mean": "improved", "niqe.gstd": "ok",
+                      "lstd": "improved"}
+    assert regression.compare(_frame_of(metrics(23.75, 4.0), lstd=0.25), base, rules).exit_code == regression.EXIT_REGRESSED
+    # --ci: 23.75 is inside psnr's interval [23, 25] (not counted), 22.75 below it (counted); NIQE has none
+    ci = regression.compare(_frame_of(metrics(23.75, 4.0), lstd=0.25), base, rules, ci=True)
+    line = {x.quantity: x for x in ci.lines}["psnr.mean"]
+    assert (line.status, line.message, line.interval) == ("ok", "inside the baseline's interval", (23.0, 25.0))
+    assert {x.quantity: x.message for x in ci.lines}["niqe.mean"] == "no baseline interval: tolerance only"
+    assert status(regression.compare(_frame_of(metrics(22.75, 4.0), lstd=0.25), base, rules, ci=True))["psnr.mean"] == "regressed"
+    up = status(regression.compare(_frame_of(metrics(26.0, 4.0), lstd=0.25), base, rules, ci=True))
+    assert up["psnr.mean"] == "improved"  # above the high end 25: outside, on the side it went
+    assert status(regression.compare(_frame_of(metrics(24.75 + 0.125, 4.0), lstd=0.25), base,
+                                     [("*.mean", Tolerance(abs=0.25, rel=0.0))], ci=True))["psnr.mean"] == "ok"

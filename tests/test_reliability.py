@@ -77,12 +77,13 @@ def sigkill(proc: subprocess.Popen) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
-def kill_part_way(s: dict, marker_name: str, script: Path = RUN_BENCH, **env: str) -> None:
-    """Start the run of ``s`` in a fresh output folder and SIGKILL it at its kill point (``env``)."""
+def kill_part_way(s: dict, marker_name: str, script: Path = RUN_BENCH, extra: tuple[str, ...] = (), **env: str) -> None:
+    """Start the run of ``s`` (plus ``extra`` arguments) in a fresh output folder and SIGKILL it at its
+    kill point (``env``)."""
     shutil.rmtree(s["root"], ignore_errors=True)
     marker = s["tmp"] / marker_name
     marker.unlink(missing_ok=True)
-    proc = start(s["args"], s["tmp"], script, SRB_PAUSE_MARKER=str(marker), **env)
+    proc = start(s["args"] + list(extra), s["tmp"], script, SRB_PAUSE_MARKER=str(marker), **env)
     wait_for(marker, proc)
     sigkill(proc)
 
@@ -129,13 +130,21 @@ def _assert_same_as_reference(setup: dict) -> None:
     assert leftovers(root) == []
 
 
+# The reference run of kill_setup is pipelined (the default); each killed run below is either
+# sequential (pipeline=false: every sample is written before the next method call, so what is on disk at
+# the kill point is exact) or pipelined (samples still queued for the writer thread at the kill are lost:
+# what is on disk is a prefix of the generation order). Every rerun is the default, pipelined.
+GEN_ORDER = ["sample00/img_a.png", "sample01/img_a.png", "sample02/img_a.png", "sample03/img_a.png",
+             "sample00/img_b.png", "sample01/img_b.png", "sample02/img_b.png", "sample03/img_b.png"]
+
+
 def test_sigkill_during_generation_then_rerun_is_identical(kill_setup):
     s = kill_setup
-    # batches of 2 runs: calls 1-2 are img_a, 3-4 img_b; stop inside call 4 (img_b, runs 2-3)
-    kill_part_way(s, "gen.marker", SRB_PAUSE_AT="4")
+    # batches of 2 runs: calls 1-2 are img_a, 3-4 img_b; stop inside call 4 (img_b, runs 2-3). Sequential,
+    # so that the files on disk are exact; the pipelined kill is the next test
+    kill_part_way(s, "gen.marker", extra=("pipeline=false",), SRB_PAUSE_AT="4")
     stored = pngs(s["root"] / "samples")
-    assert sorted(stored) == sorted(["sample00/img_a.png", "sample01/img_a.png", "sample02/img_a.png",
-                                     "sample03/img_a.png", "sample00/img_b.png", "sample01/img_b.png"])
+    assert sorted(stored) == sorted(GEN_ORDER[:6])
     assert all(stored[k] == s["ref"]["pngs"][k] for k in stored)  # what was finished is final
     assert not (s["root"] / "results.json").exists()
     p = cli(s["args"], s["tmp"])
@@ -144,15 +153,41 @@ def test_sigkill_during_generation_then_rerun_is_identical(kill_setup):
     _assert_same_as_reference(s)
 
 
-def test_sigkill_during_scoring_then_rerun_is_identical(kill_setup):
+def test_sigkill_with_samples_queued_for_the_writer_then_rerun_is_identical(kill_setup):
+    """Pipelined: the writer thread stops inside its 3rd PNG write while the method goes on and fills
+    the writer's queue; SIGKILL then loses every queued sample, and only those, and the rerun makes
+    them again."""
     s = kill_setup
-    # the PSNR scorer is called once per image after generation: stop at the second image
-    kill_part_way(s, "score.marker", TESTS / "srb_pause_scoring.py", SRB_SCORE_PAUSE_AT="2")
-    assert len(pngs(s["root"] / "samples")) == 12
+    kill_part_way(s, "writer.marker", TESTS / "srb_pause_writer.py", SRB_WRITE_PAUSE_AT="3")
+    stored = pngs(s["root"] / "samples")
+    assert sorted(stored) == sorted(GEN_ORDER[:2])  # FIFO: writes 1-2 finished, 3 was in progress
+    assert all(stored[k] == s["ref"]["pngs"][k] for k in stored)
+    assert not (s["root"] / "results.json").exists()
+    p = cli(s["args"], s["tmp"])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "generating 10 image-run(s) (2 already stored)" in p.stdout + p.stderr
+    _assert_same_as_reference(s)
+
+
+@pytest.mark.parametrize("pipeline", ["false", "true"])
+def test_sigkill_during_scoring_then_rerun_is_identical(kill_setup, pipeline):
+    s = kill_setup
+    # the PSNR scorer is called once per image (one chunk of 4 runs): stop at the second image.
+    # Sequential: after generation has finished; pipelined: in the scorer thread, during generation
+    kill_part_way(s, "score.marker", TESTS / "srb_pause_scoring.py", extra=(f"pipeline={pipeline}",),
+                  SRB_SCORE_PAUSE_AT="2")
+    stored = pngs(s["root"] / "samples")
+    if pipeline == "false":
+        assert len(stored) == 12
+    else:
+        assert sorted(stored) == sorted((GEN_ORDER + ["sample00/img_c.png", "sample01/img_c.png",
+                                                      "sample02/img_c.png", "sample03/img_c.png"])[:len(stored)])
+    assert all(stored[k] == s["ref"]["pngs"][k] for k in stored)
     assert not (s["root"] / "scores.csv").exists() and not (s["root"] / "results.json").exists()
     p = cli(s["args"], s["tmp"])
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "all 12 image-runs already stored" in p.stdout + p.stderr
+    if len(stored) == 12:
+        assert "all 12 image-runs already stored" in p.stdout + p.stderr
     _assert_same_as_reference(s)
 
 
@@ -160,7 +195,7 @@ def test_sigkill_then_truncated_png_is_regenerated_with_log_line(kill_setup):
     """A file cut short outside srbench's atomic writes (a copy, a full disk, a crash of another
     tool) is found on resume by the rerun process and regenerated, and the log says so."""
     s = kill_setup
-    kill_part_way(s, "trunc.marker", SRB_PAUSE_AT="5")
+    kill_part_way(s, "trunc.marker", extra=("pipeline=false",), SRB_PAUSE_AT="5")  # sequential: exact files
     victim = s["root"] / "samples" / "sample01" / "img_b.png"
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])

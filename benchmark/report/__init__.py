@@ -330,10 +330,11 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
     ds_order, m_order = dataset_order(df), method_order(df)
     methods_of = {ds: [m for m in m_order if not df[(df["dataset"] == ds) & (df["method"] == m)].empty]
                   for ds in ds_order}
-    ids_of = {ds: _image_ids(df, ds, methods_of[ds]) for ds in ds_order}
     chosen = _split(images)
-    _check_images(chosen, ids_of, "images")
     strips = _split(all_runs) or []
+    # image ids (from scores.csv/lstd.csv) only when something per image is asked for
+    ids_of = {ds: _image_ids(df, ds, methods_of[ds]) for ds in ds_order} if plots or chosen or strips else {}
+    _check_images(chosen, ids_of, "images")
     _check_images(strips, ids_of, "all_runs")
     out = Path(out) if out is not None else (root if root.is_dir() else root.parent) / "report"
     _check_out(out)

@@ -189,7 +189,7 @@ def load(paths: Sequence[Path], datasets: str | Sequence[str] | None = None,
             continue
         if key in seen:
             raise ValueError(f"results for dataset {key[0]!r} and method {key[1]!r} appear twice: {seen[key]} and "
-                             f"{p}; point at a narrower folder or choose with datasets=... methods=...")
+                             f"{p}; point at a narrower folder or choose with --datasets ... --methods ...")
         seen[key] = p
         rows += rows_of(res, str(p.parent), chash)
     df = frame(rows)
@@ -209,7 +209,7 @@ def collect(root: str | os.PathLike, datasets: str | Sequence[str] | None = None
 
 
 def dataset_order(df: pd.DataFrame) -> list[str]:
-    """Data sets in the order asked for (datasets=...), else sorted."""
+    """Data sets in the order asked for (--datasets), else sorted."""
     have = set(df["dataset"])
     return [d for d in (df.attrs.get("dataset_order") or sorted(have)) if d in have]
 
