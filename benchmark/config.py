@@ -83,6 +83,31 @@ from benchmark.sources import register_resolver  # noqa: E402
 
 register_resolver()
 
+
+def folder_name_resolver(*, _parent_: Any) -> str:
+    """OmegaConf resolver ``${srbench_folder_name:}`` (conf/dataset/folder.yaml's ``name``): the data set
+    name :func:`benchmark.data.folder_name` derives from the node's ``lr_dir`` and ``hr_dir``, so
+    ``hydra.run.dir``, the results folder and the reports all use it. ``folder`` while ``lr_dir`` is
+    unset (the preflight names that key)."""
+    from omegaconf import OmegaConf
+
+    from benchmark.data import folder_name
+
+    if OmegaConf.is_missing(_parent_, "lr_dir") or _parent_.get("lr_dir") in (None, ""):
+        return "folder"
+    hr = None if OmegaConf.is_missing(_parent_, "hr_dir") else _parent_.get("hr_dir")
+    return folder_name(str(_parent_.lr_dir), str(hr) if hr not in (None, "") else None)
+
+
+def _register_folder_name() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("srbench_folder_name"):
+        OmegaConf.register_new_resolver("srbench_folder_name", folder_name_resolver, use_cache=False)
+
+
+_register_folder_name()
+
 # bench.yaml and the config groups, read through Hydra's search path
 from benchmark import searchpath  # noqa: E402
 from benchmark.searchpath import close_names, did_you_mean, group_names  # noqa: E402,F401
@@ -505,8 +530,9 @@ def check_override_values(argv: list[str]) -> None:
     for o in overrides:
         key = o.key_or_group
         top = re.split(r"[./]", key)[0]  # a group override (hydra/launcher=parallel) belongs to its top group
-        if o.is_delete() or top in ("hydra", "method", "dataset", "metrics") or o.package:
-            continue
+        if o.is_delete() or "/" in key or o.package or top in ("hydra", "method", "dataset", "metrics") \
+                or _schema_type(key) is None:
+            continue  # config groups, Hydra's own keys, free-form nodes, unknown keys (named by check_override_keys)
         if o.is_sweep_override():
             try:
                 values = list(o.sweep_iterator())

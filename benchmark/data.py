@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,15 +121,37 @@ class Dataset:
                 "content_hash": content_hash(self.samples())}
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def folder_name(lr_dir: str | os.PathLike, hr_dir: str | os.PathLike | None = None) -> str:
+    """The name of a ``dataset=folder`` data set when ``dataset.name`` is not given, so the results
+    of two folders never share ``<output_dir>/<name>/<method>/``.
+
+    ``<parent>-<folder>-<hash>``: the last two components of the resolved LR folder (characters
+    other than letters, digits, ``.``, ``_``, ``-`` become ``_``), then the first 6 hex digits of the
+    SHA-256 of the resolved LR and HR folder paths (``"<lr>\\0<hr>"``, HR empty when there is none),
+    e.g. ``RealSR-test_LR-3fa2c1`` for ``/data/RealSR/test_LR``. The hash tells apart folders with the
+    same last components (``/a/x/LR``, ``/b/x/LR``) and the same LR folder scored against two HR folders.
+    Relative paths are resolved against the current directory.
+    """
+    lr = Path(lr_dir).expanduser().resolve()
+    hr = str(Path(hr_dir).expanduser().resolve()) if hr_dir not in (None, "") else ""
+    parts = [_UNSAFE.sub("_", p).strip("._-") or "_" for p in lr.parts[1:][-2:]]
+    digest = hashlib.sha256(f"{lr}\0{hr}".encode()).hexdigest()[:6]
+    return "-".join(parts + [digest])
+
+
 class FolderDataset(Dataset):
     """LR images in ``lr_dir`` and (optionally) HR images of the same stem in ``hr_dir``.
 
     Pairs are matched by file stem, never by sort order. Every problem is collected and
-    raised together as one :class:`DatasetError` before anything is generated.
+    raised together as one :class:`DatasetError` before anything is generated. ``name``
+    (``dataset.name``, the results folder) defaults to :func:`folder_name` of the folders.
     """
 
     def __init__(self, lr_dir: str, hr_dir: str | None = None, scale: int = 4,
-                 name: str = "folder") -> None:
+                 name: str | None = None) -> None:
         if lr_dir in (None, "", "???"):
             raise ValueError("dataset.lr_dir is required for dataset=folder: pass dataset.lr_dir=<folder of LR images>")
         self.lr_dir = Path(lr_dir).expanduser()
@@ -135,7 +159,7 @@ class FolderDataset(Dataset):
         if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
             raise ValueError(f"dataset.scale must be a positive integer, got {scale!r}")
         self.scale = scale
-        self.name = name
+        self.name = name if name not in (None, "") else folder_name(self.lr_dir, self.hr_dir)
         self._samples: list[Sample] | None = None
 
     def samples(self) -> list[Sample]:

@@ -192,7 +192,8 @@ class OutputLock:
             f"the output folder {self.folder} is in use{what}: lock {lock} is held by "
             + "; ".join(described)
             + ". Two runs must not write the same (data set, method) folder: wait for the other run to finish "
-              "(or stop it), or write elsewhere with output_dir=<dir> or method.name=<other name>. To split one run "
+              "(or stop it), or write elsewhere with output_dir=<dir>, method.name=<other name> or "
+              "dataset.name=<other name>. To split one run "
               "over several processes give each a distinct shard.index with the same shard.count."
         )
 

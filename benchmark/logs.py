@@ -10,10 +10,14 @@ from __future__ import annotations
 import logging
 
 THIRD_PARTY = ("pyiqa", "diffusers", "transformers", "huggingface_hub", "torch_fidelity", "spandrel", "timm")
+#: libraries whose WARNINGs are not about srbench's work either, quiet to ERROR unless verbose: bitsandbytes
+#: (imported by transformers/diffusers when installed) warns on CPU that its optional accelerated 4-bit kernels
+#: ("pip install kernels") are missing; srbench never quantises a model
+QUIETER = {"bitsandbytes": logging.ERROR}
 
 
 def configure(verbose: bool) -> None:
-    """WARNING and above from third-party libraries unless ``verbose``; then INFO."""
+    """WARNING and above from third-party libraries unless ``verbose`` (ERROR for :data:`QUIETER`); then INFO."""
     level = logging.INFO if verbose else logging.WARNING
     try:
         # pyiqa sets its logger to INFO the first time it is asked for it; ask first, then set ours
@@ -24,3 +28,28 @@ def configure(verbose: bool) -> None:
         pass
     for name in THIRD_PARTY:
         logging.getLogger(name).setLevel(level)
+    for name, quiet in QUIETER.items():
+        logging.getLogger(name).setLevel(level if verbose else quiet)
+
+
+def quiet_progress_bars() -> None:
+    """No tqdm bars from transformers, diffusers and huggingface_hub (their saves and downloads): for
+    scripts whose own output is one line (benchmarks/make_tiny_ccsr.py)."""
+    try:
+        import transformers.utils.logging as tlog
+
+        tlog.disable_progress_bar()
+    except Exception:  # noqa: BLE001  (library missing or changed: bars stay, nothing breaks)
+        pass
+    try:
+        import diffusers.utils.logging as dlog
+
+        dlog.disable_progress_bar()
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    except Exception:  # noqa: BLE001
+        pass

@@ -42,7 +42,7 @@ import pandas as pd
 import torch
 
 from benchmark.data import Sample
-from benchmark.progress import track
+from benchmark.progress import Progress
 from benchmark.results import Excluded
 from benchmark.scoring import (SCORE_CHUNK, ImageScoring, MetricPlan, chunks, per_image_metrics, score_sets,
                                score_stored, tidy)
@@ -168,11 +168,16 @@ class StreamScorer:
         if from_disk:
             log.info("scoring %d image(s) from their stored samples (%d scored during generation)",
                      len(from_disk), len(self._results))
-        for smp in track(from_disk, len(from_disk), "score", "img") if from_disk else ():
-            excluded: list[Excluded] = []
-            rows, lstd = score_stored(smp, store, self.runs, self.seeds, self.plan, self.crop_border, self.device,
-                                      excluded, self.chunk)
-            done[smp.id] = (rows, excluded, lstd)
+        # One progress record for the whole scoring stage, as a sequential run prints: the images
+        # scored during generation count as done at once, the ones read back from disk one by one.
+        with Progress(len(self.samples), "score", "img") as bar:
+            bar.update(len(self._results))
+            for smp in from_disk:
+                excluded: list[Excluded] = []
+                rows, lstd = score_stored(smp, store, self.runs, self.seeds, self.plan, self.crop_border,
+                                          self.device, excluded, self.chunk)
+                done[smp.id] = (rows, excluded, lstd)
+                bar.update(1)
         rows_all: Rows = []
         lstd_rows: list[tuple[str, float | None]] = []
         for smp in self.samples:

@@ -111,8 +111,8 @@ class Store:
                     f"{self.root} holds samples generated with a different configuration "
                     f"({'; '.join(diff) or 'hash ' + str(old.get('generation_hash'))[:12]}). They are never reused: "
                     f"pass overwrite=true to delete them ({what} of {self.root}), or write elsewhere with "
-                    f"output_dir=<dir>, method.name=<new name> or dataset.name=<new name> (two dataset=folder "
-                    f"data sets need their own dataset.name, e.g. the name of their folder)"
+                    f"output_dir=<dir>, method.name=<new name> or dataset.name=<new name> (a dataset=folder data "
+                    f"set is named after its folders, <parent>-<folder>-<hash>, unless dataset.name is given)"
                 )
             shutil.rmtree(samples)
             for f in (self.scores_csv, self.lstd_csv, self.results_json):

@@ -292,7 +292,7 @@ def scoring_table(sc: dict, device_name: str, gen_rows: list[dict]) -> str:
              "| images | whole process s |", "|---|---|"]
     lines += [f"| {n} | {sc['wall'][n]:.1f} |" for n in (lo, hi)]
     lines += ["", f"Marginal harness + scoring time: {sc['per_run_s'] * 1000:.1f} ms per image-run "
-                  f"({rate:.1f} image-runs/s)."]
+                  f"({rate:.3g} image-runs/s)."]
     best = [r for r in gen_rows if "per_run_s" in r]
     if best:
         for label, r in (("eager", min((r for r in best if r["config"] == "eager"), key=lambda r: r["per_run_s"],

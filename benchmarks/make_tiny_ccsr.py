@@ -137,6 +137,11 @@ def main() -> None:
     ap.add_argument("root", help="folder to write stable-diffusion-2-1-base/ and ccsr-v2/ into")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    from benchmark import logs
+
+    # srbench's quiet defaults (benchmark/logs.py): no third-party warnings about optional kernels, no bars
+    logs.configure(verbose=False)
+    logs.quiet_progress_bars()
     sd, cc = build_tiny_ccsr(args.root, args.seed)
     print(f"method.sd_path={sd} method.ccsr_path={cc}")
 

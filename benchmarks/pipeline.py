@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nMarkdown row (date | machine | load average start / end | images x runs | sequential | pipelined | "
               "ratio | harness per image-run pipelined / sequential | max difference):")
         print(f"| {started:%Y-%m-%d %H:%M} UTC | {cpu_model()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch "
-              f"threads | {load_start} / {load_end} | {len(names)} x {args.runs} | {seq['wall']:.1f} s | "
+              f"threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')} | {load_start} / {load_end} | {len(names)} x {args.runs} | {seq['wall']:.1f} s | "
               f"{pipe['wall']:.1f} s | **{ratio:.2f}x** | {pipe['harness_ms']:.2f} / {seq['harness_ms']:.2f} ms | "
               f"{diff:.3g} |")
         if bad or diff != 0:

@@ -10,8 +10,10 @@ PNG writes, scoring, G-STD, L-STD, results) on synthetic photographs
 ``method=noise_control`` and PSNR + SSIM + NIQE (NIQE from ../shared/data/niqe_pris_params.npz,
 else a random NIQE model of the real shape), ``--fid`` adds FID with random Inception weights in
 the real file format (tests/random_weights.py; slow on a CPU). Wall time is measured around the
-process; peak memory is the process's own peak resident set (``ru_maxrss`` of
-that child alone, through a one-child wrapper process, so each size is measured alone).
+process, CPU time (user + system of all its threads) and peak resident set (``ru_maxrss``) are
+the process's own, read through a one-child wrapper process so each size is measured alone. On a
+shared machine wall time depends on the other jobs; CPU time much less, so the linearity check
+uses it (``--clock wall_s`` for wall time).
 
 It prints a Markdown table and whether time grows linearly (the marginal time per image-run
 between consecutive sizes, in which process start and model loading cancel, agrees within
@@ -59,14 +61,16 @@ def run_size(n: int, args: argparse.Namespace, work: Path, niqe: Path, env: dict
     if proc.returncode != 0:
         raise RuntimeError(f"run_bench.py with {n} images exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     res = json.loads((work / "out" / f"scaling{n}" / "noise_control" / "results.json").read_text())
-    return dict(images=n, runs=args.runs, wall_s=wall, peak_mib=int(peak_file.read_text()) / 1024,
+    peak_kib, cpu_s = peak_file.read_text().split()
+    return dict(images=n, runs=args.runs, wall_s=wall, cpu_s=float(cpu_s), peak_mib=int(peak_kib) / 1024,
                 metrics=sorted(res["metrics"]), lstd=res.get("lstd"))
 
 
-#: runs argv[2:] as its only child and writes that child's peak resident set (KiB, Linux) to argv[1]
+#: runs argv[2:] as its only child and writes that child's peak resident set (KiB, Linux) and CPU
+#: seconds (user + system, all its threads) to argv[1]
 WRAPPER = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:]); "
-           "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
-           "sys.exit(rc)")
+           "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+           "open(sys.argv[1], 'w').write(f'{u.ru_maxrss} {u.ru_utime + u.ru_stime}'); sys.exit(rc)")
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:
@@ -78,15 +82,17 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
 
     n = np.array([r["images"] for r in rows], float)
     t = np.array([r["wall_s"] for r in rows])
+    cpu = np.array([r["cpu_s"] for r in rows])
     m = np.array([r["peak_mib"] for r in rows])
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=90)
-    a.plot(n, t, "o-", color="C0")
+    a.plot(n, t, "o-", color="C0", label="wall")
+    a.plot(n, cpu, "^-", color="C2", label="CPU (user + system)")
     if len(n) >= 2:
-        k, c = np.polyfit(n, t, 1)
-        a.plot(n, k * n + c, ":", color="gray", label=f"fit: {k:.2f} s/image + {c:.1f} s")
-        a.legend(fontsize=8)
+        k, c = np.polyfit(n, cpu, 1)
+        a.plot(n, k * n + c, ":", color="gray", label=f"CPU fit: {k:.2f} s/image + {c:.1f} s")
+    a.legend(fontsize=7)
     a.set_xlabel("images (x %d runs)" % rows[0]["runs"])
-    a.set_ylabel("wall time (s)")
+    a.set_ylabel("time (s)")
     a.set_ylim(bottom=0)
     b.plot(n, m, "s-", color="C1")
     b.set_xlabel("images (x %d runs)" % rows[0]["runs"])
@@ -110,6 +116,9 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="extra run_bench.py overrides, e.g. pipeline=false")
     ap.add_argument("--plot", type=Path, default=None, help="write the figure here (PNG)")
     ap.add_argument("--tol-time", type=float, default=0.25)
+    ap.add_argument("--clock", choices=["cpu_s", "wall_s"], default="cpu_s",
+                    help="time the linearity check uses: CPU seconds (default; little affected by other jobs "
+                         "on a shared machine) or wall seconds")
     ap.add_argument("--tol-mem", type=float, default=64.0)
     ap.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder, removed after")
     args = ap.parse_args()
@@ -139,26 +148,27 @@ def main() -> None:
         for n in args.sizes:
             r = run_size(n, args, work, niqe, env)
             rows.append(r)
-            print(f"{n:>4} images x {args.runs} runs: {r['wall_s']:7.1f} s "
-                  f"({1000 * r['wall_s'] / (n * args.runs):.1f} ms per image-run), peak {r['peak_mib']:.0f} MiB, "
+            print(f"{n:>4} images x {args.runs} runs: {r['wall_s']:7.1f} s wall, {r['cpu_s']:7.1f} s CPU "
+                  f"({1000 * r['cpu_s'] / (n * args.runs):.1f} ms CPU per image-run), peak {r['peak_mib']:.0f} MiB, "
                   f"metrics {', '.join(r['metrics'])}", flush=True)
     print()
-    print(f"| images | image-runs | wall s | ms per image-run | peak resident MiB |")
-    print("|---|---|---|---|---|")
+    print("| images | image-runs | wall s | CPU s | CPU ms per image-run | peak resident MiB |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['images']} | {r['images'] * r['runs']} | {r['wall_s']:.1f} | "
-              f"{1000 * r['wall_s'] / (r['images'] * r['runs']):.1f} | {r['peak_mib']:.0f} |")
+        print(f"| {r['images']} | {r['images'] * r['runs']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
+              f"{1000 * r['cpu_s'] / (r['images'] * r['runs']):.1f} | {r['peak_mib']:.0f} |")
     status = 0
     if len(rows) >= 2:
         lo, hi = rows[0], rows[-1]
         # marginal time per image-run between consecutive sizes: process start and model loading cancel out
-        marg = [(b["wall_s"] - a["wall_s"]) / ((b["images"] - a["images"]) * args.runs) for a, b in zip(rows, rows[1:])]
+        marg = [(b[args.clock] - a[args.clock]) / ((b["images"] - a["images"]) * args.runs)
+                for a, b in zip(rows, rows[1:])]
         linear = len(marg) < 2 or abs(marg[-1] - marg[-2]) <= args.tol_time * max(marg[-2], 1e-9)
         growth = hi["peak_mib"] - lo["peak_mib"]
         per_image = growth / (hi["images"] - lo["images"])
         flat = growth <= args.tol_mem
         pairs = ", ".join(f"{a['images']}->{b['images']}: {1000 * m:.1f}" for a, b, m in zip(rows, rows[1:], marg))
-        print(f"\nmarginal time per image-run ({pairs} ms): "
+        print(f"\nmarginal {args.clock[:-2]} time per image-run ({pairs} ms): "
               + ("linear" if linear else "NOT linear") + (f" (the last two within {100 * args.tol_time:.0f} %)"
                                                           if len(marg) >= 2 else " (two sizes: no check)"))
         print(f"peak memory: {lo['peak_mib']:.0f} -> {hi['peak_mib']:.0f} MiB from {lo['images']} to "

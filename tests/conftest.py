@@ -57,6 +57,14 @@ def compose(overrides: list[str]):
         return _compose(config_name="bench", overrides=overrides)
 
 
+def folder_dir(out: Path, lr: Path, hr: Path | None = None) -> Path:
+    """``<out>/<name>``: where the results of a ``dataset=folder`` run on ``lr`` (and ``hr``) go without
+    ``dataset.name`` (the name :func:`benchmark.data.folder_name` derives; its own test checks it by hand)."""
+    from benchmark.data import folder_name
+
+    return Path(out) / folder_name(lr, hr)
+
+
 def run_bench(overrides: list[str]):
     from benchmark.runner import run
 

@@ -103,5 +103,5 @@ def test_scaling_smoke(tmp_path):
     png = tmp_path / "scaling.png"
     proc = _script("scaling.py", "--sizes", "2", "4", "--runs", "2", "--plot", str(png), timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert re.search(r"\| 4 \| 8 \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \|", proc.stdout), proc.stdout
+    assert re.search(r"\| 4 \| 8 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \|", proc.stdout), proc.stdout
     assert "peak memory:" in proc.stdout and png.stat().st_size > 1000

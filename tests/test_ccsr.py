@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from benchmarks.make_tiny_ccsr import build_tiny_ccsr
-from conftest import make_pairs, run_bench
+from conftest import folder_dir, make_pairs, run_bench
 from methods.ccsr import CCSR, finish, prepare_lr
 from methods.ccsr_sampler import (
     SamplerSettings,
@@ -411,4 +411,4 @@ def test_run_bench_with_tiny_weights_writes_lstd(tiny, tmp_path):
     assert res["runs"] == 3 and res["lstd"] > 0 and res["metrics"]["psnr"]["gstd"] > 0
     assert res["timing"]["parameters"] > 0
     for r in range(3):
-        assert (tmp_path / "out" / "folder" / "ccsr" / "samples" / f"sample{r:02d}" / "a.png").is_file()
+        assert (folder_dir(tmp_path / "out", lr, hr) / "ccsr" / "samples" / f"sample{r:02d}" / "a.png").is_file()

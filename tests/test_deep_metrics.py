@@ -21,7 +21,7 @@ from PIL import Image
 
 from benchmark.images import read_image, to_tensor
 from benchmark.metrics import METRICS
-from conftest import make_pairs, run_bench
+from conftest import folder_dir, make_pairs, run_bench
 
 CPU = torch.device("cpu")
 DEEP = ("lpips", "dists", "musiq", "clipiqa")
@@ -310,7 +310,7 @@ def test_runner_crop_policy_and_set_metrics(home, tmp_path, fast_frechet):
     lr, hr = _data(tmp_path)
     res = run_bench(["method=noise_control", "dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}",
                      "metrics=[lpips,musiq,fid]", "runs=2", "crop_border=4", f"output_dir={tmp_path / 'out'}"])
-    root = tmp_path / "out" / "folder" / "noise_control"
+    root = folder_dir(tmp_path / "out", lr, hr) / "noise_control"
     import pandas as pd
 
     scores = pd.read_csv(root / "scores.csv")
@@ -342,11 +342,11 @@ def test_paper_preset_offline_stops_before_generation_or_skips(home, tmp_path, m
     msg = str(err.value)
     assert "niqe_modelparameters.mat" in msg and "HF_HUB_OFFLINE" in msg and "--download" in msg
     assert "curl -L" in msg and "lpips" not in msg.split("Fetch")[0]
-    assert not (tmp_path / "out" / "folder").exists()  # nothing generated
+    assert not folder_dir(tmp_path / "out", lr, hr).exists()  # nothing generated
     res = run_bench(base + ["strict=false"])
     assert set(res["skipped"]) == {"niqe"} and "niqe_modelparameters.mat" in res["skipped"]["niqe"]
     assert list(res["metrics"]) == ["psnr", "ssim", "lpips", "dists", "fid", "clipiqa", "musiq"]
-    on_disk = json.loads((tmp_path / "out" / "folder" / "noise_control" / "results.json").read_text())
+    on_disk = json.loads((folder_dir(tmp_path / "out", lr, hr) / "noise_control" / "results.json").read_text())
     assert on_disk["skipped"] == res["skipped"]
     assert all(res["metrics"][n]["gstd"] is not None for n in ("lpips", "dists", "clipiqa", "musiq"))
 

@@ -15,7 +15,7 @@ import pytest
 
 from benchmark import errors
 from benchmark.config import check_nested_keys
-from conftest import ROOT, make_pairs
+from conftest import ROOT, folder_dir, make_pairs
 
 TESTS = Path(__file__).resolve().parent
 CONF = ROOT / "conf"
@@ -104,6 +104,7 @@ def test_value_types_unit():
     assert value_problems(OmegaConf.create({"d": {"s": "abc"}, "method": {
         "_target_": "methods.noise_control.NoiseControl", "scale": "${d.s}", "sigma": "???"}}).method) == []
     check_override_values(["runs='5'", "weights_dir=null", "seed=${runs}", "method.sigma=abc", "-m"])  # all fine here
+    check_override_values(["hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "+hydra.x=y"])  # Hydra's own
     with pytest.raises(errors.UserError, match=r"^runs=1,x: expected an integer, got 'x'"):
         check_override_values(["runs=1,x"])  # each value of a sweep
     with pytest.raises(errors.UserError, match=r"stats.level=high: expected a number \(float\)"):
@@ -158,7 +159,7 @@ def test_user_error_in_a_sweep_names_the_job_and_others_finish(tmp_path):
     assert p.returncode == 2, p.stderr
     assert "error in job method.sigma=-1" in p.stderr and "method.sigma must be >= 0, got -1" in p.stderr
     assert "Traceback" not in p.stderr
-    assert (tmp_path / "o" / "folder" / "noise_control" / "results.json").is_file()  # the valid job ran
+    assert (folder_dir(tmp_path / "o", lr, hr) / "noise_control" / "results.json").is_file()  # the valid job ran
 
 
 def test_python_m_benchmark_user_error(tmp_path):
@@ -203,7 +204,7 @@ def test_ctrl_c_prints_one_line(tmp_path):
     assert proc.returncode == errors.EXIT_INTERRUPTED, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     lines = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
-    folder = tmp_path / "o" / "folder" / "pausing"
+    folder = folder_dir(tmp_path / "o", lr, hr) / "pausing"
     assert lines == [f"interrupted: 2 sample(s) are stored in {folder}; run the same command again to resume "
                      f"(finished image-runs are kept, scores are computed at the end)"]
     assert len(list((folder / "samples").glob("sample*/*.png"))) == 2  # the first image's two runs

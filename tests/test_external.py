@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, compose, make_pairs, run_bench
+from conftest import ROOT, compose, folder_dir, make_pairs, run_bench
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 from PIL import Image
@@ -108,6 +108,11 @@ def bench(tmp_path, repo, *extra, cmd=CMD, runs=2, out="out", ids=IDS):
             "metrics=[psnr]", *extra]
 
 
+def results_dir(tmp_path: Path, out: str = "out") -> Path:
+    """``<output_dir>/<data set name>`` of a run on the data of :func:`bench` (tmp_path/data/LR, HR)."""
+    return folder_dir(tmp_path / out, tmp_path / "data" / "LR", tmp_path / "data" / "HR")
+
+
 def stage_by_hand(lr_dir: Path, dest: Path, ids=IDS) -> Path:
     """The staged folder srbench documents: ids in sorted order as 000000.png, 000001.png, ..."""
     dest.mkdir(parents=True)
@@ -129,7 +134,7 @@ def samples(root: Path, run: int, ids=IDS) -> dict[str, np.ndarray]:
 
 def test_external_runs_once_per_seed_and_stores_validated_outputs(tmp_path, fake_repo):
     res = run_bench(bench(tmp_path, fake_repo))
-    root = tmp_path / "out" / "folder" / "external"
+    root = results_dir(tmp_path) / "external"
     staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged")
     for r in (0, 1):
         ref = reference(fake_repo, staged, tmp_path / f"ref{r}", seed=r)
@@ -147,9 +152,9 @@ def test_external_runs_once_per_seed_and_stores_validated_outputs(tmp_path, fake
 def test_resume_equals_uninterrupted_with_order_dependent_noise(tmp_path, fake_repo):
     """The fake seeds once and draws per image: staging only the missing image would change its noise."""
     run_bench(bench(tmp_path, fake_repo, out="full"))
-    full = tmp_path / "full" / "folder" / "external"
+    full = results_dir(tmp_path, "full") / "external"
     run_bench(bench(tmp_path, fake_repo, out="resumed"))
-    root = tmp_path / "resumed" / "folder" / "external"
+    root = results_dir(tmp_path, "resumed") / "external"
     (root / "samples" / "sample01" / "img_b.png").unlink()
     (root / "samples" / "sample01" / "img_c.png").unlink()
     again = run_bench(bench(tmp_path, fake_repo, out="resumed"))
@@ -170,7 +175,7 @@ def test_resume_equals_uninterrupted_with_order_dependent_noise(tmp_path, fake_r
 
 def test_per_image_mode_resumes_any_subset_exactly(tmp_path, fake_repo):
     run_bench(bench(tmp_path, fake_repo, "method.per_image=true", out="full"))
-    full = tmp_path / "full" / "folder" / "external"
+    full = results_dir(tmp_path, "full") / "external"
     assert (full / "external.log").read_text().count("$ ") == 6  # one process per image-run
     # each image-run is the fake run on that image alone with seed + run
     alone = tmp_path / "alone"
@@ -198,7 +203,7 @@ def test_trailing_failing_step_is_detected_and_stubbed(tmp_path, fake_repo):
     with pytest.raises(RuntimeError, match=r"(?s)exit code 1\. It had written 3 file\(s\) for 3 expected output"
                                            r".*a step after inference failed.*cannot download"):
         run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode trailing_fail", runs=1))
-    assert not (tmp_path / "out" / "folder" / "external" / "samples" / "sample00").exists()
+    assert not (results_dir(tmp_path) / "external" / "samples" / "sample00").exists()
     cmd = ("{seeded} --stub evaluate -- {repo}/inference.py --input {input_dir} --output {output_dir} --seed {seed} "
            "--upscale {scale} --mode trailing_fail")
     res = run_bench(bench(tmp_path, fake_repo, cmd=cmd, runs=1))
@@ -210,7 +215,7 @@ def test_timeout_stops_the_command(tmp_path, fake_repo):
     with pytest.raises(TimeoutError, match=r"method.timeout=4 s"):
         run_bench(bench(tmp_path, fake_repo, "method.timeout=4", cmd=CMD + " --mode sleep"))
     assert time.perf_counter() - t0 < 30  # the sleeping python child was killed with its shell
-    pid = int((tmp_path / "out" / "folder" / "external" / "pid").read_text())
+    pid = int((results_dir(tmp_path) / "external" / "pid").read_text())
     assert not _alive(pid)
 
 
@@ -218,7 +223,7 @@ def test_wrong_size_output_names_image_and_seed_and_stores_nothing_of_the_run(tm
     with pytest.raises(ValueError, match=r"image 'img_b' \(staged as 000001.png\), seed 0 \(run 0\): 000001.png is "
                                          r"48x48, expected 64x64"):
         run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode wrong_size"))
-    assert not (tmp_path / "out" / "folder" / "external" / "samples" / "sample00").exists()
+    assert not (results_dir(tmp_path) / "external" / "samples" / "sample00").exists()
 
 
 def test_misnamed_output_lists_what_was_written(tmp_path, fake_repo):
@@ -232,7 +237,7 @@ def test_all_runs_mode_uses_n_samples(tmp_path, fake_repo):
     res = run_bench(bench(tmp_path, fake_repo, "method.all_runs=true", "method.output_pattern='sample{run:02d}/{id}.png'",
                           cmd=cmd, runs=3))
     assert res["runs"] == 3 and res["timing"]["image_runs_timed"] == 9
-    root = tmp_path / "out" / "folder" / "external"
+    root = results_dir(tmp_path) / "external"
     assert (root / "external.log").read_text().count("$ ") == 1
     # sample k of the script used seed + k: identical to a per-seed run with that seed
     staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged")
@@ -293,7 +298,7 @@ def test_checkpoint_is_passed_and_checked(tmp_path, fake_repo):
     res = run_bench(bench(tmp_path, fake_repo, "+method.weights.ckpt='{repo}/weights/model.ckpt'", runs=1,
                           cmd=CMD + " --ckpt {ckpt}"))
     assert res["timing"]["image_runs_timed"] == 3
-    assert json.loads((tmp_path / "out" / "folder" / "external" / "results.json").read_text())["runs"] == 1
+    assert json.loads((results_dir(tmp_path) / "external" / "results.json").read_text())["runs"] == 1
 
 
 # ----------------------------------------------------------------------------- #13 item 2: quoting
@@ -339,7 +344,7 @@ def test_numbering_by_sorted_file_name_agrees_with_sorted_ids(tmp_path, fake_rep
     ids = ["img", "img-2", "img_3"]
     run_bench(bench(tmp_path, fake_repo, "method.output_pattern='{index}_-1.png'", runs=1, ids=ids,
                     cmd=CMD + " --mode numbered"))
-    root = tmp_path / "out" / "folder" / "external"
+    root = results_dir(tmp_path) / "external"
     staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged", ids)
     ref = reference(fake_repo, staged, tmp_path / "ref", 0, "--mode", "numbered")
     for k, i in enumerate(sorted(ids)):
@@ -349,7 +354,7 @@ def test_numbering_by_sorted_file_name_agrees_with_sorted_ids(tmp_path, fake_rep
 def test_glob_characters_in_ids_and_output_dir_match_literally(tmp_path, fake_repo):
     ids = ["a[1]", "a1", "b*"]
     run_bench(bench(tmp_path, fake_repo, runs=1, ids=ids, out="res[1]"))
-    root = tmp_path / "res[1]" / "folder" / "external"
+    root = results_dir(tmp_path, "res[1]") / "external"
     staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged", ids)
     ref = reference(fake_repo, staged, tmp_path / "ref", 0)
     for k, i in enumerate(sorted(ids)):
@@ -366,7 +371,7 @@ def test_one_based_numbering_is_detected_and_index1_fixes_it(tmp_path, fake_repo
                     cmd=CMD + " --mode numbered1"))
     staged = stage_by_hand(tmp_path / "data" / "LR", tmp_path / "staged")
     ref = reference(fake_repo, staged, tmp_path / "ref", 0, "--mode", "numbered1")
-    assert np.array_equal(samples(tmp_path / "ok" / "folder" / "external", 0)["img_c"], read_image(ref / "0_3_sr.png"))
+    assert np.array_equal(samples(results_dir(tmp_path, "ok") / "external", 0)["img_c"], read_image(ref / "0_3_sr.png"))
 
 
 def test_shuffled_numbering_is_detected(tmp_path, fake_repo):
@@ -374,7 +379,7 @@ def test_shuffled_numbering_is_detected(tmp_path, fake_repo):
     with pytest.raises(ValueError, match=r"its output looks like the input of image .*shuffled or 1-based"):
         run_bench(bench(tmp_path, fake_repo, "method.output_pattern='{index}_-1.png'", runs=1,
                         cmd=CMD + " --mode shuffled"))
-    assert not (tmp_path / "out" / "folder" / "external" / "samples" / "sample00").exists()
+    assert not (results_dir(tmp_path) / "external" / "samples" / "sample00").exists()
 
 
 # ----------------------------------------------------------------------------- #19: seeds
@@ -384,7 +389,7 @@ def test_unused_seed_flag_is_detected(tmp_path, fake_repo):
     with pytest.raises(ValueError, match=r"seeds 1 and 0 gave bit-identical outputs for all 3 image\(s\): the command "
                                          r"ignores the seed"):
         run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode ignore_seed"))
-    assert not (tmp_path / "out" / "folder" / "external" / "samples" / "sample01").exists()
+    assert not (results_dir(tmp_path) / "external" / "samples" / "sample01").exists()
 
 
 def test_seeded_wrapper_makes_an_unseeded_script_reproducible(tmp_path, fake_repo):
@@ -394,14 +399,14 @@ def test_seeded_wrapper_makes_an_unseeded_script_reproducible(tmp_path, fake_rep
            "--mode unseeded")
     run_bench(bench(tmp_path, fake_repo, cmd=cmd, out="a"))
     run_bench(bench(tmp_path, fake_repo, cmd=cmd, out="b"))
-    a, b = tmp_path / "a" / "folder" / "external", tmp_path / "b" / "folder" / "external"
+    a, b = results_dir(tmp_path, "a") / "external", results_dir(tmp_path, "b") / "external"
     for r in (0, 1):
         for i in IDS:
             assert np.array_equal(samples(a, r)[i], samples(b, r)[i])
     assert not np.array_equal(samples(a, 0)["img_a"], samples(a, 1)["img_a"])
     # without the wrapper the same script is not reproducible
     run_bench(bench(tmp_path, fake_repo, cmd=CMD + " --mode unseeded", out="c", runs=1))
-    assert not np.array_equal(samples(tmp_path / "c" / "folder" / "external", 0)["img_a"], samples(a, 0)["img_a"])
+    assert not np.array_equal(samples(results_dir(tmp_path, "c") / "external", 0)["img_a"], samples(a, 0)["img_a"])
 
 
 def test_seed_wrapper_sorts_listings_and_stubs_modules(tmp_path):
@@ -443,7 +448,7 @@ def test_no_orphan_survives_srbench(tmp_path, fake_repo, sig):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, str(ROOT / "run_bench.py"), *args], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    pid_file = tmp_path / "out" / "folder" / "external" / "pid"
+    pid_file = results_dir(tmp_path) / "external" / "pid"
     deadline = time.time() + 60
     while not pid_file.is_file() or not pid_file.read_text():
         assert proc.poll() is None and time.time() < deadline, "srbench ended before the command started"
@@ -459,7 +464,7 @@ def test_no_orphan_survives_srbench(tmp_path, fake_repo, sig):
 
 
 def test_resume_ignores_staging_left_by_a_dead_run(tmp_path, fake_repo):
-    root = tmp_path / "out" / "folder" / "external"
+    root = results_dir(tmp_path) / "external"
     stale = root / "staging" / "run00-999999999"
     (stale / "output").mkdir(parents=True)
     Image.new("RGB", (64, 64)).save(stale / "output" / "000000.png")  # a dead run's half-written output
@@ -494,7 +499,7 @@ def test_hr_inputs_and_numbered_outputs(tmp_path, fake_repo):
     """inputs=hr stages the HR images; the fake then runs at x1 and numbers its outputs from 0."""
     res = run_bench(bench(tmp_path, fake_repo, "method.inputs=hr", "method.output_pattern='{index}_-1.png'",
                           "method.scale=4", runs=1, cmd=CMD.replace("--upscale {scale}", "--upscale 1") + " --mode numbered"))
-    root = tmp_path / "out" / "folder" / "external"
+    root = results_dir(tmp_path) / "external"
     staged = stage_by_hand(tmp_path / "data" / "HR", tmp_path / "staged")
     ref = reference(fake_repo, staged, tmp_path / "ref", 0, "--upscale", "1", "--mode", "numbered")
     assert np.array_equal(samples(root, 0)["img_b"], read_image(ref / "1_-1.png"))
@@ -608,7 +613,7 @@ def test_ddrm_ddnm_presets_run_one_image_per_process_against_a_fake_repository(t
     res = run_bench([f"method={preset}", f"method.repo={repo}", "dataset=folder", f"dataset.lr_dir={lr}",
                      f"dataset.hr_dir={hr}", f"output_dir={tmp_path / 'out'}", "runs=2", "metrics=[psnr]"])
     assert res["timing"]["image_runs_timed"] == 6
-    root = tmp_path / "out" / "folder" / preset
+    root = results_dir(tmp_path) / preset
     assert (root / "external.log").read_text().count("$ ") == 6  # one process per image-run
     # each stored sample is the fake run by hand on that HR image alone (ImageFolder class "x"), seed + run
     for r in (0, 1):
@@ -685,7 +690,7 @@ def test_sr3_preset_against_a_fake_repository(tmp_path):
             "runs=2", "metrics=[psnr]"]
     run_bench(args + [f"output_dir={tmp_path / 'a'}"])
     run_bench(args + [f"output_dir={tmp_path / 'b'}"])
-    a, b = tmp_path / "a" / "folder" / "sr3", tmp_path / "b" / "folder" / "sr3"
+    a, b = results_dir(tmp_path, "a") / "sr3", results_dir(tmp_path, "b") / "sr3"
     for r in (0, 1):
         for i in ("img_a", "img_b"):  # seeded by the wrapper: two benchmark runs agree
             assert np.array_equal(samples(a, r, ["img_a", "img_b"])[i], samples(b, r, ["img_a", "img_b"])[i])

@@ -22,7 +22,7 @@ from benchmark.images import read_image, to_tensor
 from benchmark.metrics import METRICS
 from benchmark.results import Excluded, Result
 from benchmark.scoring import score_image
-from conftest import NIQE_NPZ, requires, run_bench, write_png
+from conftest import NIQE_NPZ, folder_dir, requires, run_bench, write_png
 
 CPU = torch.device("cpu")
 
@@ -72,7 +72,7 @@ def test_tiny_and_flat_images_are_excluded_with_reasons_and_the_rest_is_scored(o
 
     f = odd_folder
     res = run_bench(_overrides(f, "strict=false"))
-    root = f["out"] / "folder" / "precomputed"
+    root = folder_dir(f["out"], f["lr"], f["hr"]) / "precomputed"
     scores = pd.read_csv(root / "scores.csv")
     on_disk = json.loads((root / "results.json").read_text())
     assert on_disk == res
@@ -129,7 +129,7 @@ def test_strict_exits_with_an_error_after_everything_is_written(odd_folder):
 
     with pytest.raises(ExcludedValues, match="2 value"):
         run_bench(_overrides(odd_folder, "strict=true"))
-    root = odd_folder["out"] / "folder" / "precomputed"
+    root = folder_dir(odd_folder["out"], odd_folder["lr"], odd_folder["hr"]) / "precomputed"
     res = json.loads((root / "results.json").read_text())
     assert len(res["metrics"]["niqe"]["excluded"]) == 2
     assert set(pd.read_csv(root / "scores.csv")["metric"]) == {"psnr", "ssim", "niqe"}
@@ -147,7 +147,7 @@ def test_strict_exit_code_of_run_bench(odd_folder):
                           env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"})  # no --debug
     assert proc.returncode == 2  # the project's exit status of a user error (benchmark.errors)
     assert "error: 2 value(s) excluded" in proc.stderr
-    assert (odd_folder["out"] / "folder" / "precomputed" / "results.json").is_file()
+    assert (folder_dir(odd_folder["out"], odd_folder["lr"], odd_folder["hr"]) / "precomputed" / "results.json").is_file()
 
 
 def test_size_limits_are_named_before_generation(tmp_path, caplog):
@@ -256,7 +256,7 @@ def test_one_flat_run_of_a_stochastic_method_keeps_the_other_runs_and_intervals(
                      "+method.bad_seed=1", "dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}",
                      "runs=3", "metrics=[psnr,niqe]", f"metrics.niqe.params_path={NIQE_NPZ}",
                      f"output_dir={tmp_path / 'out'}", "strict=false"])
-    root = tmp_path / "out" / "folder" / "noise_control"  # the preset name
+    root = folder_dir(tmp_path / "out", lr, hr) / "noise_control"  # the preset name
     scores = pd.read_csv(root / "scores.csv")
     niqe = scores[scores.metric == "niqe"]
     assert len(niqe) == 8 and not ((niqe.image == "b") & (niqe.run == 1)).any()

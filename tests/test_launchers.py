@@ -12,7 +12,7 @@ import pytest
 
 import benchmark.config  # noqa: F401  (registers bench_schema for composition)
 
-from conftest import ROOT, make_pairs
+from conftest import ROOT, folder_dir, make_pairs
 
 
 def _sweep(tmp_path: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -31,7 +31,7 @@ def test_sweep_through_joblib(tmp_path):
     proc = _sweep(tmp_path, "hydra/launcher=parallel", "method=bicubic,noise_control")
     assert "Joblib.Parallel" in proc.stdout + proc.stderr  # the plugin launched the jobs
     for method, runs in (("bicubic", 1), ("noise_control", 2)):
-        res = json.loads((tmp_path / "out" / "folder" / method / "results.json").read_text())
+        res = json.loads((folder_dir(tmp_path / "out", tmp_path / "data" / "LR", tmp_path / "data" / "HR") / method / "results.json").read_text())
         assert res["method"] == method and res["runs"] == runs and res["num_images"] == 3
     assert "deprecated" not in proc.stderr  # the preset extends the plugin's config the supported way
 
@@ -39,7 +39,7 @@ def test_sweep_through_joblib(tmp_path):
 def test_shards_through_submitit_local_then_merge(tmp_path):
     proc = _sweep(tmp_path, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "method=noise_control",
                   "shard.count=2", "shard.index=0,1", timeout=600)
-    root = tmp_path / "out" / "folder" / "noise_control"
+    root = folder_dir(tmp_path / "out", tmp_path / "data" / "LR", tmp_path / "data" / "HR") / "noise_control"
     assert "submitit" in (proc.stdout + proc.stderr).lower()
     assert list((tmp_path / "out" / ".hydra" / "multirun").glob("*/.submitit/*"))  # submitit's job folders
     shards = [json.loads((root / f"results.shard-{i}-of-2.json").read_text()) for i in range(2)]

@@ -37,3 +37,15 @@ def test_quiet_by_default_and_one_line_progress_off_a_terminal(tmp_path):
 def test_verbose_brings_third_party_info_back(tmp_path):
     out = _run(tmp_path, "verbose=true")
     assert "Network [PSNR] is created" in out
+
+
+def test_make_tiny_ccsr_prints_its_one_line_only(tmp_path):
+    """No third-party noise (bitsandbytes' missing-`kernels` warning, transformers' "Writing model shards" bar)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SRB_")}
+    env["PYTHONPATH"] = str(ROOT)
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_tiny_ccsr.py"), str(tmp_path / "tiny")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == (f"method.sd_path={tmp_path / 'tiny' / 'stable-diffusion-2-1-base'} "
+                        f"method.ccsr_path={tmp_path / 'tiny' / 'ccsr-v2'}\n")
+    assert p.stderr == "", p.stderr

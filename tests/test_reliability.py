@@ -26,7 +26,7 @@ from PIL import Image, ImageFile
 
 from benchmark.images import read_image
 from benchmark.write_errors import OutputWriteError
-from conftest import ROOT, make_pairs, run_bench, write_png
+from conftest import ROOT, folder_dir, make_pairs, run_bench, write_png
 
 TESTS = Path(__file__).resolve().parent
 RUN_BENCH = ROOT / "run_bench.py"
@@ -114,7 +114,7 @@ def kill_setup(tmp_path_factory):
     args = base(lr, hr, out, "method=noise_control", "method._target_=srb_helpers.Pausing", "runs=4", "batch_size=2")
     p = cli(args, tmp)
     assert p.returncode == 0, p.stdout + p.stderr
-    root = out / "folder" / "noise_control"
+    root = folder_dir(out, lr, hr) / "noise_control"
     ref = {"scores": (root / "scores.csv").read_bytes(), "lstd": (root / "lstd.csv").read_bytes(),
            "results": results_without_timing(root / "results.json"), "pngs": pngs(root / "samples")}
     assert len(ref["pngs"]) == 12
@@ -235,7 +235,7 @@ def test_damaged_stored_sample_is_regenerated_with_log_line(tmp_path, pairs, cap
     lr, hr = pairs
     args = base(lr, hr, tmp_path, "method=noise_control", "runs=3")
     run_bench(args)
-    root = tmp_path / "folder" / "noise_control"
+    root = folder_dir(tmp_path, lr, hr) / "noise_control"
     ref_scores, ref_pngs = (root / "scores.csv").read_bytes(), pngs(root / "samples")
     victim = root / "samples" / "sample02" / "img_c.png"
     damage(victim)
@@ -254,7 +254,7 @@ def test_partial_temporary_file_is_never_taken_as_finished(tmp_path, pairs):
     lr, hr = pairs
     args = base(lr, hr, tmp_path, "method=noise_control", "runs=2")
     run_bench(args)
-    root = tmp_path / "folder" / "noise_control"
+    root = folder_dir(tmp_path, lr, hr) / "noise_control"
     final = root / "samples" / "sample01" / "img_b.png"
     ref = final.read_bytes()
     final.unlink()
@@ -288,9 +288,9 @@ def _fail_fsync_of(monkeypatch, pattern: str, nth: int, code: int = errno.ENOSPC
 def test_disk_full_during_generation_keeps_finished_samples_and_rerun_continues(tmp_path, pairs, monkeypatch):
     lr, hr = pairs
     ref = run_bench(base(lr, hr, tmp_path / "ref", "method=noise_control", "runs=3", "batch_size=2"))
-    ref_root = tmp_path / "ref" / "folder" / "noise_control"
+    ref_root = folder_dir(tmp_path / "ref", lr, hr) / "noise_control"
     args = base(lr, hr, tmp_path / "out", "method=noise_control", "runs=3", "batch_size=2")
-    root = tmp_path / "out" / "folder" / "noise_control"
+    root = folder_dir(tmp_path / "out", lr, hr) / "noise_control"
     _fail_fsync_of(monkeypatch, r"\.png\.tmp$", nth=5)
     with pytest.raises(OutputWriteError) as err:
         run_bench(args)
@@ -313,7 +313,7 @@ def test_disk_full_during_generation_keeps_finished_samples_and_rerun_continues(
 def test_failed_write_of_scores_names_the_file_and_rerun_finishes(tmp_path, pairs, monkeypatch):
     lr, hr = pairs
     args = base(lr, hr, tmp_path, "method=noise_control", "runs=2")
-    root = tmp_path / "folder" / "noise_control"
+    root = folder_dir(tmp_path, lr, hr) / "noise_control"
     _fail_fsync_of(monkeypatch, r"\.scores\..*\.csv\.tmp$", nth=1, code=errno.EIO)
     with pytest.raises(OutputWriteError, match=re.escape(f"cannot write {root / 'scores.csv'}:")):
         run_bench(args)
@@ -332,7 +332,7 @@ def test_unwritable_output_folder_simulated(tmp_path, pairs, monkeypatch):
     lr, hr = pairs
     args = base(lr, hr, tmp_path, "method=noise_control", "runs=2")
     run_bench(args)
-    root = tmp_path / "folder" / "noise_control"
+    root = folder_dir(tmp_path, lr, hr) / "noise_control"
     before = pngs(root / "samples")
     real = tempfile.mkstemp
 
@@ -369,7 +369,7 @@ def _read_only_prefix(folder: Path) -> list[str] | None:
 def test_read_only_output_folder_real(tmp_path, pairs):
     lr, hr = pairs
     out = tmp_path / "out"
-    root = out / "folder" / "noise_control"
+    root = folder_dir(out, lr, hr) / "noise_control"
     p = cli(base(lr, hr, out, "method=noise_control", "runs=2"), tmp_path)
     assert p.returncode == 0, p.stdout + p.stderr
     before = pngs(root / "samples")
@@ -426,7 +426,7 @@ def test_bad_method_output_writes_nothing_for_that_run(tmp_path, pairs, fault, w
         run_bench(args)
     msg = str(err.value)
     assert "'broken'" in msg and "'img_a'" in msg and re.search(r"seeds? \[?(\d+, )*2\b", msg), msg
-    root = tmp_path / "folder" / "broken"
+    root = folder_dir(tmp_path, lr, hr) / "broken"
     # the batch held runs 0-2 of img_a: none of them, and nothing after, is written
     assert pngs(root) == {} and leftovers(root) == []
     assert not (root / "scores.csv").exists() and not (root / "results.json").exists()
@@ -438,7 +438,7 @@ def test_bad_output_in_later_batch_keeps_earlier_runs_only(tmp_path, pairs):
                 "+method.bad_seed=2", "method.name=broken", "runs=3", "batch_size=1")
     with pytest.raises(ValueError, match=r"method 'broken' returned non-finite values .* for image 'img_a', seed 2"):
         run_bench(args)
-    assert sorted(pngs(tmp_path / "folder" / "broken")) == ["samples/sample00/img_a.png", "samples/sample01/img_a.png"]
+    assert sorted(pngs(folder_dir(tmp_path, lr, hr) / "broken")) == ["samples/sample00/img_a.png", "samples/sample01/img_a.png"]
 
 
 # ----------------------------------------------------------------------------- 4. concurrent use
@@ -453,7 +453,7 @@ def test_second_process_on_same_folder_is_refused_naming_lock_and_holder(tmp_pat
         wait_for(marker, first)
         second = cli(args, tmp_path)
         log = second.stdout + second.stderr
-        lock = tmp_path / "out" / "folder" / "noise_control" / ".lock"
+        lock = folder_dir(tmp_path / "out", lr, hr) / "noise_control" / ".lock"
         assert second.returncode != 0
         assert f"lock {lock} is held by pid {first.pid} on host {socket.gethostname()} since " in log, log
         assert "shard.index" in log  # says how to run side by side legitimately
@@ -467,7 +467,7 @@ def test_second_process_on_same_folder_is_refused_naming_lock_and_holder(tmp_pat
 def test_distinct_shards_run_side_by_side_same_shard_or_whole_run_refused(tmp_path, pairs):
     lr, hr = pairs
     args = base(lr, hr, tmp_path / "out", "method=noise_control", "method._target_=srb_helpers.Pausing", "runs=2")
-    folder = tmp_path / "out" / "folder" / "noise_control"
+    folder = folder_dir(tmp_path / "out", lr, hr) / "noise_control"
     marker = tmp_path / "shard0.marker"
     first = start([*args, "shard.index=0", "shard.count=2"], tmp_path, SRB_PAUSE_AT="1", SRB_PAUSE_MARKER=str(marker))
     try:
@@ -524,7 +524,7 @@ def test_determinism_check_passes_for_bicubic_also_on_resume(tmp_path, pairs, ca
 def test_determinism_check_compares_with_the_stored_sample(tmp_path, pairs):
     lr, hr = pairs
     run_bench(base(lr, hr, tmp_path, "method=bicubic"))
-    stored = tmp_path / "folder" / "bicubic" / "samples" / "sample00" / "img_b.png"
+    stored = folder_dir(tmp_path, lr, hr) / "bicubic" / "samples" / "sample00" / "img_b.png"
     arr = read_image(stored).copy()
     arr[0, 0] ^= 1  # as if an earlier process had computed a slightly different value
     write_png(stored, arr)
@@ -541,11 +541,11 @@ def test_single_run_gives_null_stability_with_warning(tmp_path, pairs, caplog):
     caplog.set_level("WARNING", logger="srbench")
     res = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=1"))
     assert "runs=1: G-STD and L-STD are undefined" in caplog.text
-    on_disk = json.loads((tmp_path / "folder" / "noise_control" / "results.json").read_text())
+    on_disk = json.loads((folder_dir(tmp_path, lr, hr) / "noise_control" / "results.json").read_text())
     for r in (res, on_disk):
         assert r["lstd"] is None and r["metrics"]["psnr"]["gstd"] is None and r["metrics"]["ssim"]["gstd"] is None
         assert isinstance(r["metrics"]["psnr"]["mean"], float)
-    assert '"gstd": null' in (tmp_path / "folder" / "noise_control" / "results.json").read_text()
+    assert '"gstd": null' in (folder_dir(tmp_path, lr, hr) / "noise_control" / "results.json").read_text()
 
 
 def test_crop_border_of_half_the_image_is_an_error_just_below_is_not(tmp_path):
@@ -554,7 +554,7 @@ def test_crop_border_of_half_the_image_is_an_error_just_below_is_not(tmp_path):
     with pytest.raises(ValueError, match=r"crop_border=16 removes the whole image for: small;") as err:
         run_bench(base(lr, hr, tmp_path / "o", "method=bicubic", "crop_border=16"))
     assert "big" not in str(err.value)  # 64x64 keeps 32x32
-    assert not (tmp_path / "o" / "folder").exists()  # before any work
+    assert not folder_dir(tmp_path / "o", lr, hr).exists()  # before any work
     # 2 rows of 32x48 left: PSNR is defined
     res = run_bench(base(lr, hr, tmp_path / "o", "method=bicubic", "crop_border=15", "metrics=[psnr]"))
     assert res["metrics"]["psnr"]["num_images"] == 2
@@ -571,7 +571,7 @@ def test_metric_that_cannot_score_a_small_crop_names_metric_and_size(tmp_path):
     lr, hr = make_pairs(tmp_path / "d", ["small"], lr_size=(8, 12))  # SR 32x48, cropped 2x18
     with pytest.raises(ExcludedValues, match=r"1 value\(s\) excluded.*strict=false"):
         run_bench(base(lr, hr, tmp_path / "o", "method=bicubic", "crop_border=15", "metrics=[ssim]"))
-    res = json.loads((tmp_path / "o" / "folder" / "bicubic" / "results.json").read_text())
+    res = json.loads((folder_dir(tmp_path / "o", lr, hr) / "bicubic" / "results.json").read_text())
     (exc,) = res["metrics"]["ssim"]["excluded"]
     assert exc["image"] == "small" and exc["run"] == 0
     assert exc["reason"].startswith("ssim: ") and "11x11" in exc["reason"] and "18x2 after crop_border=15" in exc["reason"]
@@ -585,7 +585,7 @@ def test_image_smaller_than_min_size_is_named(tmp_path):
                                          r"too small: tiny \(30x16\)$"):
         run_bench(base(lr, hr, tmp_path / "o", "method=bicubic", "method._target_=srb_helpers.Sized",
                        "+method.min_size=20", "method.name=sized"))
-    assert not (tmp_path / "o" / "folder").exists()
+    assert not folder_dir(tmp_path / "o", lr, hr).exists()
 
 
 def test_images_of_different_sizes_lstd_by_hand(tmp_path):
@@ -596,7 +596,7 @@ def test_images_of_different_sizes_lstd_by_hand(tmp_path):
                          "method.name=square", "+method.side=8", "runs=2", "crop_border=4"))
     # seeds 0 and 1: an 8x8 square inside the crop is 0 in one run and 1 in the other (std 0.5), the rest 0
     a, b = 0.5 * 64 / (56 * 56), 0.5 * 64 / (40 * 72)
-    per_image = pd.read_csv(tmp_path / "o" / "folder" / "square" / "lstd.csv").set_index("image")["lstd"]
+    per_image = pd.read_csv(folder_dir(tmp_path / "o", lr, hr) / "square" / "lstd.csv").set_index("image")["lstd"]
     assert per_image["a_square"] == pytest.approx(a, abs=1e-12)
     assert per_image["b_wide"] == pytest.approx(b, abs=1e-12)
     assert res["lstd"] == pytest.approx((a + b) / 2, abs=1e-12)
@@ -607,10 +607,11 @@ def test_images_of_different_sizes_lstd_by_hand(tmp_path):
 
 
 @pytest.mark.parametrize("override, expected", [
-    ("runs=abc", ["runs", "could not be converted to Integer"]),
-    ("crop_border=1.5", ["crop_border", "could not be converted to Integer"]),
-    ("strict=maybe", ["strict", "is not a valid bool"]),
-    ("check_determinism=maybe", ["check_determinism", "is not a valid bool"]),
+    # wrong types in srbench's words (issue 16): key, value given, what is expected; not Hydra's merge error
+    ("runs=abc", ["runs=abc: expected an integer, got 'abc'"]),
+    ("crop_border=1.5", ["crop_border=1.5: expected an integer, got 1.5"]),
+    ("strict=maybe", ["strict=maybe: expected true or false, got 'maybe'"]),
+    ("check_determinism=maybe", ["check_determinism=maybe: expected true or false, got 'maybe'"]),
     ("rnus=3", ["unknown key 'rnus'", "did you mean 'runs'", "allowed top-level keys: batch_size, check_determinism"]),
     ("runs=-1", ["runs=-1", "runs must be an integer >= 1"]),
     ("runs=0", ["runs=0", "runs must be an integer >= 1"]),

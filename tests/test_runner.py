@@ -14,7 +14,7 @@ import pytest
 
 import benchmark.sink as sink_mod
 from benchmark.images import read_image
-from conftest import ROOT, make_pairs, run_bench
+from conftest import ROOT, folder_dir, make_pairs, run_bench
 
 
 def base(lr: Path, hr: Path | None, out: Path, *extra: str) -> list[str]:
@@ -29,14 +29,14 @@ def test_issue_done_when_precomputed(tmp_path, pairs):
     lr, hr = pairs
     gen = tmp_path / "gen"
     run_bench(base(lr, hr, gen, "method=noise_control", "runs=3"))
-    res = run_bench(["method=precomputed", f"method.path={gen / 'folder' / 'noise_control' / 'samples'}",
+    res = run_bench(["method=precomputed", f"method.path={folder_dir(gen, lr, hr) / 'noise_control' / 'samples'}",
                      "dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", "crop_border=0",
                      "metrics=[psnr,ssim]", f"output_dir={tmp_path / 'out'}"])
-    on_disk = json.loads((tmp_path / "out" / "folder" / "precomputed" / "results.json").read_text())
+    on_disk = json.loads((folder_dir(tmp_path / "out", lr, hr) / "precomputed" / "results.json").read_text())
     assert on_disk["runs"] == 3 and on_disk == json.loads(json.dumps(res))
     # Means and G-STD follow from the stored per-(image, run) scores by the protocol's definition,
     # computed here with numpy: mean over images of the population (ddof=0) std over the 3 runs.
-    scores = pd.read_csv(tmp_path / "out" / "folder" / "precomputed" / "scores.csv", dtype={"image": str})
+    scores = pd.read_csv(folder_dir(tmp_path / "out", lr, hr) / "precomputed" / "scores.csv", dtype={"image": str})
     for m in ("psnr", "ssim"):
         df = scores[scores.metric == m]
         assert len(df) == 3 * 3
@@ -48,7 +48,7 @@ def test_issue_done_when_precomputed(tmp_path, pairs):
         assert on_disk["metrics"][m]["gstd"] != pytest.approx(
             float(np.mean([np.std(v, ddof=1) for v in by_image.values()])))
     # L-STD from the imported PNGs, read back here (crop_border=0: whole image)
-    stacks = [np.stack([read_image(gen / "folder" / "noise_control" / "samples" / f"sample{r:02d}" / f"{i}.png")
+    stacks = [np.stack([read_image(folder_dir(gen, lr, hr) / "noise_control" / "samples" / f"sample{r:02d}" / f"{i}.png")
                         for r in range(3)]) / 255.0 for i in ("img_a", "img_b", "img_c")]
     assert on_disk["lstd"] == pytest.approx(float(np.mean([s.std(axis=0).mean() for s in stacks])), abs=1e-12)
     for key in ("method", "dataset", "runs", "seed", "crop_border", "metrics", "lstd", "timing", "config", "versions"):
@@ -58,7 +58,7 @@ def test_issue_done_when_precomputed(tmp_path, pairs):
 def test_layout_scores_and_values(tmp_path, pairs):
     lr, hr = pairs
     res = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=4", "seed=7", "method.sigma=0.08"))
-    root = tmp_path / "folder" / "noise_control"
+    root = folder_dir(tmp_path, lr, hr) / "noise_control"
     assert sorted(p.name for p in (root / "samples").iterdir()) == ["sample00", "sample01", "sample02", "sample03"]
     scores = pd.read_csv(root / "scores.csv")
     assert list(scores.columns) == ["image", "run", "seed", "metric", "value"]
@@ -82,7 +82,7 @@ def test_layout_scores_and_values(tmp_path, pairs):
 def test_deterministic_method_runs_once(tmp_path, pairs):
     lr, hr = pairs
     res = run_bench(base(lr, hr, tmp_path, "method=bicubic", "runs=5"))
-    root = tmp_path / "folder" / "bicubic" / "samples"
+    root = folder_dir(tmp_path, lr, hr) / "bicubic" / "samples"
     assert [p.name for p in root.iterdir()] == ["sample00"]
     assert res["runs"] == 1 and res["lstd"] is None and res["metrics"]["psnr"]["gstd"] is None
 
@@ -100,7 +100,7 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, pairs, monkeypat
     out = tmp_path / "out"
     args = base(lr, hr, out, "method=noise_control", "runs=4", "batch_size=3")
     run_bench(args)
-    root = out / "folder" / "noise_control"
+    root = folder_dir(out, lr, hr) / "noise_control"
     ref_scores = (root / "scores.csv").read_bytes()
     ref_results = json.loads((root / "results.json").read_text())
     import shutil
@@ -178,7 +178,7 @@ def test_cli_multirun_and_unknown_names(tmp_path, pairs):
     p = _cli("-m", "method=bicubic,noise_control", "runs=2", *base(lr, hr, tmp_path / "out"), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     for m in ("bicubic", "noise_control"):
-        assert (tmp_path / "out" / "folder" / m / "results.json").is_file()
+        assert (folder_dir(tmp_path / "out", lr, hr) / m / "results.json").is_file()
     p = _cli("method=nope", cwd=tmp_path)
     assert p.returncode != 0 and "unknown method 'nope'" in p.stderr and "noise_control" in p.stderr
     p = _cli("metrics=[psnr,nope]", cwd=tmp_path)
@@ -219,7 +219,7 @@ def test_seed_offset_samples_equal_direct_calls(tmp_path, pairs):
 
     lr, hr = pairs
     run_bench(base(lr, hr, tmp_path, "method=noise_control", "method.sigma=0.1", "runs=2", "seed=7"))
-    root = tmp_path / "folder" / "noise_control" / "samples"
+    root = folder_dir(tmp_path, lr, hr) / "noise_control" / "samples"
     m = NoiseControl(sigma=0.1)
     for img in ("img_a", "img_b"):
         x = to_tensor(read_image(lr / f"{img}.png")).unsqueeze(0)

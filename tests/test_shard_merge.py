@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmark.data import folder_name
 from benchmark.images import read_image
 from benchmark.merge import merge
 from benchmark.metrics import METRICS, MetricSpec
-from conftest import make_pairs, run_bench
+from conftest import folder_dir, make_pairs, run_bench
 
 IDS = ["001", "img_b", "img_c", "img_d", "img_e"]  # "001" checks that ids stay strings through CSV
 
@@ -53,7 +54,8 @@ def test_merge_of_shards_equals_unsharded_run(tmp_path, monkeypatch, spread_metr
     run_bench(_args(data))
     monkeypatch.chdir(tmp_path / "b")
     shard_results = [run_bench(_args(data, f"shard.index={i}", "shard.count=3")) for i in range(3)]
-    root_a, root_b = tmp_path / "a" / "out" / "folder" / "noise_control", tmp_path / "b" / "out" / "folder" / "noise_control"
+    name = folder_name(data / "LR", data / "HR")  # dataset=folder without dataset.name: named after its folders
+    root_a, root_b = tmp_path / "a" / "out" / name / "noise_control", tmp_path / "b" / "out" / name / "noise_control"
 
     # shards did not clash: one file each, images dealt round-robin, no unsharded files yet
     for i in range(3):
@@ -104,7 +106,7 @@ def test_shard_with_other_generation_config_is_refused(tmp_path, monkeypatch):
         run_bench(args + ["shard.index=1", "shard.count=2", "seed=5"])
     # overwrite deletes only the images of shard 1: shard 0's samples stay
     run_bench(args + ["shard.index=1", "shard.count=2", "seed=5", "overwrite=true"])
-    assert (tmp_path / "out" / "folder" / "noise_control" / "samples" / "sample00" / "001.png").is_file()
+    assert (folder_dir(tmp_path / "out", data / "LR", data / "HR") / "noise_control" / "samples" / "sample00" / "001.png").is_file()
 
 
 @pytest.mark.parametrize("index, count", [(2, 2), (-1, 2), (0, 0)])

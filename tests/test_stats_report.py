@@ -18,7 +18,8 @@ from benchmark.report import build_report
 from benchmark.report.collect import collect
 from benchmark.results import Result
 from benchmark.stats import StatsConfig
-from conftest import make_pairs, run_bench
+from benchmark.report.plots import slug
+from conftest import folder_dir, make_pairs, run_bench
 
 FAST = StatsConfig(resamples=300, seed=0)
 IDS = [f"im{i:02d}" for i in range(12)]
@@ -49,7 +50,7 @@ def test_run_writes_intervals_next_to_values_recomputable_with_scipy(tmp_path):
     common = ["dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", "metrics=[psnr,ssim]",
               "device=cpu", "stats.resamples=300", "stats.seed=5"]
     res = run_bench(common + ["method=noise_control", "runs=3", f"output_dir={tmp_path / 'out'}"])
-    folder = tmp_path / "out" / "folder" / "noise_control"
+    folder = folder_dir(tmp_path / "out", lr, hr) / "noise_control"
     on_disk = json.loads((folder / "results.json").read_text())
     assert on_disk == json.loads(json.dumps(res))
     assert list(on_disk["metrics"]["psnr"])[:4] == ["mean", "mean_ci", "gstd", "gstd_ci"]  # next to each value
@@ -170,14 +171,15 @@ def test_runs_plot_at_all_runs_equals_the_stored_values(tmp_path):
     run_bench(["dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", "metrics=[psnr]", "device=cpu",
                "method=noise_control", "runs=4", "stats.resamples=200", f"output_dir={tmp_path / 'out'}"])
     df = collect(tmp_path / "out")
-    ns, cur, notes = runs_plot.curves(df, "folder", "noise_control", draws=3)
+    ns, cur, notes = runs_plot.curves(df, folder_dir(tmp_path, lr, hr).name, "noise_control", draws=3)
     assert ns == [2, 3, 4] and not notes
-    res = json.loads((tmp_path / "out" / "folder" / "noise_control" / "results.json").read_text())
+    res = json.loads((folder_dir(tmp_path / "out", lr, hr) / "noise_control" / "results.json").read_text())
     assert np.allclose(cur["psnr.gstd"][-1], res["metrics"]["psnr"]["gstd"], atol=1e-12)
     assert np.allclose(cur["lstd"][-1], res["lstd"], atol=1e-9)
     rep = build_report(tmp_path / "out", out=tmp_path / "rep", stats=FAST, html=True)
-    assert (tmp_path / "rep" / "plots" / "runs_folder.png").is_file()
-    assert "plots/runs_folder.png" in (tmp_path / "rep" / "index.html").read_text()
+    name = slug(folder_dir(tmp_path, lr, hr).name)  # the data set's name, derived from its folders
+    assert (tmp_path / "rep" / "plots" / f"runs_{name}.png").is_file()
+    assert f"plots/runs_{name}.png" in (tmp_path / "rep" / "index.html").read_text()
 
 
 def test_check_ci_fails_only_outside_the_baseline_interval(three, tmp_path, capsys):

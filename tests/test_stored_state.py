@@ -12,7 +12,7 @@ import pytest
 
 from benchmark.merge import merge
 from benchmark.report import build_report
-from conftest import make_pairs, run_bench
+from conftest import folder_dir, make_pairs, run_bench
 
 
 def _bench(data: Path, out: Path, *extra: str) -> list[str]:
@@ -67,7 +67,7 @@ def test_planted_target_payloads_are_never_instantiated_by_report_or_merge(tmp_p
     make_pairs(data, ["a", "b", "c"])
     for i in range(2):
         run_bench(_bench(data, out, f"shard.index={i}", "shard.count=2"))
-    root = out / "folder" / "noise_control"
+    root = folder_dir(out, data / "LR", data / "HR") / "noise_control"
     payload = _payloads(tmp_path)[kind]
     for p in sorted(root.glob("results.shard-*.json")) + sorted(root.glob("manifest.shard-*.json")):
         _plant(p, payload)
@@ -91,7 +91,7 @@ def test_report_without_a_data_set_record_says_why_and_still_works(tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     make_pairs(data, ["a", "b"])
     run_bench(_bench(data, out))
-    manifest = out / "folder" / "noise_control" / "manifest.json"
+    manifest = folder_dir(out, data / "LR", data / "HR") / "noise_control" / "manifest.json"
     m = json.loads(manifest.read_text())
     m["data"] = {"images": "rm -rf /"}  # malformed: not a list of plain entries
     manifest.write_text(json.dumps(m))
@@ -105,7 +105,7 @@ def test_merge_of_shards_without_a_data_set_record_refuses_naming_the_file(tmp_p
     make_pairs(data, ["a", "b"])
     for i in range(2):
         run_bench(_bench(data, out, f"shard.index={i}", "shard.count=2"))
-    manifest = out / "folder" / "noise_control" / "manifest.shard-0-of-2.json"
+    manifest = folder_dir(out, data / "LR", data / "HR") / "noise_control" / "manifest.shard-0-of-2.json"
     m = json.loads(manifest.read_text())
     del m["data"]
     manifest.write_text(json.dumps(m))
@@ -135,7 +135,7 @@ def test_last_seed_beyond_the_stored_range_is_refused_before_any_work(tmp_path):
     assert res["seed"] == top - 1
     import pandas as pd
 
-    seeds = pd.read_csv(out / "folder" / "noise_control" / "scores.csv")["seed"]
+    seeds = pd.read_csv(folder_dir(out, data / "LR", data / "HR") / "noise_control" / "scores.csv")["seed"]
     assert sorted(set(int(s) for s in seeds)) == [top - 1, top]
 
 
@@ -151,7 +151,7 @@ def test_unsharded_run_beside_finished_identical_shards_says_merge_and_keeps_eve
     make_pairs(data, ["a", "b", "c"])
     for i in range(2):
         run_bench(_bench(data, out, f"shard.index={i}", "shard.count=2"))
-    root = out / "folder" / "noise_control"
+    root = folder_dir(out, data / "LR", data / "HR") / "noise_control"
     before = _pngs(root / "samples")
     with pytest.raises(ValueError) as err:
         run_bench(_bench(data, out))
@@ -190,10 +190,10 @@ def test_precomputed_path_inside_its_own_result_folder_is_refused_up_front(tmp_p
     make_pairs(data, ["a", "b"])
     run_bench(_bench(data, tmp_path / "made"))
     # the official-looking layout copied into the folder srbench will write for method=precomputed
-    inputs = out / "folder" / "precomputed" / "samples"
+    inputs = folder_dir(out, data / "LR", data / "HR") / "precomputed" / "samples"
     import shutil
 
-    shutil.copytree(tmp_path / "made" / "folder" / "noise_control" / "samples", inputs)
+    shutil.copytree(folder_dir(tmp_path / "made", data / "LR", data / "HR") / "noise_control" / "samples", inputs)
     before = _pngs(inputs)
     args = ["method=precomputed", f"method.path={inputs}", "dataset=folder", f"dataset.lr_dir={data / 'LR'}",
             f"dataset.hr_dir={data / 'HR'}", "metrics=[psnr]", f"output_dir={out}", "device=cpu"]
@@ -201,7 +201,7 @@ def test_precomputed_path_inside_its_own_result_folder_is_refused_up_front(tmp_p
         with pytest.raises(ValueError, match=r"method\.path .* lies inside the result folder .*overwrite=true clears"):
             run_bench(args + extra)
         assert _pngs(inputs) == before
-    assert not (out / "folder" / "precomputed" / "manifest.json").exists()
+    assert not (folder_dir(out, data / "LR", data / "HR") / "precomputed" / "manifest.json").exists()
 
 
 def _baseline_setup(tmp_path):
@@ -272,7 +272,7 @@ def test_damaged_manifest_names_the_file_and_the_fix(tmp_path, content, found, s
     make_pairs(data, ["a", "b"])
     shard = ["shard.index=0", "shard.count=2"] if sharded else []
     run_bench(_bench(data, out, *shard))
-    root = out / "folder" / "noise_control"
+    root = folder_dir(out, data / "LR", data / "HR") / "noise_control"
     manifest = root / ("manifest.shard-0-of-2.json" if sharded else "manifest.json")
     manifest.write_text(content)
     before = _pngs(root / "samples")
@@ -289,7 +289,7 @@ def _two_shards(tmp_path, ids=("a", "b", "c"), *extra):
     make_pairs(data, list(ids))
     for i in range(2):
         run_bench(_bench(data, out, f"shard.index={i}", "shard.count=2", *extra))
-    return data, out, out / "folder" / "noise_control"
+    return data, out, folder_dir(out, data / "LR", data / "HR") / "noise_control"
 
 
 def test_merge_takes_the_folder_lock_and_removes_temporaries_of_a_killed_merge(tmp_path):
@@ -331,7 +331,7 @@ def test_lock_file_that_is_not_a_lock_database_is_recovered_unless_a_live_proces
     data, out = tmp_path / "data", tmp_path / "out"
     make_pairs(data, ["a"])
     run_bench(_bench(data, out))
-    lock = out / "folder" / "noise_control" / ".lock"
+    lock = folder_dir(out, data / "LR", data / "HR") / "noise_control" / ".lock"
     lock.write_bytes(b"this is not an SQLite database, but long enough to have a header" * 4)
     # a live process holds a POSIX lock on it: never overridden
     holder = subprocess.Popen([sys.executable, "-c", (
@@ -403,7 +403,7 @@ def test_report_assets_of_ids_with_the_same_slug_stay_apart(tmp_path):
         v = views[name]
         assert np.array_equal(read_image(rep.out / v.hr), read_image(data / "HR" / f"{name}.png"))
         best = next(m for m in v.methods if m["method"] == "noise_control")
-        sample = out / "folder" / "noise_control" / "samples" / f"sample{best['best_run']:02d}" / f"{name}.png"
+        sample = folder_dir(out, data / "LR", data / "HR") / "noise_control" / "samples" / f"sample{best['best_run']:02d}" / f"{name}.png"
         assert np.array_equal(read_image(rep.out / best["best"]), read_image(sample))
     figures = [f for v in rep.images for f in v.figures]
     assert len(figures) == len(set(figures))
@@ -413,7 +413,7 @@ def test_one_missing_sample_does_not_abort_the_report(tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     make_pairs(data, ["a", "b"])
     run_bench(_bench(data, out, "runs=3"))
-    (out / "folder" / "noise_control" / "samples" / "sample02" / "a.png").unlink()
+    (folder_dir(out, data / "LR", data / "HR") / "noise_control" / "samples" / "sample02" / "a.png").unlink()
     rep = build_report(out, out=tmp_path / "report", images="a,b")
     a = next(v for v in rep.images if v.image == "a")
     b = next(v for v in rep.images if v.image == "b")
@@ -516,7 +516,7 @@ def test_decompression_bombs_are_listed_with_the_data_set_problems_from_their_he
     (bomb16.unlink(), bomb8.unlink())
     with pytest.raises(ValueError, match=r"good\.png: it declares 64x64 = 4096 pixels, more than max_pixels=1000"):
         run_bench(_bench(data, out, "max_pixels=1000"))
-    assert not (out / "folder").exists()
+    assert not folder_dir(out, data / "LR", data / "HR").exists()
     assert run_bench(_bench(data, out, "max_pixels=4096"))["num_images"] == 1
     assert read_image(data / "HR" / "good.png").shape == (64, 64, 3)
 
@@ -532,7 +532,7 @@ def test_changed_precomputed_sources_are_imported_again_never_scored_from_old_co
     data = tmp_path / "data"
     make_pairs(data, ["a", "b"])
     run_bench(_bench(data, tmp_path / "made", "runs=2"))
-    made = tmp_path / "made" / "folder" / "noise_control" / "samples"
+    made = folder_dir(tmp_path / "made", data / "LR", data / "HR") / "noise_control" / "samples"
     src = tmp_path / "outputs"
     sh.copytree(made, src)
 
@@ -548,7 +548,7 @@ def test_changed_precomputed_sources_are_imported_again_never_scored_from_old_co
     changed = [r.getMessage() for r in caplog.records if "changed since it was imported" in r.getMessage()]
     assert len(changed) == 1 and "sample01/a.png" in changed[0]  # only the changed file is imported again
     fresh = run_bench(args(tmp_path / "fresh"))  # the truth: a first import of the files as they are now
-    scores = lambda out: pd.read_csv(out / "folder" / "precomputed" / "scores.csv")  # noqa: E731
+    scores = lambda out: pd.read_csv(folder_dir(out, data / "LR", data / "HR") / "precomputed" / "scores.csv")  # noqa: E731
     assert scores(tmp_path / "out").equals(scores(tmp_path / "fresh"))
     assert again["metrics"]["psnr"]["mean"] == fresh["metrics"]["psnr"]["mean"] != first["metrics"]["psnr"]["mean"]
 
@@ -589,7 +589,7 @@ def test_streamed_scoring_equals_scoring_all_runs_at_once(tmp_path):
     run_bench(_bench(data, out, "runs=5"))
     cfg = compose(_bench(data, out, "runs=5"))
     samples = FolderDataset(str(data / "LR"), str(data / "HR")).samples()
-    store = Store(out, "folder", "noise_control")
+    store = Store(out, folder_dir(out, data / "LR", data / "HR").name, "noise_control")
     plan = plan_metrics(cfg, True, torch.device("cpu"))
     seeds = list(range(5))
     results = {c: score(samples, store, 5, seeds, plan, 4, torch.device("cpu"), chunk=c) for c in (1, 2, 5)}
@@ -611,7 +611,7 @@ def test_run_whose_samples_cannot_fit_on_disk_or_in_memory_is_refused_before_any
     with pytest.raises(ValueError, match=r"2 image\(s\) x 100 run\(s\) need about 0\.00 GiB.*has 0\.00 GiB free"
                                          r".*output_dir=<dir>") as err:
         run_bench(_bench(data, out, "runs=100"))
-    assert not (out / "folder" / "noise_control" / "samples").exists()
+    assert not (folder_dir(out, data / "LR", data / "HR") / "noise_control" / "samples").exists()
     assert resources.estimate([s for s in _samples(data)], 100, 4, 2, 16)[0] == 2 * 64 * 64 * 3 * 100
     monkeypatch.setattr(resources, "_free_bytes", lambda folder: None)
     monkeypatch.setattr(resources, "_available_memory", lambda: 1000)

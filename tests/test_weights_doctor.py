@@ -116,7 +116,7 @@ def test_cli_entry_point(tmp_path):
 def test_run_stops_before_generation_when_method_files_are_missing_offline(tmp_path, monkeypatch):
     from methods.noise_control import NoiseControl
 
-    from conftest import make_pairs, run_bench
+    from conftest import folder_dir, make_pairs, run_bench
 
     lr, hr = make_pairs(tmp_path / "d", ["a", "b"])
     want = tmp_path / "ckpt" / "model.safetensors"
@@ -128,7 +128,7 @@ def test_run_stops_before_generation_when_method_files_are_missing_offline(tmp_p
     with pytest.raises(FileNotFoundError, match="model.safetensors") as err:
         run_bench(args)
     assert str(want) in str(err.value) and "noise_control" in str(err.value)
-    assert not (tmp_path / "out" / "folder").exists()
+    assert not folder_dir(tmp_path / "out", lr, hr).exists()
     want.parent.mkdir()
     want.write_bytes(b"w")
     assert run_bench(args)["metrics"]["psnr"]["mean"] is not None
