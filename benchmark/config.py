@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 from hydra.core.config_store import ConfigStore
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
+from benchmark.data import folder_name
 from benchmark.errors import UserError
 
 if TYPE_CHECKING:  # torch is imported where a device is made: typos in a command line fail fast
@@ -89,10 +90,6 @@ def folder_name_resolver(*, _parent_: Any) -> str:
     name :func:`benchmark.data.folder_name` derives from the node's ``lr_dir`` and ``hr_dir``, so
     ``hydra.run.dir``, the results folder and the reports all use it. ``folder`` while ``lr_dir`` is
     unset (the preflight names that key)."""
-    from omegaconf import OmegaConf
-
-    from benchmark.data import folder_name
-
     if OmegaConf.is_missing(_parent_, "lr_dir") or _parent_.get("lr_dir") in (None, ""):
         return "folder"
     hr = None if OmegaConf.is_missing(_parent_, "hr_dir") else _parent_.get("hr_dir")
@@ -100,8 +97,6 @@ def folder_name_resolver(*, _parent_: Any) -> str:
 
 
 def _register_folder_name() -> None:
-    from omegaconf import OmegaConf
-
     if not OmegaConf.has_resolver("srbench_folder_name"):
         OmegaConf.register_new_resolver("srbench_folder_name", folder_name_resolver, use_cache=False)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import cpu_model  # noqa: E402
 
 
 def tiny_unet():
@@ -140,9 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         lr = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
         cond = torch.nn.functional.interpolate(lr, scale_factor=4, mode="bicubic")
         sample = make_sampler(unet, steps, device, dtype, True, (3, 64, 64))
-        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                    if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-        machine = f"{cpu}, {os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()}"
+        machine = f"{cpu_model()}, {os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()}"
         what = "tiny UNet2DModel (random weights), fp32, 64x64 pixels, LR concatenated"
         gen_device = "cpu"
     params = sum(p.numel() for p in unet.parameters())

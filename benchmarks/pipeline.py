@@ -48,7 +48,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -59,27 +58,10 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SHARED = ROOT.parent / "shared" / "data"
+from benchmarks.common import add_realsr_options, cpu_model, load_average, realsr_problem  # noqa: E402
+
 TARGET_HARNESS_MS = 3.0
 TARGET_RATIO = 1.5
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def load_average() -> str:
-    try:
-        one, five, fifteen = os.getloadavg()
-        return f"{one:.2f} {five:.2f} {fifteen:.2f}"
-    except OSError:
-        return "unknown"
 
 
 def compose(overrides: list[str]):
@@ -157,21 +139,14 @@ def describe(mode: str, wall: float, res: dict[str, Any]) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=SHARED / "realsr_subset", help="folder with test_LR/ and test_HR/")
-    ap.add_argument("--niqe-params", type=Path, default=SHARED / "niqe_pris_params.npz")
-    ap.add_argument("--images", type=int, default=20)
-    ap.add_argument("--runs", type=int, default=10)
+    add_realsr_options(ap)
     ap.add_argument("--batch-size", type=int, default=10)
     ap.add_argument("--workdir", type=Path, default=None, help="where data copies and results go (default: temporary)")
     ap.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run (smoke tests)")
     args = ap.parse_args(argv)
-    for p in (args.data / "test_LR", args.data / "test_HR", args.niqe_params):
-        if not p.exists():
-            print(f"error: {p} is missing (RealSR subset and NIQE params are expected in ../shared/data)",
-                  file=sys.stderr)
-            return 2
-    if args.runs < 2 or args.images < 1:
-        print("error: --runs must be >= 2 (G-STD/L-STD) and --images >= 1", file=sys.stderr)
+    problem = realsr_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
 
     import torch

@@ -32,7 +32,6 @@ import argparse
 import glob
 import hashlib
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -44,10 +43,11 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import add_realsr_options, cpu_model, realsr_problem  # noqa: E402
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
 
 
 class PeakRSS:
@@ -269,32 +269,15 @@ def overhead(samples, workdir: Path, runs: int) -> dict[str, float]:
 # ----------------------------------------------------------------------------- main
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=SHARED / "realsr_subset", help="folder with test_LR/ and test_HR/")
-    ap.add_argument("--niqe-params", type=Path, default=SHARED / "niqe_pris_params.npz")
-    ap.add_argument("--images", type=int, default=20)
-    ap.add_argument("--runs", type=int, default=10)
+    add_realsr_options(ap)
     ap.add_argument("--tol", type=float, default=1e-6)
     ap.add_argument("--workdir", type=Path, default=None, help="where SR images go (default: a temporary folder)")
     args = ap.parse_args(argv)
-    for p in (args.data / "test_LR", args.data / "test_HR", args.niqe_params):
-        if not p.exists():
-            print(f"error: {p} is missing (RealSR subset and NIQE params are expected in ../shared/data)",
-                  file=sys.stderr)
-            return 2
-    if args.runs < 2 or args.images < 1:
-        print("error: --runs must be >= 2 (G-STD/L-STD) and --images >= 1", file=sys.stderr)
+    problem = realsr_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
 
     from benchmark.data import FolderDataset

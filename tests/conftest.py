@@ -117,3 +117,15 @@ def requires(path: Path):
 
 
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The headless Chromium the HTML report tests drive, or a skip that says how to install one."""
+    from browser import find_chromium
+
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("chromium not found on PATH (install Debian's chromium: apt-get install chromium; "
+                    ".ci/run tries this; or set SRBENCH_CHROMIUM)")
+    return exe

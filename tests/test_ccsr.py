@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from benchmarks.make_tiny_ccsr import build_tiny_ccsr
+from ccsr_helpers import SMALL, gens, lr_image, make
 from conftest import folder_dir, make_pairs, run_bench
 from methods.ccsr import CCSR, finish, prepare_lr
 from methods.ccsr_sampler import (
@@ -23,7 +24,6 @@ from methods.ccsr_sampler import (
     wavelet_color_fix,
 )
 
-SMALL = dict(process_size=64)  # 16x16 LR -> 64x64 SR, 8x8 latent: the tiny models run in milliseconds
 
 
 @pytest.fixture(scope="session")
@@ -32,24 +32,9 @@ def tiny(tmp_path_factory) -> tuple[Path, Path]:
     return build_tiny_ccsr(tmp_path_factory.mktemp("tiny_ccsr"))
 
 
-def make(tiny, **kw) -> CCSR:
-    m = CCSR(str(tiny[0]), str(tiny[1]), **{**SMALL, **kw})
-    m.load(torch.device("cpu"))
-    return m
-
-
 @pytest.fixture(scope="module")
 def ccsr(tiny) -> CCSR:
     return make(tiny)
-
-
-def lr_image(seed: int = 0, size: int = 16) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(1, 3, size, size, generator=g).mul(255).round().div(255)
-
-
-def gens(*seeds: int) -> list[torch.Generator]:
-    return [torch.Generator().manual_seed(s) for s in seeds]
 
 
 def copy_tree(tiny, tmp_path) -> tuple[Path, Path]:

@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from benchmarks.make_tiny_ccsr import build_tiny_ccsr
+from ccsr_helpers import gens, lr_image, make
 from conftest import ROOT, compose, make_pairs
 from methods.ccsr import CCSR
 from methods.ccsr_sampler import FastPath, inductor_problem
 
-SMALL = dict(process_size=64)  # 16x16 LR -> 64x64 SR, 8x8 latent
 
 
 @pytest.fixture(scope="module")
@@ -28,24 +28,9 @@ def tiny(tmp_path_factory):
     return build_tiny_ccsr(tmp_path_factory.mktemp("tiny_ccsr_fast"))
 
 
-def make(tiny, **kw) -> CCSR:
-    m = CCSR(str(tiny[0]), str(tiny[1]), **{**SMALL, **kw})
-    m.load(torch.device("cpu"))
-    return m
-
-
 @pytest.fixture(scope="module")
 def eager(tiny) -> CCSR:
     return make(tiny)
-
-
-def lr_image(seed: int = 0, size: int = 16) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(1, 3, size, size, generator=g).mul(255).round().div(255)
-
-
-def gens(*seeds: int) -> list[torch.Generator]:
-    return [torch.Generator().manual_seed(s) for s in seeds]
 
 
 SEEDS = (0, 1, 2)

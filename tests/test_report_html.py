@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import Browser, find_chromium
+from browser import Browser
 from conftest import make_pairs, run_bench
 from PIL import Image
 
@@ -109,15 +109,6 @@ PROBE = """(() => ({
   tables: Array.from(document.querySelectorAll('table')).map(t => ({id: t.id, rows: t.rows.length,
       height: t.getBoundingClientRect().height, text: t.innerText})),
 }))()"""
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    exe = find_chromium()
-    if exe is None:
-        pytest.skip("chromium not found on PATH (install Debian's chromium: apt-get install chromium; "
-                    ".ci/run tries this; or set SRBENCH_CHROMIUM)")
-    return exe
 
 
 def test_html_in_headless_chromium(bench, chromium, tmp_path):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from browser import Browser, find_chromium
+from browser import Browser
 from conftest import make_pairs, run_bench
 from PIL import Image
 from report_fixtures import recorded_figures, stored_results
@@ -175,15 +175,6 @@ PROBE = """(() => {
     headers: Array.from(document.querySelectorAll('#table1-data th')).map(t => t.innerText),
   };
 })()"""
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    exe = find_chromium()
-    if exe is None:
-        pytest.skip("chromium not found on PATH (install Debian's chromium: apt-get install chromium; "
-                    ".ci/run tries this; or set SRBENCH_CHROMIUM)")
-    return exe
 
 
 def test_compact_html_page_in_chromium(two, chromium, tmp_path):

@@ -24,6 +24,24 @@ from benchmark.report import tables
 from benchmark.report.console import format_table  # noqa: F401  (the runner's end-of-run table)
 from benchmark.report.collect import collect, dataset_order, method_order
 from benchmark.stats import StatsConfig
+from benchmark.store import atomic_write_bytes
+from benchmark import datarecord
+from benchmark.report.plots import scores
+from benchmark.report.tables import digits, fmt, label
+from benchmark.images import write_png_atomic
+from benchmark.images import read_image
+from benchmark.report import plots
+from benchmark.report.allruns import plot_all_runs
+from benchmark.errors import UserError
+from benchmark.write_errors import check_writable
+from benchmark.report import names as names_mod
+from benchmark.report import plots as plots_mod
+from benchmark.report.collect import _split
+from benchmark.report import significance
+from benchmark.report.html import write_html
+from benchmark.report.quality_stability import plot_quality_stability
+from benchmark.report import spread
+from benchmark.report.runs_plot import plot_runs_needed
 
 log = logging.getLogger("srbench")
 
@@ -60,7 +78,6 @@ class Report:
 
 
 def _write(path: Path, text: str, files: list[Path]) -> None:
-    from benchmark.store import atomic_write_bytes
 
     atomic_write_bytes(path, text.encode())
     files.append(path)
@@ -75,7 +92,6 @@ def _dataset_samples(df: pd.DataFrame, dataset: str) -> tuple[dict[str, Any], st
     moved to another machine, or results written before the record existed), so any failure
     becomes a note in the report instead of an error.
     """
-    from benchmark import datarecord
 
     sub = df[df["dataset"] == dataset]
     folder = sub["path"].iloc[0]
@@ -96,7 +112,6 @@ def _dataset_samples(df: pd.DataFrame, dataset: str) -> tuple[dict[str, Any], st
 
 
 def _image_ids(df: pd.DataFrame, dataset: str, methods: Sequence[str]) -> list[str]:
-    from benchmark.report.plots import scores
 
     ids: set[str] = set()
     for m in methods:
@@ -118,7 +133,6 @@ def _score_cells(values: pd.DataFrame, image: str, methods: Sequence[str]) -> tu
     A stochastic method's cell is ``mean ± std`` over its runs of this image (population std,
     ddof=0, as G-STD), with min..max in ``title``; a deterministic method's cell is its value.
     """
-    from benchmark.report.tables import digits, fmt, label
 
     v = values[values["image"] == image]
     metrics = list(dict.fromkeys(v["metric"]))
@@ -144,7 +158,6 @@ def _score_cells(values: pd.DataFrame, image: str, methods: Sequence[str]) -> tu
 
 
 def _save_png(arr: np.ndarray, path: Path, files: list[Path] | None = None) -> str:
-    from benchmark.images import write_png_atomic
 
     write_png_atomic(path, arr)
     if files is not None:
@@ -159,8 +172,6 @@ def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, sa
     L-STD map (copied into ``images/``), the image's scores and spread over runs (``values``, from
     :func:`benchmark.report.spread.run_values`), its spread figure and, with ``all_runs``, the
     all-runs strip; the paper figures (visual comparison, L-STD maps) are written and linked."""
-    from benchmark.images import read_image
-    from benchmark.report import plots
 
     view = ImageView(dataset, image)
     assets = rep.out / "images" / plots.asset_name(dataset) / plots.asset_name(image)  # unique per id
@@ -238,7 +249,6 @@ def _per_image(rep: Report, dataset: str, methods: Sequence[str], image: str, sa
         view.figures.append(rel(spread[0]))
         view.links += [(f"spread of runs ({f.suffix[1:].upper()})", rel(f)) for f in spread[1:]]
     if all_runs:
-        from benchmark.report.allruns import plot_all_runs
 
         files, why = plot_all_runs(rep.df, dataset, methods, image, ref, plots_dir)
         rep.notes += why
@@ -254,7 +264,6 @@ def _check_images(chosen: list[str] | None, ids_of: Mapping[str, list[str]], key
 
     Checked before anything is written, so a typo never yields a report that silently lacks an image.
     """
-    from benchmark.errors import UserError
 
     if not chosen:
         return
@@ -272,7 +281,6 @@ def _check_images(chosen: list[str] | None, ids_of: Mapping[str, list[str]], key
 def _check_out(out: Path) -> None:
     """Create the report folder, or raise ValueError pointing to ``out=`` when it cannot be written
     (a results folder on a read-only share is still reportable, into another folder)."""
-    from benchmark.write_errors import check_writable
 
     try:
         check_writable(out)
@@ -305,7 +313,6 @@ def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
     Raises :class:`benchmark.errors.UserError` (before anything is written) when an id of
     ``images`` or ``all_runs`` is in none of the data sets, naming it and the valid ids.
     """
-    from benchmark.report import names as names_mod
 
     with names_mod.metric_labels(names or {}):
         return _build_report(root, datasets, methods, out, images, max_images, plots, html, stats, runs_plot,
@@ -314,11 +321,8 @@ def build_report(root: str | Path, datasets: str | Sequence[str] | None = None,
 
 def _build_report(root, datasets, methods, out, images, max_images, plots, html, stats, runs_plot,
                   names: dict[str, str], all_runs=None) -> Report:
-    from benchmark.report import plots as plots_mod
-    from benchmark.report.collect import _split
 
     root = Path(root)
-    from benchmark.report import names as names_mod
 
     df = collect(root, datasets, methods)
     if names:
@@ -339,7 +343,6 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
     out = Path(out) if out is not None else (root if root.is_dir() else root.parent) / "report"
     _check_out(out)
     stats = StatsConfig() if stats is None else stats
-    from benchmark.report import significance
 
     significance.clear_cache()  # files may have changed since an earlier report in this process
     table = tables.build(df, ds_order, m_order, stats)
@@ -361,11 +364,9 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
             rep.plots.setdefault(ds, [])
             rep.plots[ds] += plots_mod.plot_gstd(df, ds, ms, plots_dir)
             rep.plots[ds] += plots_mod.plot_scatter(df, ds, ms, plots_dir)
-            from benchmark.report.quality_stability import plot_quality_stability
 
             rep.plots[ds] += plot_quality_stability(df, ds, ms, plots_dir)  # mean vs G-STD, one point per method
             if runs_plot:
-                from benchmark.report.runs_plot import plot_runs_needed
 
                 files, why = plot_runs_needed(df, ds, ms, plots_dir, seed=stats.seed)
                 rep.plots[ds] += files
@@ -384,7 +385,6 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
             samples, why = _dataset_samples(df, ds)
             if why:
                 rep.notes.append(why)
-            from benchmark.report import spread
 
             values = spread.run_values(df, ds, ms, pick)
             spread_figs, spread_csv = spread.plot_spread(df, ds, ms, pick, plots_dir)
@@ -395,7 +395,6 @@ def _build_report(root, datasets, methods, out, images, max_images, plots, html,
     for paths in rep.plots.values():
         rep.files += paths
     if html:
-        from benchmark.report.html import write_html
 
         rep.files.append(write_html(rep))
     _readable(out)

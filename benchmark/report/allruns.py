@@ -18,6 +18,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from benchmark.images import read_image
+from benchmark.report import plots
+from benchmark.report.tables import label
+from benchmark.store import atomic_write_csv
+from benchmark.report.plots import asset_name
 
 FULL_BELOW = 160  # images at most this many pixels on the short side are shown whole
 CROP = 128  # else a crop of this size (or a quarter of the short side, if larger)
@@ -46,10 +51,6 @@ def plot_all_runs(df: pd.DataFrame, dataset: str, methods: Sequence[str], image:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from benchmark.images import read_image
-    from benchmark.report import plots
-    from benchmark.report.tables import label
-    from benchmark.store import atomic_write_csv
 
     notes: list[str] = []
     ranking = plots.ranking_metric(df, dataset)
@@ -108,7 +109,6 @@ def plot_all_runs(df: pd.DataFrame, dataset: str, methods: Sequence[str], image:
                 ax.set_ylabel(m, fontsize=7)
     fig.suptitle(f"{dataset}/{image}: every run (crop {size}x{size} at y={top}, x={left})", fontsize=8)
     fig.tight_layout()
-    from benchmark.report.plots import asset_name
 
     stem = f"allruns_{asset_name(dataset)}_{asset_name(image)}"
     files = plots.save(fig, out_dir, stem)

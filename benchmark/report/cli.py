@@ -5,6 +5,9 @@ from __future__ import annotations
 import sys
 
 from benchmark.cliargs import EXIT_OK, EXIT_USAGE, option_style
+from benchmark.stats import StatsConfig
+from benchmark.report.names import load
+from benchmark.report import build_report
 
 USAGE = """usage: python -m benchmark report <output_dir> [--datasets a,b] [--methods x,y] [--out <dir>]
                                   [--images id1,id2] [--max-images 6] [--all-runs id1,id2]
@@ -102,14 +105,12 @@ def parse(argv: list[str]) -> dict:
         else:
             kwargs[key] = value
     if stats_keys:
-        from benchmark.stats import StatsConfig
 
         try:
             kwargs["stats"] = StatsConfig.from_mapping(stats_keys)
         except (TypeError, ValueError) as err:  # int("x") / float("x") name no key: add it
             raise ValueError(f"{', '.join(f'stats.{k}={v}' for k, v in stats_keys.items())}: {err}") from None
     if name_items or "_names_file" in kwargs:
-        from benchmark.report.names import load
 
         kwargs["names"] = load(kwargs.pop("_names_file", None), name_items)
     if kwargs["root"] is None:
@@ -118,7 +119,6 @@ def parse(argv: list[str]) -> dict:
 
 
 def report_main(argv: list[str]) -> int:
-    from benchmark.report import build_report
 
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from benchmark.results import Result
 from benchmark.stats import Interval
+from benchmark.metrics import METRICS
 
 LSTD = "lstd"  # name of the L-STD pseudo-metric in the tidy frame
 
@@ -61,7 +62,6 @@ def _with_defaults(name: str, opts: dict[str, Any]) -> dict[str, Any]:
     """The options as the metric applies them: its schema's defaults filled in, so a result
     written before a config file declared its defaults (``psnr: {}``) has the same protocol as
     one that names them. Options the schema refuses are kept as they are (and differ)."""
-    from benchmark.metrics import METRICS
 
     if name not in METRICS:
         return opts

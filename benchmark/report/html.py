@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from benchmark.report import tables
+from benchmark.store import atomic_write_bytes
 
 if TYPE_CHECKING:
     from benchmark.report import Report
@@ -59,7 +60,6 @@ def render(rep: Report) -> str:
 
 
 def write_html(rep: Report) -> Path:
-    from benchmark.store import atomic_write_bytes
 
     path = rep.out / "index.html"
     atomic_write_bytes(path, render(rep).encode())

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 import pandas as pd
+from benchmark.metrics import METRICS
 
 _METRIC_LABELS: dict[str, str] = {}
 
@@ -66,7 +67,6 @@ def apply(df: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
 @contextmanager
 def metric_labels(names: Mapping[str, str]) -> Iterator[None]:
     """Use ``names`` for metric labels (``psnr: PSNR-Y``) while a report is written."""
-    from benchmark.metrics import METRICS
 
     old = dict(_METRIC_LABELS)
     _METRIC_LABELS.update({k: v for k, v in names.items() if k in METRICS or k == "lstd"})

@@ -16,6 +16,9 @@ from typing import Sequence
 import pandas as pd
 
 from benchmark.report.collect import LSTD
+from benchmark.report.plots import save, slug
+from benchmark.report.tables import label
+from benchmark.store import atomic_write_csv
 
 
 def points(df: pd.DataFrame, dataset: str, methods: Sequence[str]) -> pd.DataFrame:
@@ -41,8 +44,6 @@ def plot_quality_stability(df: pd.DataFrame, dataset: str, methods: Sequence[str
     """``quality_stability_<dataset>.png/.pdf`` (one panel per metric) and its ``.csv``."""
     import matplotlib.pyplot as plt
 
-    from benchmark.report.plots import save, slug
-    from benchmark.report.tables import label
 
     pts = points(df, dataset, methods)
     if pts.empty or not pts["stochastic"].any():
@@ -70,7 +71,6 @@ def plot_quality_stability(df: pd.DataFrame, dataset: str, methods: Sequence[str
     stem = f"quality_stability_{slug(dataset)}"
     files = save(fig, out_dir, stem)
     csv = out_dir / f"{stem}.csv"
-    from benchmark.store import atomic_write_csv
 
     atomic_write_csv(csv, pts)
     return files + [csv]

@@ -24,6 +24,10 @@ import pandas as pd
 
 from benchmark import stats
 from benchmark.report.collect import LSTD
+from benchmark.images import read_image
+from benchmark.report.plots import sample_path
+from benchmark.report.plots import save, slug
+from benchmark.report.tables import label
 
 log = logging.getLogger("srbench")
 
@@ -31,8 +35,6 @@ DEFAULT_DRAWS = 10
 
 
 def _stacks(folder: str, images: Sequence[str], runs: int) -> Iterator[np.ndarray]:
-    from benchmark.images import read_image
-    from benchmark.report.plots import sample_path
 
     for image in images:
         yield np.stack([read_image(sample_path(folder, image, r)) for r in range(runs)])
@@ -68,7 +70,6 @@ def curves(df: pd.DataFrame, dataset: str, method: str, draws: int = DEFAULT_DRA
         notes.append(f"{dataset}/{method}: no scores.csv in {folder}; G-STD curves left out")
     lstd_path = Path(folder) / "lstd.csv"
     images = list(pd.read_csv(lstd_path, dtype={"image": str})["image"]) if lstd_path.is_file() else []
-    from benchmark.report.plots import sample_path
 
     absent = [i for i in images for k in range(runs) if not sample_path(folder, i, k).is_file()]
     if not images or absent:
@@ -86,8 +87,6 @@ def plot_runs_needed(df: pd.DataFrame, dataset: str, methods: Sequence[str], out
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    from benchmark.report.plots import save, slug
-    from benchmark.report.tables import label
 
     sub = df[(df["dataset"] == dataset) & df["method"].isin(methods) & df["stochastic"]]
     per_method: dict[str, tuple[list[int], dict[str, np.ndarray]]] = {}

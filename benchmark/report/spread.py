@@ -19,13 +19,17 @@ import numpy as np
 import pandas as pd
 
 from benchmark.report.collect import LSTD
+from benchmark.report.tables import paper_order
+from benchmark.report.plots import scores
+from benchmark.report.tables import label
+from benchmark.report.plots import asset_name, save, slug
+from benchmark.store import atomic_write_csv
 
 COLUMNS = ["dataset", "image", "metric", "method", "run", "seed", "value", "stochastic"]
 
 
 def metrics_of(df: pd.DataFrame, dataset: str) -> list[str]:
     """Per-image metrics of a data set with at least one value, in the table's row order."""
-    from benchmark.report.tables import paper_order
 
     ok = df[(df["dataset"] == dataset) & (df["status"] == "ok") & df["kind"].isin(["FR", "NR"])
             & (df["metric"] != LSTD)]
@@ -39,7 +43,6 @@ def run_values(df: pd.DataFrame, dataset: str, methods: Sequence[str], images: S
 
     Deterministic methods give their one run (run 0). Methods without scores.csv give no rows.
     """
-    from benchmark.report.plots import scores
 
     metrics = metrics_of(df, dataset)
     parts = []
@@ -77,7 +80,6 @@ def draw(values: pd.DataFrame, dataset: str, image: str, methods: Sequence[str])
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from benchmark.report.tables import label
 
     v = values[values["image"] == image]
     metrics = list(dict.fromkeys(v["metric"]))
@@ -128,8 +130,6 @@ def plot_spread(df: pd.DataFrame, dataset: str, methods: Sequence[str], images: 
     Returns ({image: [png, pdf]}, [csv]); nothing when no stochastic method has values (a spread
     of deterministic methods alone says nothing).
     """
-    from benchmark.report.plots import asset_name, save, slug
-    from benchmark.store import atomic_write_csv
 
     values = run_values(df, dataset, methods, images)
     if values.empty or not values["stochastic"].any():

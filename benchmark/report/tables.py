@@ -33,6 +33,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from benchmark.report.collect import LSTD, dataset_order, method_order
+from benchmark.metrics import METRICS
+from benchmark.report.names import metric_label
+from benchmark.report.significance import TIED, UNTESTED, best_vs_second
 
 if TYPE_CHECKING:
     from benchmark.report.significance import Verdict
@@ -45,7 +48,6 @@ UNDEFINED = "-"   # G-STD / L-STD of a deterministic method (or of a single run)
 
 
 def _spec(metric: str):
-    from benchmark.metrics import METRICS
 
     return METRICS.get(metric) if metric in METRICS else None
 
@@ -53,7 +55,6 @@ def _spec(metric: str):
 def label(metric: str) -> str:
     """Printed name: ``names.<metric>=`` of the report, else the spec's ``label`` (L-STD for the
     pixel-level std; unknown names upper-case)."""
-    from benchmark.report.names import metric_label
 
     if metric_label(metric) is not None:
         return metric_label(metric)
@@ -73,7 +74,6 @@ def digits(metric: str) -> int:
 
 def paper_order() -> list[str]:
     """Registered metrics in the row order of the paper's Table 1 (the specs' ``table_row``)."""
-    from benchmark.metrics import METRICS
 
     specs = [METRICS.get(n) for n in METRICS.names()]
     return [s.name for s in sorted(specs, key=lambda s: s.table_row)]
@@ -297,7 +297,6 @@ def build(df: pd.DataFrame, datasets: Sequence[str] | None = None, methods: Sequ
 def _test(row: Row, part: str, parts: list[Part | None], better: bool, df: pd.DataFrame, dataset: str,
           methods: Sequence[str], cfg: StatsConfig, untested: list[str]) -> None:
     """Best vs second of one row part; a tie takes the colours away and marks both with a dagger."""
-    from benchmark.report.significance import TIED, UNTESTED, best_vs_second
 
     best = [m for m, p in zip(methods, parts) if p is not None and p.rank == 1]
     second = [m for m, p in zip(methods, parts) if p is not None and p.rank == 2]
