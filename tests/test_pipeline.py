@@ -324,3 +324,32 @@ def test_temporaries_of_a_killed_write_are_removed_only_for_this_runs_images(tmp
 
     removed = remove_stale_temporaries([Sample("im.v3", Path("x.png"), None, (4, 4))], store, 2)
     assert removed == [ours] and not ours.exists() and other.exists() and final.exists()
+
+
+# ----------------------------------------------------------------------------- scoring device
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: scores on cuda vs cpu (issue 17)")
+def test_scores_on_the_gpu_equal_the_cpu_scores(tmp_path):
+    """Issue 17: per-image PSNR/SSIM/NIQE and L-STD computed on a GPU equal the CPU values to 1e-6."""
+    from conftest import NIQE_NPZ
+
+    lr, hr = make_pairs(tmp_path / "data", ["img"], lr_size=(32, 40))
+    smp = FolderDataset(str(lr), str(hr), 4, "t").samples()[0]
+    arrays = [to_uint8(o) for o in _noise_outputs(128, 160, 4)]
+    names = ["psnr", "ssim"] + (["niqe"] if NIQE_NPZ.exists() else [])
+    options = {"niqe": {"params_path": str(NIQE_NPZ)}} if NIQE_NPZ.exists() else {}
+    got = {}
+    for dev in ("cpu", "cuda"):
+        device = torch.device(dev)
+        plan = MetricPlan(build_scorers(names, options, device, 4), {})
+        excluded: list = []
+        image = ImageScoring(smp, [0, 1, 2, 3], per_image_metrics(plan), 4, device, excluded)
+        image.add([0, 1, 2, 3], arrays)
+        got[dev] = (image.rows, image.finish(), excluded)
+    (cpu_rows, cpu_lstd, cpu_ex), (gpu_rows, gpu_lstd, gpu_ex) = got["cpu"], got["cuda"]
+    assert cpu_ex == gpu_ex == [] and len(cpu_rows) == len(gpu_rows) == 4 * len(names)
+    for a, b in zip(cpu_rows, gpu_rows):
+        assert a[:4] == b[:4]  # image, run, seed, metric
+        assert abs(a[4] - b[4]) <= 1e-6 * max(1.0, abs(a[4])), (a, b)
+    assert abs(cpu_lstd - gpu_lstd) <= 1e-6
