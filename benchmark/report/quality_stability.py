@@ -16,7 +16,8 @@ from typing import Sequence
 import pandas as pd
 
 from benchmark.report.collect import LSTD
-from benchmark.report.plots import save, slug
+from benchmark.report import plots  # plots.save called through the module: one place to observe every saved figure
+from benchmark.report.plots import slug
 from benchmark.report.tables import label
 from benchmark.store import atomic_write_csv
 
@@ -69,7 +70,7 @@ def plot_quality_stability(df: pd.DataFrame, dataset: str, methods: Sequence[str
     fig.suptitle(f"{dataset}: quality (mean) against stability (G-STD), one point per method", fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.85, 1))
     stem = f"quality_stability_{slug(dataset)}"
-    files = save(fig, out_dir, stem)
+    files = plots.save(fig, out_dir, stem)
     csv = out_dir / f"{stem}.csv"
 
     atomic_write_csv(csv, pts)

@@ -26,7 +26,8 @@ from benchmark import stats
 from benchmark.report.collect import LSTD
 from benchmark.images import read_image
 from benchmark.report.plots import sample_path
-from benchmark.report.plots import save, slug
+from benchmark.report import plots  # plots.save called through the module: one place to observe every saved figure
+from benchmark.report.plots import slug
 from benchmark.report.tables import label
 
 log = logging.getLogger("srbench")
@@ -125,4 +126,4 @@ def plot_runs_needed(df: pd.DataFrame, dataset: str, methods: Sequence[str], out
     fig.suptitle(f"{dataset}: estimate from N of the stored runs (median, 5-95% over {draws} draws; "
                  f"bar: interval at all runs)", fontsize=9)
     fig.tight_layout()
-    return save(fig, out_dir, f"runs_{slug(dataset)}"), notes
+    return plots.save(fig, out_dir, f"runs_{slug(dataset)}"), notes

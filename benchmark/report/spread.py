@@ -22,7 +22,8 @@ from benchmark.report.collect import LSTD
 from benchmark.report.tables import paper_order
 from benchmark.report.plots import scores
 from benchmark.report.tables import label
-from benchmark.report.plots import asset_name, save, slug
+from benchmark.report import plots  # plots.save called through the module: one place to observe every saved figure
+from benchmark.report.plots import asset_name, slug
 from benchmark.store import atomic_write_csv
 
 COLUMNS = ["dataset", "image", "metric", "method", "run", "seed", "value", "stochastic"]
@@ -139,7 +140,7 @@ def plot_spread(df: pd.DataFrame, dataset: str, methods: Sequence[str], images: 
         if not (values["image"] == image).any() or not values[values["image"] == image]["stochastic"].any():
             continue
         fig = draw(values, dataset, image, methods)
-        figures[image] = save(fig, out_dir, f"spread_{asset_name(dataset)}_{asset_name(image)}")
+        figures[image] = plots.save(fig, out_dir, f"spread_{asset_name(dataset)}_{asset_name(image)}")
     csv = out_dir / f"spread_{slug(dataset)}.csv"
     atomic_write_csv(csv, values)
     return figures, [csv]
