@@ -11,6 +11,7 @@ so nothing half-written is ever taken for a finished file, and a rerun resumes).
 from __future__ import annotations
 
 import errno
+import shutil
 import os
 from pathlib import Path
 
@@ -69,6 +70,10 @@ def check_writable(folder: str | os.PathLike) -> None:
         raise OutputWriteError(code, f"output_dir={folder} cannot be written: {base} is "
                                      f"{'on a read-only file system' if code == errno.EROFS else 'not writable'}. "
                                      f"Fix: {_fix(base, code)}.")
+    if _virtual_fs(base):
+        raise OutputWriteError(errno.EACCES, f"output_dir={folder} cannot be written: {base} is on a virtual file "
+                                             f"system with no storage (such as /proc or /sys). Fix: choose a folder "
+                                             f"on a disk with output_dir=<dir>.")
     free = _free_bytes(base)
     if free is not None and free < MIN_FREE_BYTES:
         raise OutputWriteError(errno.ENOSPC, f"output_dir={folder} cannot be written: the disk holding {base} has "
@@ -80,12 +85,18 @@ MIN_FREE_BYTES = 1 << 20  # below this even Hydra's config files and the manifes
 
 
 def _free_bytes(path: Path) -> int | None:
-    import shutil
-
     try:
         return shutil.disk_usage(path).free
     except OSError:
         return None
+
+
+def _virtual_fs(path: Path) -> bool:
+    """True for a file system that reports no blocks at all (procfs, sysfs): not a full disk."""
+    try:
+        return shutil.disk_usage(path).total == 0
+    except OSError:
+        return False
 
 
 def _read_only_fs(path: Path) -> bool:

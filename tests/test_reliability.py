@@ -649,3 +649,14 @@ def test_reliability_doc_names_only_existing_tests():
     collected_functions = {c.split("[")[0] for c in collected}
     missing = [i for i in ids if i not in collected and i not in collected_functions]
     assert not missing, f"docs/reliability.md names tests that do not exist: {missing}"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_output_dir_on_a_virtual_file_system_is_not_called_a_full_disk():
+    """/proc reports 0 bytes free because it has no storage at all: say so, not "the disk is full"."""
+    from benchmark.write_errors import OutputWriteError, check_writable
+
+    with pytest.raises(OutputWriteError) as err:
+        check_writable("/proc/srbench-out")
+    msg = str(err.value)
+    assert "virtual file system" in msg and "output_dir=<dir>" in msg and "full" not in msg
