@@ -161,3 +161,16 @@ def test_html_in_headless_chromium(bench, chromium, tmp_path):
         assert im.width >= 1000 and im.height > 1000
         arr = np.asarray(im.convert("RGB"))
         assert arr.std() > 10  # not a blank page
+
+
+def test_runs_are_not_called_best_or_worst_without_a_metric_to_rank_them(tmp_path):
+    """LR-only folder and only full-reference metrics: no value ranks the runs, so the page names
+    run 0 and run N-1 plainly instead of calling them best and worst (fresh-user trial)."""
+    lr, _ = make_pairs(tmp_path / "d", ["a"], lr_size=(8, 8))
+    out = tmp_path / "out"
+    run_bench(["dataset=folder", f"dataset.lr_dir={lr}", "dataset.name=lronly", "runs=3", "metrics=[psnr]",
+               "crop_border=0", "device=cpu", f"output_dir={out}"])
+    rep = build_report(out, out=tmp_path / "report")
+    page = (rep.out / "index.html").read_text()
+    assert "best: run" not in page and "worst: run" not in page
+    assert "<figcaption>run 0</figcaption>" in page and "<figcaption>run 2</figcaption>" in page
