@@ -291,6 +291,11 @@ def scoring_table(sc: dict, device_name: str, gen_rows: list[dict]) -> str:
              f"{sc['size']}x{sc['size']}, {sc['runs']} runs, {device_name}:", "",
              "| images | whole process s |", "|---|---|"]
     lines += [f"| {n} | {sc['wall'][n]:.1f} |" for n in (lo, hi)]
+    if sc["per_run_s"] <= 0:  # the larger run was not slower: the difference is below the timing noise
+        lines += ["", f"Marginal harness + scoring time: not resolved ({hi} images took {sc['wall'][hi]:.1f} s, "
+                      f"{lo} images {sc['wall'][lo]:.1f} s: within the noise of process start-up); "
+                      f"rerun with more --scoring-images."]
+        return "\n".join(lines)
     lines += ["", f"Marginal harness + scoring time: {sc['per_run_s'] * 1000:.1f} ms per image-run "
                   f"({rate:.3g} image-runs/s)."]
     best = [r for r in gen_rows if "per_run_s" in r]
