@@ -31,7 +31,7 @@ from benchmark.scoring import ImageScoring, MetricPlan, build_scorers, per_image
 from benchmark.sink import SampleSink
 from benchmark.store import Store
 from benchmark.write_errors import OutputWriteError
-from conftest import make_pairs, run_bench
+from conftest import folder_dir, make_pairs, run_bench
 
 # The only results.json fields a pipelined and a sequential run of the same config may differ in:
 # wall-clock figures of the timing block, and the pipeline switch itself (recorded in config).
@@ -112,10 +112,10 @@ def test_pipelined_run_equals_sequential_run_byte_for_byte(tmp_path, pairs, meth
     out = tmp_path / "out"
     args = ["dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", f"output_dir={out}",
             "metrics=[psnr,ssim]", "device=cpu", f"method={method}", f"seed={seed}", f"runs={runs}", "batch_size=2"]
-    seq, pipe = _run_both(args, out, out / "folder" / method)
+    seq, pipe = _run_both(args, out, folder_dir(out, lr, hr) / method)
     assert seq == pipe and pipe["results"]["scoring_device"] == "cpu"
     assert len(pipe["pngs"]) == 3 * (runs if method == "noise_control" else 1)
-    scores = pd.read_csv(out / "folder" / method / "scores.csv")
+    scores = pd.read_csv(folder_dir(out, lr, hr) / method / "scores.csv")
     assert sorted(set(scores["seed"])) == list(range(seed, seed + (runs if method == "noise_control" else 1)))
 
 
@@ -131,7 +131,7 @@ def test_resumed_pipelined_run_equals_uninterrupted_sequential_run(tmp_path, pai
     missing (from disk after generation), img_c absent (streamed from memory)."""
     lr, hr = pairs
     out = tmp_path / "out"
-    root = out / "folder" / "noise_control"
+    root = folder_dir(out, lr, hr) / "noise_control"
     args = ["dataset=folder", f"dataset.lr_dir={lr}", f"dataset.hr_dir={hr}", f"output_dir={out}",
             "metrics=[psnr,ssim]", "device=cpu", "method=noise_control", "seed=2", "runs=3", "batch_size=2"]
     run_bench(args + ["pipeline=false"])
