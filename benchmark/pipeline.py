@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -122,8 +123,6 @@ class StreamScorer:
         self._send(("drop", sid))
 
     def _send(self, item: tuple) -> None:
-        import time
-
         t0 = time.perf_counter()
         self._queue.put(item)  # blocks while the scorer is busy with the previous chunk(s)
         self.blocked_seconds += time.perf_counter() - t0

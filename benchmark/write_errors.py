@@ -14,6 +14,7 @@ import errno
 import shutil
 import os
 from pathlib import Path
+from typing import Any
 
 _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
 _FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -70,11 +71,12 @@ def check_writable(folder: str | os.PathLike) -> None:
         raise OutputWriteError(code, f"output_dir={folder} cannot be written: {base} is "
                                      f"{'on a read-only file system' if code == errno.EROFS else 'not writable'}. "
                                      f"Fix: {_fix(base, code)}.")
-    if _virtual_fs(base):
+    usage = _disk_usage(base)
+    if usage is not None and usage.total == 0:  # procfs, sysfs: no storage at all, not a full disk
         raise OutputWriteError(errno.EACCES, f"output_dir={folder} cannot be written: {base} is on a virtual file "
                                              f"system with no storage (such as /proc or /sys). Fix: choose a folder "
                                              f"on a disk with output_dir=<dir>.")
-    free = _free_bytes(base)
+    free = usage.free if usage is not None else None
     if free is not None and free < MIN_FREE_BYTES:
         raise OutputWriteError(errno.ENOSPC, f"output_dir={folder} cannot be written: the disk holding {base} has "
                                              f"{free} bytes free (srbench needs at least {MIN_FREE_BYTES} to start). "
@@ -84,19 +86,12 @@ def check_writable(folder: str | os.PathLike) -> None:
 MIN_FREE_BYTES = 1 << 20  # below this even Hydra's config files and the manifest may not fit
 
 
-def _free_bytes(path: Path) -> int | None:
+def _disk_usage(path: Path) -> Any:
+    """``shutil.disk_usage(path)`` (total, used, free in bytes), or None where the OS cannot tell."""
     try:
-        return shutil.disk_usage(path).free
+        return shutil.disk_usage(path)
     except OSError:
         return None
-
-
-def _virtual_fs(path: Path) -> bool:
-    """True for a file system that reports no blocks at all (procfs, sysfs): not a full disk."""
-    try:
-        return shutil.disk_usage(path).total == 0
-    except OSError:
-        return False
 
 
 def _read_only_fs(path: Path) -> bool:
