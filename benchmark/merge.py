@@ -73,17 +73,14 @@ def _remove_stale_tmp(root: Path) -> None:
 
 
 def _merge_locked(root: Path, device: str) -> Result:
-    found: dict[int, set[int]] = {}
-    for p in root.glob("manifest.shard-*-of-*.json"):
-        m = _MANIFEST.match(p.name)
-        if m:
-            found.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
-    if not found:
+    # the shard counts present (which shards finished is read from their results files below)
+    counts = {int(m.group(2)) for p in root.glob("manifest.shard-*-of-*.json") if (m := _MANIFEST.match(p.name))}
+    if not counts:
         raise FileNotFoundError(f"{root} holds no manifest.shard-*-of-*.json: nothing to merge")
-    if len(found) > 1:
-        raise ValueError(f"{root} holds shards of different shard.count values ({sorted(found)}): delete the "
+    if len(counts) > 1:
+        raise ValueError(f"{root} holds shards of different shard.count values ({sorted(counts)}): delete the "
                          f"files of the count you do not want (manifest/scores/lstd/results.shard-*-of-N.*)")
-    count = next(iter(found))
+    count = next(iter(counts))
     tags = [f"shard-{i}-of-{count}" for i in range(count)]
     missing = [i for i, t in enumerate(tags) if not (root / f"results.{t}.json").is_file()]
     if missing:
@@ -105,10 +102,12 @@ def _merge_locked(root: Path, device: str) -> Result:
                          f"crop_border, ...); rerun them with one config")
 
     first = results[0]
-    # image ids are strings even when they look like numbers ("001")
-    scores = pd.concat([pd.read_csv(root / f"scores.{t}.csv", dtype={"image": str, "metric": str})
+    # image ids are strings even when they look like numbers ("001") or like the words pandas reads
+    # as missing by default ("NA", "null", "nan"): only an empty cell (no seed, an undefined L-STD) is
+    read = {"keep_default_na": False, "na_values": [""]}
+    scores = pd.concat([pd.read_csv(root / f"scores.{t}.csv", dtype={"image": str, "metric": str}, **read)
                         for t in tags], ignore_index=True)
-    lstd_df = pd.concat([pd.read_csv(root / f"lstd.{t}.csv", dtype={"image": str}) for t in tags],
+    lstd_df = pd.concat([pd.read_csv(root / f"lstd.{t}.csv", dtype={"image": str}, **read) for t in tags],
                         ignore_index=True)
     # an undefined per-image L-STD (one run) is an empty cell: back to None, as the runner holds it
     lstd_df["lstd"] = pd.Series([None if pd.isna(v) else float(v) for v in lstd_df["lstd"]], dtype=object)

@@ -135,7 +135,7 @@ def _timing(index: int) -> dict[str, Any]:
             "image_runs_generated_now": 1}
 
 
-def write_run(out: Path, data: Data, index: int = 0, count: int = 1, *, gen_seed: int = SEED,
+def write_run(out: Path, data: Data, index: int = 0, count: int = 1, *, gen_seed: int | None = SEED,
               chash: str = "c0ffee", cfg_extra: dict | None = None, timing: dict | None = None,
               device: str = "cpu", set_excluded: list | None = None, drop_rows: int = 0,
               skip: tuple[str, ...] = (), overwrite: bool = False) -> Path:
@@ -152,7 +152,7 @@ def write_run(out: Path, data: Data, index: int = 0, count: int = 1, *, gen_seed
                 "created": "2026-11-30T00:00:00+00:00",
                 datarecord.RECORD_KEY: datarecord.record(DATASET, 4, chash, samples)}
     store.prepare(manifest, overwrite=overwrite)
-    seeds = [gen_seed + r for r in range(data.runs)]
+    seeds = [None if gen_seed is None else gen_seed + r for r in range(data.runs)]  # None: precomputed outputs
     rows, lstd_rows, excluded = [], [], []
     for s in mine:
         j = data.ids.index(s.id)
@@ -281,16 +281,19 @@ def test_merged_files_hold_every_image_and_run_of_every_shard(tmp_path, metrics)
     assert list(lstd.columns) == ["image", "lstd"]
 
 
-def test_merged_result_equals_the_unsharded_run(tmp_path, metrics):
+@pytest.mark.parametrize("gen_seed", [SEED, None])  # None: precomputed outputs, no seeds (empty cells)
+def test_merged_result_equals_the_unsharded_run(tmp_path, metrics, gen_seed):
     data = _data(seed=3)
-    whole = write_run(tmp_path / "a", data)  # what an unsharded run writes from the same scores and samples
-    root = write_shards(tmp_path / "b", data, 2)
+    # what an unsharded run writes from the same scores and samples
+    whole = write_run(tmp_path / "a", data, gen_seed=gen_seed)
+    root = write_shards(tmp_path / "b", data, 2, gen_seed=gen_seed)
     merge_folder(root)
     a, b = _without_timing(whole / "results.json"), _without_timing(root / "results.json")
     a["config"]["output_dir"] = b["config"]["output_dir"]  # the two folders differ only there
     assert a == b
     assert (root / "scores.csv").read_bytes() == (whole / "scores.csv").read_bytes()
     assert (root / "lstd.csv").read_bytes() == (whole / "lstd.csv").read_bytes()
+    assert b["seed"] == gen_seed
 
 
 def test_intervals_are_over_all_images(tmp_path, metrics):
@@ -627,11 +630,7 @@ def test_find_sharded_and_merge_every_folder(tmp_path, metrics):
     data = _data()
     a = write_shards(out, data, 2)
     # a second (data set, method) folder: same writers, another data set name
-    b = out / "other" / "m2"
-    (b).mkdir(parents=True)
-    for p in a.glob("*.shard-*"):
-        (b / p.name).write_bytes(p.read_bytes())
-    (b / "samples").symlink_to(a / "samples")
+    b = _copy_shards(a, out / "other" / "m2")
     # neither Hydra's own folders nor unsharded folders are sharded results
     hydra = out / "x" / ".hydra"
     hydra.mkdir(parents=True)
@@ -641,9 +640,23 @@ def test_find_sharded_and_merge_every_folder(tmp_path, metrics):
     assert find_sharded(out) == [b, a] == sorted([a, b])
     assert merge(out) == [b / "results.json", a / "results.json"]
     assert _read(b / "results.json")["metrics"] == _read(a / "results.json")["metrics"]
-    # the folder itself (it holds shard manifests): only it, not what lies below
-    assert merge(a) == [a / "results.json"]
     assert merge(str(a)) == [a / "results.json"]
+
+
+def _copy_shards(src: Path, dst: Path) -> Path:
+    dst.mkdir(parents=True)
+    for p in src.glob("*.shard-*"):
+        (dst / p.name).write_bytes(p.read_bytes())
+    (dst / "samples").symlink_to(src / "samples")
+    return dst
+
+
+def test_a_folder_holding_shards_is_merged_alone(tmp_path, metrics):
+    a = write_shards(tmp_path / "out", _data(), 2)
+    nested = _copy_shards(a, a / "kept" / "m")  # whatever lies below a result folder is not merged with it
+    assert merge(a) == [a / "results.json"]
+    assert not (nested / "results.json").exists()
+    assert merge(tmp_path / "out") == [a / "results.json", nested / "results.json"]
 
 
 def test_main_prints_the_table_and_the_path(tmp_path, metrics, capsys):
@@ -652,7 +665,6 @@ def test_main_prints_the_table_and_the_path(tmp_path, metrics, capsys):
     out = capsys.readouterr().out
     assert f"merged: {root / 'results.json'}" in out
     assert METHOD in out and "psnr" in out.lower()
-    assert main([str(tmp_path / "out"), "device=cpu"]) == 0  # the key=value spelling is accepted
 
 
 @pytest.mark.parametrize("case", ["missing", "unfinished", "mixed", "locked"])
@@ -677,3 +689,55 @@ def test_main_exits_2_on_bad_input(tmp_path, metrics, capsys, case):
             lock.release()
     err = capsys.readouterr()
     assert err.err.startswith("error: ") and "merged:" not in err.out
+
+
+def test_damaged_shard_results_are_named(tmp_path, metrics):
+    root = write_shards(tmp_path / "out", _data(), 2)
+    res = _read(root / "results.shard-1-of-2.json")
+    del res["metrics"]
+    atomic_write_json(root / "results.shard-1-of-2.json", res)
+    with pytest.raises(ValueError, match=r"results\.shard-1-of-2\.json has no 'metrics' key"):
+        merge_folder(root)
+
+
+def test_shard_configs_are_compared_whatever_their_key_order(tmp_path, metrics):
+    root = write_shards(tmp_path / "out", _data(), 2)
+    path = root / "results.shard-1-of-2.json"
+    res = _read(path)
+    res["config"] = dict(reversed(list(res["config"].items())))  # e.g. written by another srbench version
+    atomic_write_json(path, res)
+    merged = merge_folder(root)
+    assert merged.num_images == 5 and list(merged.config) == list(_config(tmp_path / "out", RUNS, 0, 1))
+
+
+@pytest.mark.parametrize("ids", [["0801", "0802", "0803", "0804", "0805"],  # DIV2K's ids: all digits
+                                 ["NA", "null", "nan", "None", "n/a"]])  # pandas' default NA strings
+def test_image_ids_stay_strings_through_the_shard_files(tmp_path, metrics, ids):
+    data = _data(ids=ids)
+    root = write_shards(tmp_path / "out", data, 2)
+    merged = merge_folder(root)
+    assert merged.num_images == 5 and merged.metrics["psnr"].num_images == 5
+    scores = (root / "scores.csv").read_text().splitlines()
+    assert sorted({line.split(",")[0] for line in scores[1:]}) == sorted([*ids, SET_IMAGE])
+    assert [line.split(",")[0] for line in (root / "lstd.csv").read_text().splitlines()[1:]] == ids
+    exp = expected(data)
+    assert merged.metrics["gain"].mean == pytest.approx(exp["gain"]["mean"], rel=1e-12)
+    assert merged.lstd == pytest.approx(exp["lstd"], rel=1e-12)
+
+
+def test_help_names_the_command_and_its_arguments(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert text.startswith("usage: python -m benchmark merge [-h] [--device DEVICE] output_dir")
+    assert "``python -m benchmark merge <output_dir>``: assemble image shards into one result." in text
+    assert "the output_dir of the shards (or one <dataset>/<method> folder)" in text
+    assert "device for set-level metrics such as FID (default cpu)" in text
+
+
+def test_key_value_spelling_of_device_is_accepted_with_a_note(tmp_path, metrics, capsys):
+    write_shards(tmp_path / "out", _data(), 2)
+    assert main([str(tmp_path / "out"), "device=meta"]) == 0
+    assert metrics.devices[-1] == torch.device("meta")
+    assert "note: merge options are written --device meta; device=meta is accepted" in capsys.readouterr().err
