@@ -323,3 +323,260 @@ def test_out_of_memory_in_a_set_metric_stops_scoring(tmp_path):
     with pytest.raises(torch.OutOfMemoryError):
         scoring.score_sets(samples, store, 2, [0, 1], plan)
     assert plan.excluded == []
+
+
+# ----------------------------------------------------------------------------- survivors of the 2026-11-30 run
+
+
+def test_a_set_metric_failing_on_one_run_goes_on_with_the_later_runs(tmp_path):
+    """A run whose set metric fails is excluded and the runs after it are still scored (a failure
+    stops nothing): run 4 fails, run 5 has its value."""
+    runs = 6
+    store, samples, arrays = _stored(tmp_path, runs)
+    plan = MetricPlan({"set_mse": (_spec("set", crop=False), _SetMSE())}, {})
+    got = scoring.score_sets(samples, store, runs, [10 + r for r in range(runs)], plan)
+    assert got["run"].tolist() == [0, 1, 2, 5] and got["seed"].tolist() == [10, 11, 12, 15]
+    want = np.mean([((arrays[i][1][5].astype(float) - arrays[i][0].astype(float)) ** 2).mean() for i in arrays])
+    assert got["value"].iloc[-1] == pytest.approx(want, rel=1e-12)
+    assert [(e.run, e.reason) for e in plan.excluded] == [
+        (3, "set_mse: undefined (the metric returned nan)"), (4, "set_mse: failed (RuntimeError: singular covariance)")]
+
+
+def test_chunk_bounds_the_runs_scored_at_once(tmp_path):
+    """``chunk`` is the most runs of one image decoded and handed to a metric at once (memory per image
+    is O(chunk)): 5 runs in chunks of 2 are scored as 2, 2, 1, per image and per metric."""
+    store, samples, _ = _stored(tmp_path, 5)
+    sizes: list[int] = []
+
+    def nr(sr):
+        sizes.append(sr.shape[0])
+        return _mean(sr)
+
+    plan = MetricPlan({"nr": (_spec("NR", crop=False), nr)}, {})
+    scores, _ = score(samples, store, 5, list(range(5)), plan, 0, torch.device("cpu"), chunk=2)
+    assert sizes == [2, 2, 1, 2, 2, 1] and len(scores) == 10
+    sizes.clear()
+    rows, _ = scoring.score_stored(samples[0], store, 5, list(range(5)), plan, 0, torch.device("cpu"), [], chunk=3)
+    assert sizes == [3, 2] and [r[1] for r in rows] == [0, 1, 2, 3, 4]
+
+
+def test_per_image_metrics_get_sr_and_hr_on_the_scoring_device(tmp_path):
+    """SR and HR reach each per-image scorer on the device the scorers were built on (``device``), for
+    cropping and non-cropping metrics. The meta device stands for an accelerator on a CPU-only machine:
+    a tensor left on the CPU would be seen here."""
+    store, samples, _ = _stored(tmp_path, 3)
+    seen: list[tuple[str, torch.device, torch.device | None]] = []
+
+    def recorder(name):
+        def scorer(sr, hr=None):
+            seen.append((name, sr.device, None if hr is None else hr.device))
+            return torch.zeros(sr.shape[0], dtype=torch.float64)  # values are not what this test checks
+        return scorer
+
+    plan = MetricPlan({"fr_crop": (_spec("FR", crop=True), recorder("fr_crop")),
+                       "fr_whole": (_spec("FR", crop=False), recorder("fr_whole")),
+                       "nr": (_spec("NR", crop=False), recorder("nr"))}, {})
+    meta = torch.device("meta")
+    scores, _ = score(samples, store, 3, [0, 1, 2], plan, 2, meta, chunk=2)
+    assert len(scores) == 2 * 3 * 3
+    assert seen == [(n, meta, None if n == "nr" else meta) for _ in samples for _ in (0, 1)
+                    for n in ("fr_crop", "fr_whole", "nr")]
+
+
+def test_out_of_memory_on_a_batch_stops_at_once_without_a_run_by_run_retry():
+    """A batch that does not fit is the machine's fault, not the input's: scoring stops on the first
+    out-of-memory error and does not retry the runs one by one (where one run would fit)."""
+    calls = []
+
+    def oom_on_batches(sr):
+        calls.append(sr.shape[0])
+        if sr.shape[0] > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return _mean(sr)
+
+    excluded: list[Excluded] = []
+    with pytest.raises(torch.OutOfMemoryError):
+        score_image("m", _spec("NR", crop=False), oom_on_batches, "img", torch.rand(2, 3, 8, 8), None, [0, 1],
+                    excluded)
+    assert calls == [2] and excluded == []
+
+
+def test_out_of_memory_is_recognised_on_a_torch_without_torch_out_of_memory_error(monkeypatch):
+    """pyproject allows torch releases whose only out-of-memory type is torch.cuda.OutOfMemoryError (no
+    top-level torch.OutOfMemoryError): there an out-of-memory error is recognised by its message."""
+    monkeypatch.delattr(torch, "OutOfMemoryError")
+    assert scoring._is_oom(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert not scoring._is_oom(ValueError("Kernel size can't be greater than actual input size"))
+
+
+def test_named_scorer_forwards_keyword_arguments():
+    got = {}
+
+    def scorer(sr, hr, **kwargs):
+        got.update(kwargs)
+        return _mse(sr, hr)
+
+    wrapped = scoring.named("m", scorer, 0)
+    assert wrapped(torch.ones(1, 3, 2, 2), torch.zeros(1, 3, 2, 2), reduction="none").tolist() == [1.0]
+    assert got == {"reduction": "none"}
+
+
+def test_reason_of_a_long_error_keeps_its_first_300_characters_on_one_line():
+    """An exclusion's reason is stored once per (metric, image, run): a long error text is cut at 300
+    characters and its whitespace (line breaks of a traceback-like message) collapsed."""
+    text = "word " * 100 + "\n" + "x" * 1000
+    want = " ".join(text.split())[:300]
+    assert len(want) == 300
+    assert scoring._reason_of("m", ValueError(text)) == f"m: failed (ValueError: {want})"
+
+
+def test_score_image_without_crop_border_means_no_crop():
+    """score_image's crop_border defaults to 0: the reason of a too-small image mentions no crop."""
+    excluded: list[Excluded] = []
+    got = score_image("m", _spec("NR", crop=True, min_size=11), _mean, "img", torch.rand(1, 3, 10, 30), None, [0],
+                      excluded)
+    assert got == {} and excluded == [Excluded("m", "img", 0, "m: undefined below 11x11 px (image 'img' is 30x10)")]
+
+
+def test_build_scorers_passes_each_metric_its_options_device_and_crop_border():
+    """Options reach the metric (RGB PSNR equals pyiqa's RGB PSNR, not its Y PSNR), the scorer is built on
+    the device asked for, and a failure names the metric and the crop_border of the run."""
+    import pyiqa
+
+    built = scoring.build_scorers(["psnr", "ssim"], {"psnr": {"y_channel": False}}, torch.device("cpu"), 3)
+    x, y = torch.rand(2, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    rgb = pyiqa.create_metric("psnr", test_y_channel=False, color_space="ycbcr", device="cpu")(x, y.expand(2, -1, -1, -1))
+    ych = pyiqa.create_metric("psnr", test_y_channel=True, color_space="ycbcr", device="cpu")(x, y.expand(2, -1, -1, -1))
+    assert built["psnr"][1](x, y).tolist() == pytest.approx(rgb.double().tolist(), abs=1e-5)
+    assert not np.allclose(rgb.double().numpy(), ych.double().numpy(), atol=1e-3)
+    assert built["ssim"][1].device == torch.device("cpu")  # the fast SSIM keeps its window on that device
+    with pytest.raises(RuntimeError, match=r"^metric 'ssim' failed on an SR input of 5x5 pixels \(after "
+                                           r"crop_border=3, if the metric crops\)"):
+        built["ssim"][1](torch.rand(1, 3, 5, 5), torch.rand(1, 3, 5, 5))
+
+
+# ----------------------------------------------------------------------------- metric_files, plan_metrics
+
+#: the files of the metrics below, typed from pyiqa (archs/lpips_arch.py, archs/dists_arch.py,
+#: archs/niqe_arch.py, archs/inception.py) and torchvision (VGG16_Weights.IMAGENET1K_V1): (folder under
+#: <TORCH_HOME>/hub, file name, URL)
+_HF = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"
+LPIPS_VGG = ("pyiqa", "LPIPS_v0.1_vgg-a78928a0.pth", _HF + "LPIPS_v0.1_vgg-a78928a0.pth")
+VGG16 = ("checkpoints", "vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth")
+DISTS = ("pyiqa", "DISTS_weights-f5e65c96.pth", _HF + "DISTS_weights-f5e65c96.pth")
+NIQE = ("pyiqa", "niqe_modelparameters.mat", _HF + "niqe_modelparameters.mat")
+INCEPTION = ("pyiqa", "pt_inception-2015-12-05-6726825d.pth", _HF + "pt_inception-2015-12-05-6726825d.pth")
+NO_HR = "the data set has no HR images (full-reference metric)"
+
+
+def _cfg(weights_dir, metrics: dict, strict: bool = True, crop_border: int = 4, **top):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"metrics": metrics, "weights_dir": str(weights_dir), "strict": strict,
+                             "crop_border": crop_border, **top})
+
+
+def _put(weights_dir, *files) -> None:
+    """Make files present in ``<weights_dir>/hub/<folder>/`` (their content is never read here)."""
+    for folder, name, _ in files:
+        p = weights_dir / "hub" / folder / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+
+
+def _files(weights_dir, *files) -> list[tuple[str, str, str]]:
+    return [(name, str(weights_dir.resolve() / "hub" / folder / name), url) for folder, name, url in files]
+
+
+def _why(name: str, weights_dir, *files) -> str:
+    listed = ", ".join(f"{path} (from {url})" for _, path, url in _files(weights_dir, *files))
+    return f"missing {listed}; fetch with `python -m benchmark weights metrics=[{name}] --download`"
+
+
+def _as_tuples(missing):
+    return {m: [(w.name, str(w.path), w.url) for w in ws] for m, ws in missing.items()}
+
+
+def test_metric_files_without_hr_skips_fr_and_set_metrics_before_looking_for_their_files(tmp_path, monkeypatch):
+    """No HR: PSNR (FR) and FID (set) are skipped with the reason, whatever their files; the NR metric
+    after them is still checked, and its absent file is returned as missing (strict, required)."""
+    w = tmp_path / "w"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "elsewhere"))  # weights_dir, not this, is where files are
+    cfg = _cfg(w, {"psnr": {}, "fid": {}, "niqe": {}})
+    skipped, missing = scoring.metric_files(cfg, has_hr=False)
+    assert skipped == {"psnr": NO_HR, "fid": NO_HR}
+    assert _as_tuples(missing) == {"niqe": _files(w, NIQE)}
+    # with HR images the same selection needs FID's Inception weights too; PSNR needs no file
+    skipped, missing = scoring.metric_files(cfg, has_hr=True)
+    assert skipped == {} and _as_tuples(missing) == {"fid": _files(w, INCEPTION), "niqe": _files(w, NIQE)}
+    _put(w, NIQE)  # present in weights_dir (TORCH_HOME points elsewhere): found
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "elsewhere"))
+    assert scoring.metric_files(cfg, has_hr=False) == ({"psnr": NO_HR, "fid": NO_HR}, {})
+
+
+def test_metric_files_skips_optional_metrics_and_with_strict_false_names_each_absent_file(tmp_path, monkeypatch):
+    """An optional metric whose files are absent is skipped with a reason naming each absent file, its
+    URL and the fetch command; a required one is returned as missing (strict=true) or skipped
+    (strict=false). Files present in weights_dir are not named. Options decide the files (LPIPS on VGG)
+    and may be interpolations."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "elsewhere"))
+    w = tmp_path / "w"
+    metrics = {"lpips": {"optional": True, "net": "${backbone}"}, "dists": {}, "psnr": {}}
+    skipped, missing = scoring.metric_files(_cfg(w, metrics, backbone="vgg"), has_hr=True)
+    assert skipped == {"lpips": _why("lpips", w, LPIPS_VGG, VGG16)}
+    assert _as_tuples(missing) == {"dists": _files(w, DISTS, VGG16)}
+    _put(w, VGG16)  # shared by LPIPS-VGG and DISTS: no longer named
+    skipped, missing = scoring.metric_files(_cfg(w, metrics, backbone="vgg"), has_hr=True)
+    assert skipped == {"lpips": _why("lpips", w, LPIPS_VGG)} and _as_tuples(missing) == {"dists": _files(w, DISTS)}
+    skipped, missing = scoring.metric_files(_cfg(w, metrics, strict=False, backbone="vgg"), has_hr=True)
+    assert skipped == {"lpips": _why("lpips", w, LPIPS_VGG), "dists": _why("dists", w, DISTS)} and missing == {}
+    _put(w, LPIPS_VGG, DISTS)
+    assert scoring.metric_files(_cfg(w, metrics, backbone="vgg"), has_hr=True) == ({}, {})
+
+
+def test_plan_metrics_builds_the_metrics_not_skipped_and_logs_each_skip(tmp_path, monkeypatch, caplog):
+    """plan_metrics: the scorers of the metrics that run, in the order of the selection, built once with
+    their options and the run's crop_border; the skipped ones with their reasons, each logged."""
+    import logging
+
+    import pyiqa
+
+    from benchmark.metrics import METRICS
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "elsewhere"))
+    w = tmp_path / "w"
+    cfg = _cfg(w, {"psnr": {"y_channel": "${rgb}"}, "lpips": {"optional": True}, "ssim": {}}, crop_border=3, rgb=False)
+    lpips_alex = [("pyiqa", "LPIPS_v0.1_alex-df73285e.pth", _HF + "LPIPS_v0.1_alex-df73285e.pth"),
+                  ("checkpoints", "alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth")]
+    with caplog.at_level(logging.WARNING, logger="srbench"):
+        plan = scoring.plan_metrics(cfg, True, torch.device("cpu"))
+    assert list(plan.active) == ["psnr", "ssim"] and plan.excluded == []
+    assert plan.skipped == {"lpips": _why("lpips", w, *lpips_alex)}
+    assert all(plan.active[n][0] is METRICS.get(n) for n in plan.active) and plan.specs == {
+        "psnr": METRICS.get("psnr"), "ssim": METRICS.get("ssim")}
+    assert [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()] == [
+        f"metric lpips skipped: {plan.skipped['lpips']}"]
+    x, y = torch.rand(2, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    rgb = pyiqa.create_metric("psnr", test_y_channel=False, color_space="ycbcr", device="cpu")(x, y.expand(2, -1, -1, -1))
+    assert plan.active["psnr"][1](x, y).tolist() == pytest.approx(rgb.double().tolist(), abs=1e-5)
+    with pytest.raises(RuntimeError, match=r"^metric 'ssim' failed on an SR input of 5x5 pixels \(after crop_border=3"):
+        plan.active["ssim"][1](torch.rand(1, 3, 5, 5), torch.rand(1, 3, 5, 5))
+    # a data set without HR images: both full-reference metrics are skipped and nothing is built
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="srbench"):
+        plan = scoring.plan_metrics(_cfg(w, {"psnr": {}, "ssim": {}}), False, torch.device("cpu"))
+    assert plan.active == {} and plan.skipped == {"psnr": NO_HR, "ssim": NO_HR}
+    assert [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()] == [
+        f"metric psnr skipped: {NO_HR}", f"metric ssim skipped: {NO_HR}"]
+
+
+def test_plan_metrics_stops_before_building_when_a_required_metric_s_files_cannot_be_fetched(tmp_path, monkeypatch):
+    """strict=true and a required metric's file absent, offline: plan_metrics raises FileNotFoundError
+    naming the file and where it goes; nothing is built."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline without probing the network
+    w = tmp_path / "w"
+    (path, url), = [(p, u) for _, p, u in _files(w, NIQE)]
+    with pytest.raises(FileNotFoundError, match="metric files are missing") as err:
+        scoring.plan_metrics(_cfg(w, {"psnr": {}, "niqe": {}}), True, torch.device("cpu"))
+    assert f"niqe: niqe_modelparameters.mat -> {path}" in str(err.value) and url in str(err.value)
