@@ -175,9 +175,22 @@ def tidy(rows: Iterable[tuple[str, int, Any, str, float]] | pd.DataFrame,
 _METRIC_ERRORS = (RuntimeError, ValueError, ArithmeticError, AssertionError, IndexError)
 
 
+#: what the allocators say when memory runs out, whatever the exception type: CUDA's caching allocator
+#: ("CUDA out of memory"), a CUDA kernel launch ("CUDA error: out of memory", a RuntimeError or
+#: torch.AcceleratorError), MPS ("MPS backend out of memory") and torch's CPU allocator
+#: ("DefaultCPUAllocator: can't allocate memory", a plain RuntimeError)
+_OOM_TEXTS = ("out of memory", "can't allocate memory")
+
+
 def _is_oom(err: BaseException) -> bool:
-    return isinstance(err, torch.OutOfMemoryError) if hasattr(torch, "OutOfMemoryError") else \
-        "out of memory" in str(err)
+    """True for memory exhaustion (stops the run with advice), False for an error of the metric on
+    this input (recorded as an excluded value): torch.OutOfMemoryError (torch >= 2.5) or any error
+    whose message says memory ran out (older torch, kernel launches, the CPU allocator)."""
+    oom_type = getattr(torch, "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(err, oom_type):
+        return True
+    text = str(err).lower()
+    return any(t in text for t in _OOM_TEXTS)
 
 
 def _reason_of(name: str, err: BaseException) -> str:

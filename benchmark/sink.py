@@ -322,8 +322,9 @@ class SampleSink:
         ``seconds`` (the call's time) is shared equally by the B image-runs."""
         h, w = self.expected_size(sample)
         validate_output(out, self.method, sample, [self.seed(r) for r in runs], (len(runs), 3, h, w))
+        arrays = to_uint8(out)  # one conversion for the batch; each arrays[i] is C-contiguous H x W x 3
         for i, r in enumerate(runs):
-            self._write(sample, r, to_uint8(out[i]), seconds / len(runs))
+            self._write(sample, r, arrays[i], seconds / len(runs))
 
     def put_array(self, sample: Sample | str, run: int, arr: np.ndarray, seconds: float = 0.0,
                   source: str | None = None, counted: bool = True) -> None:

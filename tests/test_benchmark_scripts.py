@@ -25,6 +25,17 @@ def test_scoring_benchmark_smoke(tmp_path):
 
 @requires(REALSR)
 @requires(NIQE_NPZ)
+def test_scoring_benchmark_overhead_only(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scoring.py"), "--images", "1", "--runs", "2",
+                           "--overhead-only", "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"harness overhead .*: [0-9.]+ ms per image-run \(2 image-runs", proc.stdout)
+    assert re.search(r"PNG write \(OpenCV level 1, Paeth, RLE, fsync\) [0-9.]+ ms", proc.stdout)
+    assert "official" not in proc.stdout  # the comparison is skipped
+
+
+@requires(REALSR)
+@requires(NIQE_NPZ)
 def test_pipeline_benchmark_smoke(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pipeline.py"), "--images", "2", "--runs", "2",
                            "--no-warmup", "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=600)

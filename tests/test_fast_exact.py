@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from benchmark.images import read_image, to_tensor
 from benchmark.metrics import METRICS
-from benchmark.metrics.fast_exact import FastNIQE, FastSSIM, gaussian_1d_for, separable_valid
+from benchmark.metrics.fast_exact import FastNIQE, FastSSIM, gaussian_1d_for, separable_terms, separable_valid
 from conftest import CALIBRA_IDS, NIQE_NPZ, REALSR, calibra, requires
 
 IDS = CALIBRA_IDS
@@ -56,6 +56,41 @@ def test_separable_pass_equals_2d_convolution():
     ref = F.conv2d(x, torch.outer(g, g)[None, None])
     assert separable_valid(x, g).shape == ref.shape == (2, 1, 30, 23)
     assert torch.allclose(separable_valid(x, g), ref, atol=1e-10, rtol=0)
+
+
+def test_separable_pass_with_two_kernels_filters_h_then_w():
+    """``separable_valid(x, a, b)`` = 'valid' correlation with ``outer(a, b)``: ``a`` along H."""
+    gen = torch.Generator().manual_seed(1)
+    a, b = torch.rand(5, dtype=torch.float64, generator=gen), torch.rand(5, dtype=torch.float64, generator=gen)
+    x = torch.rand(2, 1, 17, 12, dtype=torch.float64, generator=gen)
+    ref = F.conv2d(x, torch.outer(a, b)[None, None])  # conv2d correlates: weight[i, j] meets x[h + i, w + j]
+    assert separable_valid(x, a, b).shape == ref.shape == (2, 1, 13, 8)
+    assert torch.allclose(separable_valid(x, a, b), ref, atol=1e-12, rtol=0)
+    assert not torch.allclose(separable_valid(x, b, a), ref, atol=1e-3, rtol=0)  # the axes matter
+    with pytest.raises(ValueError, match="different lengths"):
+        separable_valid(x, a, b[:3])
+
+
+def test_niqe_window_remainder_is_four_separable_terms_that_filter_like_its_2d_convolution():
+    """pyiqa's float32 7x7 NIQE window minus ``outer(g, g)`` is symmetric under both flips, so of
+    rank 4; its separable terms rebuild it to float64 rounding, and filtering with them in float32
+    equals the float64 2-D convolution with the remainder (what pyiqa's window adds to ``outer(g, g)``)."""
+    from pyiqa.matlab_utils import fspecial
+
+    w = fspecial(7, 7.0 / 6, 1).to(torch.float64)[0, 0]
+    g = gaussian_1d_for(w)
+    rem = w - torch.outer(g, g)
+    terms = separable_terms(rem)
+    assert len(terms) == 4
+    rebuilt = sum(torch.outer(torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)) for a, b in terms)
+    assert torch.allclose(rebuilt, rem, atol=1e-19, rtol=0)  # entries ~1e-9: to 1e-10 of their size
+    x = torch.rand(2, 1, 40, 33, dtype=torch.float64, generator=torch.Generator().manual_seed(4)) * 255
+    x = x * x  # the second-moment plane, the larger of the two NIQE filters
+    ref = F.conv2d(x, rem[None, None])
+    ours = sum(separable_valid(x.to(torch.float32), a, b).to(torch.float64) for a, b in terms)
+    assert float(ref.abs().max()) > 1e-5  # the remainder is not negligible on this plane
+    assert torch.allclose(ours, ref, atol=1e-9, rtol=0)
+    assert separable_terms(torch.zeros(3, 3)) == []
 
 
 @pytest.mark.parametrize("color_space", ["ycbcr", "yiq"])

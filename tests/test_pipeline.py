@@ -57,24 +57,78 @@ def test_in_memory_sample_equals_the_stored_png_and_scores_the_same(tmp_path):
     lr, hr = make_pairs(tmp_path / "data", ["img"], lr_size=(32, 40))
     smp = FolderDataset(str(lr), str(hr), 4, "t").samples()[0]
     out = _noise_outputs(128, 160, 4)
-    in_memory = [to_uint8(out[r]) for r in range(4)]  # what the sink hands to the scorer
+    in_memory = list(to_uint8(out))  # what the sink hands to the scorer (one conversion per batch)
     for r, arr in enumerate(in_memory):
         write_png_atomic(tmp_path / f"{r}.png", arr)
     read_back = [read_image(tmp_path / f"{r}.png") for r in range(4)]
     for a, b in zip(in_memory, read_back):
         assert a.dtype == b.dtype == np.uint8 and a.shape == b.shape and np.array_equal(a, b)
+    # an array in another memory layout (a permuted view of a C x H x W buffer) with the same values
+    permuted = [np.ascontiguousarray(a.transpose(2, 0, 1)).transpose(1, 2, 0) for a in in_memory]
+    assert not permuted[0].flags["C_CONTIGUOUS"]
     plan = _plan()
     got = []
-    for arrays in (in_memory, read_back):
+    for arrays in (in_memory, read_back, permuted):
         excluded: list = []
         image = ImageScoring(smp, [0, 1, 2, 3], per_image_metrics(plan), 4, torch.device("cpu"), excluded)
         image.add([0, 1], arrays[:2])
         image.add([2, 3], arrays[2:])
         got.append((image.rows, image.finish(), excluded))
-    # bit for bit: == on floats, not approx (the in-memory arrays are permuted views, the read-back
-    # ones C-ordered: L-STD's reduction must not depend on the layout)
-    assert got[0] == got[1]
+    # bit for bit: == on floats, not approx (L-STD's reduction must not depend on the layout)
+    assert got[0] == got[1] == got[2]
     assert len(got[0][0]) == 8 and got[0][1] is not None and got[0][1] > 0
+
+
+def test_png_encoding_is_lossless_8_bit_rgb_decoded_by_pil(tmp_path):
+    """encode_png (OpenCV, Paeth filter, run-length strategy) writes 8-bit RGB PNGs that Pillow,
+    an independent decoder, reads back bit for bit: noise, flat, gradients, odd sizes."""
+    import io
+
+    from PIL import Image
+
+    from benchmark.images import encode_png
+
+    gen = np.random.default_rng(0)
+    ramp = np.broadcast_to(np.arange(97, dtype=np.uint8)[None, :, None], (61, 97, 3)).copy()
+    cases = [gen.integers(0, 256, (64, 80, 3), dtype=np.uint8), np.full((33, 17, 3), 255, np.uint8),
+             np.zeros((1, 1, 3), np.uint8), ramp, to_uint8(_noise_outputs(48, 40, 1)[0])]
+    cases.append(cases[0][:, ::2])  # a non-contiguous view
+    for arr in cases:
+        data = encode_png(arr)
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert data[24] == 8 and data[25] == 2  # IHDR: bit depth 8, colour type 2 (RGB)
+        with Image.open(io.BytesIO(data)) as img:
+            assert img.mode == "RGB"
+            assert np.array_equal(np.asarray(img), arr)
+        write_png_atomic(tmp_path / "x.png", arr)
+        assert np.array_equal(read_image(tmp_path / "x.png"), arr)
+    with pytest.raises(ValueError, match="uint8 H x W x 3"):
+        encode_png(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="uint8 H x W x 3"):
+        encode_png(np.zeros((4, 4, 3), np.float32))
+
+
+def test_to_uint8_rounds_half_to_even_clamps_and_converts_a_batch_like_each_image():
+    """Hand values: x 255 then round half to even (torch.round), clamp to [0, 1]; a batch gives
+    each image's array, C-contiguous as read_image returns it."""
+    vals = torch.tensor([0.0, 0.5 / 255, 1.5 / 255, 2.5 / 255, 254.5 / 255, 1.2, -0.3, 1.0], dtype=torch.float64)
+    want = [0, 0, 2, 2, 254, 255, 0, 255]
+    img = torch.zeros(3, 2, 8, dtype=torch.float64)
+    img[1, 1] = vals
+    arr = to_uint8(img)
+    assert arr.dtype == np.uint8 and arr.shape == (2, 8, 3) and arr.flags["C_CONTIGUOUS"]
+    assert arr[1, :, 1].tolist() == want and not arr[..., 0].any() and not arr[0].any()
+    batch = _noise_outputs(16, 24, 3)
+    arrays = to_uint8(batch)
+    assert arrays.shape == (3, 16, 24, 3)
+    for r in range(3):
+        assert arrays[r].flags["C_CONTIGUOUS"]
+        one = to_uint8(batch[r])
+        assert np.array_equal(arrays[r], one)
+        by_hand = np.round(np.clip(batch[r].permute(1, 2, 0).numpy().astype(np.float64), 0, 1) * 255)
+        assert np.array_equal(one, by_hand.astype(np.uint8))  # numpy rounds half to even too
+    with pytest.raises(ValueError, match="3 x H x W"):
+        to_uint8(torch.zeros(8, 8))
 
 
 # ----------------------------------------------------------------------------- whole runs

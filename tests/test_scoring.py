@@ -409,6 +409,25 @@ def test_out_of_memory_is_recognised_on_a_torch_without_torch_out_of_memory_erro
     assert not scoring._is_oom(ValueError("Kernel size can't be greater than actual input size"))
 
 
+@pytest.mark.parametrize("err", [
+    RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+                  "you tried to allocate 68719476736 bytes. Error code 12 (Cannot allocate memory)"),
+    RuntimeError("MPS backend out of memory (MPS allocated: 17.00 GB)")])
+def test_memory_exhaustion_of_any_exception_type_stops_scoring(err):
+    """The messages torch's allocators raise as plain RuntimeErrors (texts as torch prints them) are
+    memory exhaustion: scoring stops instead of excluding the value of every run."""
+    assert scoring._is_oom(err)
+    assert not scoring._is_oom(RuntimeError("Given groups=1, weight of size [64, 3, 3, 3], expected input to have "
+                                            "3 channels, but got 4 channels instead"))
+
+    def scorer(sr):
+        raise err
+
+    with pytest.raises(RuntimeError):
+        score_image("m", _spec("NR", crop=False), scorer, "img", torch.rand(2, 3, 8, 8), None, [0, 1], [])
+
+
 def test_named_scorer_forwards_keyword_arguments():
     got = {}
 
