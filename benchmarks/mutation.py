@@ -160,6 +160,21 @@ def module_of(mutant: str) -> str:
     return mutant.split(".x_")[0].split(".xǁ")[0]
 
 
+def link_shared(shared: Path, copy: Path) -> list[Path]:
+    """Make ``../shared`` (data and metric parameters the tests read) reachable from the copy as
+    the tests see it: they find it at ``<their checkout>/../shared`` (tests/conftest.py), and
+    mutmut runs them from ``<copy>/mutants``, whose parent is the copy itself, so a link beside the
+    copy alone is not enough (before 2026-11-30 every test needing ../shared skipped under mutmut,
+    and NIQE's code showed as "no tests"). Returns the links made (none when ``shared`` is absent)."""
+    links = []
+    if shared.exists():
+        for where in (copy.parent / "shared", copy / "shared"):  # <copy>/tests/.., <copy>/mutants/tests/..
+            if not where.exists():
+                os.symlink(shared, where)
+                links.append(where)
+    return links
+
+
 def run_mutmut(modules: list[str], tests: list[str], functions: list[str], max_children: int,
                skip: list[str], keep: bool) -> tuple[dict[str, str], dict[str, list[str]], float, str]:
     """One mutmut run in a temporary copy of the checkout: ({mutant: status}, {survivor: changed
@@ -170,9 +185,7 @@ def run_mutmut(modules: list[str], tests: list[str], functions: list[str], max_c
         for f in tracked_files():
             (tmp / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, tmp / f)
-        # ../shared beside the copy, as beside the checkout (tests skip without it)
-        if (ROOT.parent / "shared").exists():
-            os.symlink(ROOT.parent / "shared", box / "shared")
+        link_shared(ROOT.parent / "shared", tmp)
         write_config(tmp, modules, tests, skip)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         t0 = time.perf_counter()
