@@ -712,13 +712,14 @@ def test_shard_configs_are_compared_whatever_their_key_order(tmp_path, metrics):
 
 @pytest.mark.parametrize("ids", [["0801", "0802", "0803", "0804", "0805"],  # DIV2K's ids: all digits
                                  ["NA", "null", "nan", "None", "n/a"]])  # pandas' default NA strings
-def test_image_ids_stay_strings_through_the_shard_files(tmp_path, metrics, ids):
+@pytest.mark.parametrize("skip", [(), ("spread",)])  # without a set metric no "*" row makes the column text
+def test_image_ids_stay_strings_through_the_shard_files(tmp_path, metrics, ids, skip):
     data = _data(ids=ids)
-    root = write_shards(tmp_path / "out", data, 2)
+    root = write_shards(tmp_path / "out", data, 2, skip=skip)
     merged = merge_folder(root)
     assert merged.num_images == 5 and merged.metrics["psnr"].num_images == 5
     scores = (root / "scores.csv").read_text().splitlines()
-    assert sorted({line.split(",")[0] for line in scores[1:]}) == sorted([*ids, SET_IMAGE])
+    assert sorted({line.split(",")[0] for line in scores[1:]}) == sorted([*ids] + ([] if skip else [SET_IMAGE]))
     assert [line.split(",")[0] for line in (root / "lstd.csv").read_text().splitlines()[1:]] == ids
     exp = expected(data)
     assert merged.metrics["gain"].mean == pytest.approx(exp["gain"]["mean"], rel=1e-12)
@@ -730,10 +731,11 @@ def test_help_names_the_command_and_its_arguments(capsys):
         main(["--help"])
     assert done.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    assert text.startswith("usage: python -m benchmark merge [-h] [--device DEVICE] output_dir")
-    assert "``python -m benchmark merge <output_dir>``: assemble image shards into one result." in text
-    assert "the output_dir of the shards (or one <dataset>/<method> folder)" in text
-    assert "device for set-level metrics such as FID (default cpu)" in text
+    assert text == ("usage: python -m benchmark merge [-h] [--device DEVICE] output_dir "
+                    "``python -m benchmark merge <output_dir>``: assemble image shards into one result. "
+                    "positional arguments: output_dir the output_dir of the shards (or one <dataset>/<method> folder) "
+                    "options: -h, --help show this help message and exit "
+                    "--device DEVICE device for set-level metrics such as FID (default cpu)")
 
 
 def test_key_value_spelling_of_device_is_accepted_with_a_note(tmp_path, metrics, capsys):
