@@ -84,7 +84,9 @@ TEST_MAP: dict[str, list[str]] = {
             "test_improvements_in_either_direction_pass", "test_lstd_increase_is_a_stability_regression",
             "test_tolerances_decide", "test_protocol_changes_exit_2", "test_missing_and_new_results_exit_2",
             "test_results_json_and_folder_work_as_baselines")],
+    # test_tables_units.py: hand-made tidy frames, every cell, rank, mark and note worked out by hand
     "benchmark/report/tables.py": [
+        "tests/test_tables_units.py",
         *(f"tests/test_report.py::{t}" for t in (
             "test_rank_best_and_second_with_ties_and_both_directions", "test_values_that_print_the_same_tie",
             "test_golden_latex_and_markdown", "test_csv_and_tidy_frame_agree_with_the_fixture",
@@ -158,6 +160,21 @@ def module_of(mutant: str) -> str:
     return mutant.split(".x_")[0].split(".xǁ")[0]
 
 
+def link_shared(shared: Path, copy: Path) -> list[Path]:
+    """Make ``../shared`` (data and metric parameters the tests read) reachable from the copy as
+    the tests see it: they find it at ``<their checkout>/../shared`` (tests/conftest.py), and
+    mutmut runs them from ``<copy>/mutants``, whose parent is the copy itself, so a link beside the
+    copy alone is not enough (before 2026-11-30 every test needing ../shared skipped under mutmut,
+    and NIQE's code showed as "no tests"). Returns the links made (none when ``shared`` is absent)."""
+    links = []
+    if shared.exists():
+        for where in (copy.parent / "shared", copy / "shared"):  # <copy>/tests/.., <copy>/mutants/tests/..
+            if not where.exists():
+                os.symlink(shared, where)
+                links.append(where)
+    return links
+
+
 def run_mutmut(modules: list[str], tests: list[str], functions: list[str], max_children: int,
                skip: list[str], keep: bool) -> tuple[dict[str, str], dict[str, list[str]], float, str]:
     """One mutmut run in a temporary copy of the checkout: ({mutant: status}, {survivor: changed
@@ -168,9 +185,7 @@ def run_mutmut(modules: list[str], tests: list[str], functions: list[str], max_c
         for f in tracked_files():
             (tmp / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, tmp / f)
-        # ../shared beside the copy, as beside the checkout (tests skip without it)
-        if (ROOT.parent / "shared").exists():
-            os.symlink(ROOT.parent / "shared", box / "shared")
+        link_shared(ROOT.parent / "shared", tmp)
         write_config(tmp, modules, tests, skip)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         t0 = time.perf_counter()

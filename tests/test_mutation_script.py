@@ -75,3 +75,20 @@ def test_skip_patterns_leave_messages_and_logging_unmutated_but_not_code(tmp_pat
     assert "do_not_mutate_patterns=\n" + "".join(f"    {p}\n" for p in m.SKIP_PATTERNS) in cfg
     m.write_config(tmp_path, ["benchmark/stability.py"], ["tests/test_stability.py"], skip=[])  # --all-lines
     assert "do_not_mutate_patterns" not in (tmp_path / "setup.cfg").read_text()
+
+
+def test_shared_is_reachable_from_the_copy_and_from_mutmuts_mutants_folder(tmp_path: Path):
+    """The tests find ../shared as ``Path(conftest).parents[1].parent / "shared"``; mutmut runs them
+    from <copy>/mutants, so both <copy>/tests and <copy>/mutants/tests must see it."""
+    shared = tmp_path / "shared_src"
+    (shared / "data").mkdir(parents=True)
+    (shared / "data" / "x.npz").write_bytes(b"x")
+    copy = tmp_path / "box" / "srbench"
+    copy.mkdir(parents=True)
+    mutation = _script()
+    links = mutation.link_shared(shared, copy)
+    assert len(links) == 2
+    for conftest in (copy / "tests" / "conftest.py", copy / "mutants" / "tests" / "conftest.py"):
+        seen = conftest.parents[1].parent / "shared"  # what tests/conftest.py computes
+        assert (seen / "data" / "x.npz").read_bytes() == b"x"
+    assert mutation.link_shared(tmp_path / "absent", tmp_path / "other" / "srbench") == []

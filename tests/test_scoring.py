@@ -418,6 +418,7 @@ def test_memory_exhaustion_of_any_exception_type_stops_scoring(err):
     """The messages torch's allocators raise as plain RuntimeErrors (texts as torch prints them) are
     memory exhaustion: scoring stops instead of excluding the value of every run."""
     assert scoring._is_oom(err)
+    assert scoring._is_oom(torch.OutOfMemoryError(""))  # the type alone decides, whatever the text
     assert not scoring._is_oom(RuntimeError("Given groups=1, weight of size [64, 3, 3, 3], expected input to have "
                                             "3 channels, but got 4 channels instead"))
 
