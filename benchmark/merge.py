@@ -117,7 +117,7 @@ def _merge_locked(root: Path, device: str) -> Result:
     config = dict(first.config or {}, shard={"index": 0, "count": 1})
     # The data set comes from the plain-data record the runner wrote into each shard manifest,
     # never from the stored config's _target_: a results folder is data, not code.
-    records = [m.get(datarecord.RECORD_KEY) if isinstance(m, dict) else None for m in manifests]
+    records = [m.get(datarecord.RECORD_KEY) for m in manifests]  # read_json: each manifest is a JSON object
     samples = datarecord.samples_of(records[0], root / f"manifest.{tags[0]}.json")
     for t, rec in zip(tags[1:], records[1:]):
         other = datarecord.samples_of(rec, root / f"manifest.{t}.json")
@@ -137,7 +137,7 @@ def _merge_locked(root: Path, device: str) -> Result:
 
     # Set-level metrics over all images of each run, with the runner's scorers and scoring code.
     runs = int(first.runs or 1)
-    seed_of = (scores.drop_duplicates("run").set_index("run")["seed"].to_dict() if len(scores) else {})
+    seed_of = scores.drop_duplicates("run").set_index("run")["seed"].to_dict()  # {} when no value was scored
     store = Store(Path(config["output_dir"]), first.dataset, first.method)
     store.root = root  # the folder merged, wherever output_dir pointed when the shards ran
     selection = resolve(config["metrics"])

@@ -387,8 +387,10 @@ def format_comparison(comp: Comparison) -> str:
     rows = []
     for x in comp.lines:
         if x.status == "not comparable" and x.baseline is None and x.current is None:
-            rows.append([x.dataset, x.method, x.quantity, "", "", "", "", "", f"NOT COMPARABLE: {x.message}"]
-                        + ([""] if comp.ci else []))
+            row = [x.dataset, x.method, x.quantity, "", "", "", "", "", f"NOT COMPARABLE: {x.message}"]
+            if comp.ci:  # the interval column, so that the message stays in the status column
+                row.insert(5, "")
+            rows.append(row)
             continue
         change = "" if x.baseline is None or x.current is None else f"{x.current - x.baseline:+.3g}" + (
             f" ({(x.current - x.baseline) / abs(x.baseline) * 100:+.1f}%)" if x.baseline else "")

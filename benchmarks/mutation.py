@@ -83,14 +83,16 @@ TEST_MAP: dict[str, list[str]] = {
     # test, and mutmut reruns them per mutant: 491 mutants ran 79 in 14 min, 30 of them timing out);
     # these build the shard folders with the runner's writers and check merge against numpy
     "benchmark/merge.py": ["tests/test_merge_units.py"],
-    "benchmark/regression.py": [
+    # test_regression_units.py: hand-made results in-process (baseline files, --ci from a file, --tol, the
+    # diff table by hand, key=value options); the main-level tests of test_regression.py write folders
+    "benchmark/regression.py": ["tests/test_regression_units.py", *(
         f"tests/test_regression.py::{t}" for t in (
             "test_default_tolerances_are_the_documented_rules_and_the_specs",
             "test_a_metric_spec_with_its_own_tolerances_reaches_the_gate", "test_tolerance_rules",
             "test_compare_by_hand_direction_boundary_and_intervals", "test_junit_xml", "test_regressions_exit_1",
             "test_improvements_in_either_direction_pass", "test_lstd_increase_is_a_stability_regression",
             "test_tolerances_decide", "test_protocol_changes_exit_2", "test_missing_and_new_results_exit_2",
-            "test_results_json_and_folder_work_as_baselines")],
+            "test_results_json_and_folder_work_as_baselines"))],
     # test_tables_units.py: hand-made tidy frames, every cell, rank, mark and note worked out by hand
     "benchmark/report/tables.py": [
         "tests/test_tables_units.py",

@@ -148,8 +148,8 @@ def write_run(out: Path, data: Data, index: int = 0, count: int = 1, *, gen_seed
     store = store_for(cfg, out, DATASET, METHOD, [s.id for s in mine])
     generation = {"method": cfg["method"], "seed": gen_seed, "dataset": {"name": DATASET, "content_hash": chash}}
     manifest = {"generation": generation, "generation_hash": config_hash(generation), "config": cfg,
-                "config_hash": config_hash(cfg), "git_commit": "abc", "versions": {"srbench": "t"}, "device": "cpu",
-                "created": "2026-11-30T00:00:00+00:00",
+                "config_hash": config_hash(cfg), "git_commit": "abc", "versions": {"srbench": "t"}, "device": f"host {index}",
+                "created": f"2026-11-30T0{index}:00:00+00:00",  # shards run on other hosts, at other times
                 datarecord.RECORD_KEY: datarecord.record(DATASET, 4, chash, samples)}
     store.prepare(manifest, overwrite=overwrite)
     seeds = [None if gen_seed is None else gen_seed + r for r in range(data.runs)]  # None: precomputed outputs
@@ -355,6 +355,15 @@ def test_no_timed_image_runs_keep_the_first_shards_figure(tmp_path, metrics):
     assert t["image_runs_timed"] == 0 and t["seconds_per_image_run"] is None
 
 
+def test_a_shard_that_did_not_count_its_image_runs_has_no_weight(tmp_path, metrics):
+    data = _data()
+    write_run(tmp_path / "out", data, 0, 2)
+    root = write_run(tmp_path / "out", data, 1, 2, timing={k: v for k, v in _timing(1).items()
+                                                           if k != "image_runs_timed"})
+    t = merge_folder(root).timing
+    assert t["seconds_per_image_run"] == _timing(0)["seconds_per_image_run"]  # weights 3 and 0
+
+
 def test_scoring_devices_of_the_shards_are_listed(tmp_path, metrics):
     data = _data()
     write_run(tmp_path / "out", data, 0, 2, device="meta")
@@ -415,6 +424,7 @@ def test_merged_manifest(tmp_path, metrics):
     assert man["merged_from"] == [f"manifest.shard-{i}-of-3.json" for i in range(3)]
     for key in ("generation", "generation_hash", "git_commit", "versions", "device", "created", "data"):
         assert man[key] == shard0[key]
+    assert (man["device"], man["created"]) == ("host 0", "2026-11-30T00:00:00+00:00")  # the first shard's
 
 
 # ----------------------------------------------------------------------------- refusals
@@ -530,12 +540,13 @@ def test_shards_covering_fewer_images_than_the_data_set_are_refused(tmp_path, me
     assert not (root / "results.json").exists()
 
 
-def test_shard_results_without_data_set_record_are_refused(tmp_path, metrics):
+@pytest.mark.parametrize("index", [0, 1])
+def test_shard_results_without_data_set_record_are_refused(tmp_path, metrics, index):
     root = write_shards(tmp_path / "out", _data(), 2)
-    man = _read(root / "manifest.shard-1-of-2.json")
+    man = _read(root / f"manifest.shard-{index}-of-2.json")
     del man["data"]
-    atomic_write_json(root / "manifest.shard-1-of-2.json", man)
-    with pytest.raises(ValueError, match=r"manifest.shard-1-of-2.json has no data set record"):
+    atomic_write_json(root / f"manifest.shard-{index}-of-2.json", man)
+    with pytest.raises(ValueError, match=rf"/manifest\.shard-{index}-of-2\.json has no data set record"):
         merge_folder(root)
 
 
@@ -712,13 +723,14 @@ def test_shard_configs_are_compared_whatever_their_key_order(tmp_path, metrics):
 
 @pytest.mark.parametrize("ids", [["0801", "0802", "0803", "0804", "0805"],  # DIV2K's ids: all digits
                                  ["NA", "null", "nan", "None", "n/a"]])  # pandas' default NA strings
-def test_image_ids_stay_strings_through_the_shard_files(tmp_path, metrics, ids):
+@pytest.mark.parametrize("skip", [(), ("spread",)])  # without a set metric no "*" row makes the column text
+def test_image_ids_stay_strings_through_the_shard_files(tmp_path, metrics, ids, skip):
     data = _data(ids=ids)
-    root = write_shards(tmp_path / "out", data, 2)
+    root = write_shards(tmp_path / "out", data, 2, skip=skip)
     merged = merge_folder(root)
     assert merged.num_images == 5 and merged.metrics["psnr"].num_images == 5
     scores = (root / "scores.csv").read_text().splitlines()
-    assert sorted({line.split(",")[0] for line in scores[1:]}) == sorted([*ids, SET_IMAGE])
+    assert sorted({line.split(",")[0] for line in scores[1:]}) == sorted([*ids] + ([] if skip else [SET_IMAGE]))
     assert [line.split(",")[0] for line in (root / "lstd.csv").read_text().splitlines()[1:]] == ids
     exp = expected(data)
     assert merged.metrics["gain"].mean == pytest.approx(exp["gain"]["mean"], rel=1e-12)
@@ -730,10 +742,11 @@ def test_help_names_the_command_and_its_arguments(capsys):
         main(["--help"])
     assert done.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    assert text.startswith("usage: python -m benchmark merge [-h] [--device DEVICE] output_dir")
-    assert "``python -m benchmark merge <output_dir>``: assemble image shards into one result." in text
-    assert "the output_dir of the shards (or one <dataset>/<method> folder)" in text
-    assert "device for set-level metrics such as FID (default cpu)" in text
+    assert text == ("usage: python -m benchmark merge [-h] [--device DEVICE] output_dir "
+                    "``python -m benchmark merge <output_dir>``: assemble image shards into one result. "
+                    "positional arguments: output_dir the output_dir of the shards (or one <dataset>/<method> folder) "
+                    "options: -h, --help show this help message and exit "
+                    "--device DEVICE device for set-level metrics such as FID (default cpu)")
 
 
 def test_key_value_spelling_of_device_is_accepted_with_a_note(tmp_path, metrics, capsys):
