@@ -67,7 +67,14 @@ TEST_MAP: dict[str, list[str]] = {
             "test_presets_use_the_metric_files_and_keep_their_defaults", "test_every_option_is_settable_without_plus",
             "test_a_python_list_of_names_resolves_like_the_metric_files",
             "test_invalid_options_name_metric_option_value_and_allowed_values", "test_every_problem_is_listed_at_once")],
-    "benchmark/metrics/pyiqa_metrics.py": ["tests/test_metrics_calibration.py", "tests/test_fast_exact.py"],
+    # test_pyiqa_wrappers.py: PSNR's cap, batches, per-run HR, float64, NIQE's file and .npz conversion;
+    # the option tests check every option of psnr/ssim/niqe against pyiqa called with it
+    "benchmark/metrics/pyiqa_metrics.py": [
+        "tests/test_metrics_calibration.py", "tests/test_fast_exact.py", "tests/test_pyiqa_wrappers.py",
+        *(f"tests/test_metric_options.py::{t}" for t in (
+            "test_psnr_options_equal_pyiqa", "test_psnr_colour_space_and_channel_change_the_value",
+            "test_ssim_options_equal_pyiqa", "test_ssim_downsample_changes_the_value",
+            "test_niqe_options_equal_pyiqa"))],
     "benchmark/metrics/fast_exact.py": ["tests/test_fast_exact.py",
                                         "tests/test_metric_options.py::test_ssim_options_equal_pyiqa",
                                         "tests/test_metric_options.py::test_ssim_downsample_changes_the_value",

@@ -184,3 +184,100 @@ def test_registry_uses_fast_backend_by_default_and_pyiqa_on_request():
         METRICS.get("ssim").factory({"backend": "gpu"}, cpu)
     if NIQE_NPZ.exists():
         assert isinstance(METRICS.get("niqe").factory({"params_path": str(NIQE_NPZ)}, cpu), FastNIQE)
+
+
+# ----------------------------------------------------------------------------- units (mutation run, 2026-11-30)
+
+
+def test_gaussian_1d_for_refuses_a_window_that_is_not_square():
+    with pytest.raises(ValueError, match="square"):
+        gaussian_1d_for(torch.ones(1, 1, 7, 5))
+
+
+def test_reference_window_sum_is_the_float32_gaussian_summed_in_float64():
+    """MATLAB's ``fspecial('gaussian', n, sigma)`` (pyiqa's ``fspecial``): exp(-(x^2 + y^2) / (2 sigma^2))
+    on the centred grid, normalised in float64 and stored in float32; its sum differs from 1 by ~1e-8."""
+    import numpy as np
+
+    from benchmark.metrics.fast_exact import reference_window_sum
+
+    for size, sigma in ((11, 1.5), (7, 7.0 / 6)):
+        r = np.arange(size) - (size - 1) / 2
+        w = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma ** 2))
+        by_hand = float((w / w.sum()).astype(np.float32).astype(np.float64).sum())
+        assert reference_window_sum(size, sigma) == pytest.approx(by_hand, abs=1e-15)
+        assert reference_window_sum(size, sigma) != 1.0  # float32 storage leaves a remainder
+
+
+def test_ssim_is_pyiqas_ssim_function_in_float64_for_a_batch_of_pairs():
+    """HR given per run ([N,3,H,W]) and float64 output: pyiqa's own ``ssim()`` on the rounded Y planes
+    in float64 (data range 255) agrees to 1e-9, far below float32 resolution."""
+    from pyiqa.archs.ssim_arch import ssim
+    from pyiqa.utils.color_util import to_y_channel
+
+    g = torch.Generator().manual_seed(11)
+    sr, hr = quantize(torch.rand(3, 3, 30, 41, generator=g)), quantize(torch.rand(3, 3, 30, 41, generator=g))
+    ours = FastSSIM()(sr, hr)
+    y = [to_y_channel(t, 255, "ycbcr").round().to(torch.float64) for t in (sr, hr)]
+    ref = ssim(y[0], y[1], data_range=255.0).reshape(-1)
+    assert ours.dtype == torch.float64 and ours.shape == (3,)
+    assert torch.allclose(ours, ref, atol=1e-9, rtol=0)
+    assert len({round(float(v), 6) for v in ours}) == 3  # each run against its own HR
+
+
+@pytest.mark.parametrize("h, w", [(30, 40), (383, 390), (384, 390), (390, 384)])
+def test_ssim_downsample_factor_equals_pyiqa_at_the_rounding_boundaries(h, w):
+    """pyiqa pools by ``max(1, round(min(H, W) / 256))``: 1 below 384 px (383 / 256 = 1.496), 2 from 384
+    (Python's round(1.5) = 2); an image of 30 px is not pooled."""
+    import pyiqa
+
+    g = torch.Generator().manual_seed(h + w)
+    hr = quantize(torch.rand(1, 3, h, w, generator=g))
+    sr = quantize(F.avg_pool2d(hr, 3, stride=1, padding=1) + 0.05 * torch.randn(hr.shape, generator=g))
+    ref = pyiqa.create_metric("ssim", test_y_channel=True, color_space="ycbcr", downsample=True, device="cpu")
+    assert float(FastSSIM(downsample=True)(sr, hr)[0]) == pytest.approx(float(ref(sr, hr)), abs=1e-6)
+
+
+def test_ssim_refuses_sr_and_hr_of_different_shapes():
+    for sr, hr in ((torch.rand(1, 3, 20, 24), torch.rand(1, 3, 22, 24)),
+                   (torch.rand(1, 3, 20, 24), torch.rand(1, 3, 20, 26)),
+                   (torch.rand(2, 1, 20, 24), torch.rand(1, 3, 20, 24))):
+        with pytest.raises(ValueError, match="same shape"):
+            FastSSIM()(sr, hr)
+
+
+def test_normalize_without_remainder_terms_is_the_local_gauss_normalisation_by_hand():
+    """(img - mu) / (sqrt(|E[x^2] - mu^2| + eps) + C) with mu, E[x^2] the 'same' correlation of the
+    replicate-padded image with ``outer(g, g)`` (pyiqa's ``normalize_img_with_gauss``), C = 1."""
+    from benchmark.metrics.fast_exact import _normalize_with_gauss_separable
+
+    g = torch.tensor([0.1, 0.2, 0.4, 0.2, 0.1], dtype=torch.float64)
+    img = torch.rand(1, 1, 12, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(5)) * 255
+    img[..., :6, :5] = 17.0  # a flat patch: variance 0 there, eps keeps the root real
+    padded = F.pad(img, (2, 2, 2, 2), mode="replicate")
+    w = torch.outer(g, g)[None, None]
+    mu, second = F.conv2d(padded, w), F.conv2d(padded * padded, w)
+    ref = (img - mu) / (torch.sqrt((second - mu ** 2).abs() + torch.finfo(torch.float64).eps) + 1.0)
+    out = _normalize_with_gauss_separable(img, g, [])
+    assert out.shape == img.shape and torch.isfinite(out).all()
+    assert torch.allclose(out, ref, atol=1e-10, rtol=0)
+
+
+@requires(NIQE_NPZ)
+def test_niqe_equals_pyiqa_with_its_crop_border_and_when_given_the_network():
+    """pyiqa's ``crop_border`` option (srbench never sets it; a metric built by hand may) and a flat
+    quadrant (zero local variance): FastNIQE follows the pyiqa metric it is given, or its ``net``."""
+    import pyiqa
+
+    from benchmark.metrics.pyiqa_metrics import _niqe_mat
+
+    g = torch.Generator().manual_seed(0)
+    x = quantize(torch.rand(1, 3, 202, 204, generator=g))
+    x[..., :110, :110] = 0.5
+    for crop in (0, 5):
+        metric = pyiqa.create_metric("niqe", pretrained_model_path=str(_niqe_mat(NIQE_NPZ)), device="cpu",
+                                     crop_border=crop)
+        ref = metric(x).to(torch.float64).reshape(-1)
+        assert torch.allclose(FastNIQE(metric)(x), ref, atol=TOL, rtol=0), crop
+        assert torch.allclose(FastNIQE(metric.net)(x), ref, atol=TOL, rtol=0), crop
+    assert abs(float(FastNIQE(metric)(x)) - float(pyiqa_niqe_metric()(x))) > 1  # the crop matters here
