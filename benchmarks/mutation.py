@@ -172,6 +172,23 @@ def module_of(mutant: str) -> str:
     return mutant.split(".x_")[0].split(".xǁ")[0]
 
 
+#: one intra-op thread for torch/OpenMP/MKL in mutmut and its tests. mutmut forks one child per
+#: mutant from a parent that has run the tests; once that parent has entered an OpenMP parallel
+#: region (any torch operation on a large tensor: NIQE, SSIM on 512x512 images), the forked child
+#: waits forever at its first parallel region (GNU OpenMP is not fork-safe), sleeping, so mutmut's
+#: CPU-time limit never fires: fast_exact's mutants hung for 15 minutes at 0 % CPU. With one
+#: thread no OpenMP team exists to inherit.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def mutmut_env() -> dict[str, str]:
+    """The environment of a mutmut run: this one, without PYTHONPATH (the copy imports its own
+    code), with one intra-op thread (:data:`THREAD_ENV`)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(THREAD_ENV)
+    return env
+
+
 def link_shared(shared: Path, copy: Path) -> list[Path]:
     """Make ``../shared`` (data and metric parameters the tests read) reachable from the copy as
     the tests see it: they find it at ``<their checkout>/../shared`` (tests/conftest.py), and
@@ -199,7 +216,7 @@ def run_mutmut(modules: list[str], tests: list[str], functions: list[str], max_c
             shutil.copy2(ROOT / f, tmp / f)
         link_shared(ROOT.parent / "shared", tmp)
         write_config(tmp, modules, tests, skip)
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env = mutmut_env()
         t0 = time.perf_counter()
         run = subprocess.run(["mutmut", "run", "--max-children", str(max_children), *functions], cwd=tmp,
                              env=env, capture_output=True, text=True)

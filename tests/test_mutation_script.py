@@ -92,3 +92,14 @@ def test_shared_is_reachable_from_the_copy_and_from_mutmuts_mutants_folder(tmp_p
         seen = conftest.parents[1].parent / "shared"  # what tests/conftest.py computes
         assert (seen / "data" / "x.npz").read_bytes() == b"x"
     assert mutation.link_shared(tmp_path / "absent", tmp_path / "other" / "srbench") == []
+
+
+def test_mutmut_runs_with_one_intra_op_thread_and_the_copys_own_imports(monkeypatch):
+    """Forked mutant processes deadlock in OpenMP once the parent ran a parallel region: the run's
+    environment pins one thread, and drops PYTHONPATH so the copy imports its own (mutated) code."""
+    mutation = _script()
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    env = mutation.mutmut_env()
+    assert "PYTHONPATH" not in env
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"

@@ -268,6 +268,15 @@ def test_a_tie_verdict_uncolours_best_and_second_only(verdicts):
     assert ranks(cells(t, "d", "psnr")) == [None, 1, 2] and not t.has_ties and t.tie_note is None
 
 
+def test_stats_note_names_the_bracket_level_and_the_test(verdicts):
+    _, answer = verdicts
+    answer["status"] = SEPARATED
+    t = tables.build(_with_intervals(level=0.9), stats_cfg=StatsConfig(resamples=500, seed=11, level=0.99))
+    assert t.stats_note == ("Brackets: 90% confidence intervals (bootstrap over images, FID over runs; BCa where "
+                            "defined, else percentile). Best and second best are coloured only where the best beats "
+                            "the second at 99% (paired bootstrap over images, 500 resamples, seed 11; FID: over runs).")
+
+
 def test_a_row_whose_values_all_print_the_same_is_not_tested(verdicts):
     calls, _ = verdicts
     df = frame([row("d", "a", "psnr", 26.001, 0.3, runs=3), row("d", "b", "psnr", 25.999, 0.3, runs=3)])
@@ -298,6 +307,13 @@ def test_labels_decimals_and_row_order_come_from_the_specs(monkeypatch):
     assert [(r.label, r.cells[0].plain()) for r in g.rows] == [
         ("MyQ-score", f"{1.23456:.3f}"), ("PSNR", "25.00"), ("UNKNOWN_METRIC", f"{0.123456:.4f}")]
     assert g.rows[2].higher_is_better is False
+
+
+def test_frames_without_the_count_columns_have_no_count_notes():
+    """A tidy frame written before ``num_values``/``excluded``/``num_capped``/``cap`` existed."""
+    df = frame([row("d", "a", "psnr", 25.0, 0.1, runs=2), row("d", "b", "psnr", 24.0, 0.1, runs=2)])
+    t = tables.build(df.drop(columns=["num_values", "excluded", "num_capped", "cap"]))
+    assert t.groups[0].notes == [] and ranks(cells(t, "d", "psnr")) == [1, 2]
 
 
 def test_fixed_point_text():
