@@ -260,6 +260,15 @@ def test_main_accepts_key_value_options(tmp_path, capsys):
     psnr = [ln for ln in out.splitlines() if "psnr.mean" in ln]
     assert len(psnr) == 1 and psnr[0].startswith("RealSR") and " ccsr " in psnr[0] and "REGRESSED" in psnr[0]
     assert 'failures="1"' in junit.read_text()
+    # one filter alone also restricts the baseline: DRealSR/ccsr (-0.085 dB) regresses, RealSR is not compared
+    assert main([str(tmp_path / "cur"), "--baseline", str(path), "--tol", "psnr.mean=abs:0.05,rel:0",
+                 "--datasets", "DRealSR"]) == 1
+    assert main([str(tmp_path / "cur"), "--baseline", str(path), "--methods", "bsrgan"]) == 0
+    capsys.readouterr()
+    # --ci reaches the comparison: these results store no intervals, so the table says tolerance only
+    assert main([str(tmp_path / "cur"), "--baseline", str(path), "--methods", "bsrgan", "--ci"]) == 0
+    out = capsys.readouterr().out
+    assert "baseline CI" in out.splitlines()[0] and "ok (no baseline interval: tolerance only)" in out
 
 
 # ----------------------------------------------------------------------------- the diff table

@@ -212,3 +212,158 @@ def test_a_set_metric_without_values_has_no_mean_and_the_cap_boundary_counts():
                            method="m", dataset="d", runs=2, seed=0, crop_border=0, stochastic=True, num_images=1)
     assert (r.metrics["fid"].mean, r.metrics["fid"].std_over_runs, r.metrics["fid"].num_values) == (None, None, 0)
     assert r.metrics["psnr"].num_capped == 1  # exactly CAP_SLACK below the cap is "within" it; twice is not
+
+
+def _entry(**change) -> dict:
+    """A well-formed results.json dict (schema 2) with ``change`` applied (None values delete the key)."""
+    e = {"schema": 2, "method": "m", "dataset": "d", "runs": 2, "seed": 0, "crop_border": 4, "stochastic": True,
+         "num_images": 2, "lstd": 0.03, "lstd_ci": {"low": 0.02, "high": 0.04}, "skipped": {"lpips": "missing file"},
+         "metrics": {"psnr": {"mean": 25, "gstd": 0.5, "mean_ci": {"low": 24, "high": 26.5}, "gstd_ci": None,
+                              "higher_is_better": True, "kind": "FR"},
+                     "fid": {"mean": 12.0, "gstd": None, "std_over_runs": 2.0, "higher_is_better": False,
+                             "kind": "set"}}}
+    e.update(change)
+    return e
+
+
+def _metric(**change) -> dict:
+    m = {"mean": 25.5, "gstd": 0.5, "higher_is_better": True, "kind": "FR"}
+    m.update(change)
+    return _entry(metrics={"psnr": m})
+
+
+@pytest.mark.parametrize("entry, problems", [
+    (_entry(), []),
+    (_entry(runs=None, seed=None, crop_border=None, num_images=None, lstd=None, skipped=None, lstd_ci=None), []),
+    ([1, 2], ["is a JSON list, not an object"]),
+    (_entry(dataset=5, method=None), ["'dataset' is 5, expected a string", "'method' is None, expected a string"]),
+    (_entry(runs=2.0, seed=True, crop_border="4", num_images=False),
+     ["'runs' is 2.0, expected an integer", "'seed' is True, expected an integer",
+      "'crop_border' is '4', expected an integer", "'num_images' is False, expected an integer"]),
+    (_entry(stochastic=1), ["'stochastic' is 1, expected true or false"]),
+    (_entry(lstd="0.03"), ["'lstd' is '0.03', expected a number or null"]),
+    (_entry(lstd=True), ["'lstd' is True, expected a number or null"]),
+    (_entry(skipped=["lpips"]), ["'skipped' is ['lpips'], expected an object"]),
+    (_entry(metrics=None), ["'metrics' is None, expected an object of metric name -> {mean, gstd, higher_is_better}"]),
+    (_entry(stochastic="yes", metrics=[]),
+     ["'stochastic' is 'yes', expected true or false",
+      "'metrics' is [], expected an object of metric name -> {mean, gstd, higher_is_better}"]),
+    (_entry(metrics={"psnr": 25.5, "ssim": {"mean": 0.7, "higher_is_better": "yes"}, "lpips": {"higher_is_better": False}}),
+     ["metric 'psnr' is 25.5, expected an object", "metric 'ssim' has higher_is_better 'yes', expected true or false"]),
+    (_metric(higher_is_better=1), ["metric 'psnr' has higher_is_better 1, expected true or false"]),
+    (_metric(higher_is_better=None), ["metric 'psnr' has higher_is_better None, expected true or false"]),
+    (_metric(mean="25.5", gstd=False, std_over_runs=[1.0]),
+     ["metric 'psnr' has mean '25.5', expected a number or null", "metric 'psnr' has gstd False, expected a number or null",
+      "metric 'psnr' has std_over_runs [1.0], expected a number or null"]),
+    (_metric(mean=None, gstd=None, std_over_runs=None, mean_ci=None, gstd_ci=None), []),
+    (_metric(mean_ci={"low": 1.0}, gstd_ci={"low": "a", "high": 1.0}),
+     ["metric 'psnr' has mean_ci {'low': 1.0}, expected null or {low, high} numbers",
+      "metric 'psnr' has gstd_ci {'low': 'a', 'high': 1.0}, expected null or {low, high} numbers"]),
+    (_metric(mean_ci={"high": 1.0, "low": 0}, gstd_ci=[0.1, 0.2]),
+     ["metric 'psnr' has gstd_ci [0.1, 0.2], expected null or {low, high} numbers"]),
+    (_entry(lstd_ci={"low": 0.02, "high": None}),
+     ["'lstd_ci' is {'low': 0.02, 'high': None}, expected null or {low, high} numbers"]),
+    (_entry(lstd_ci=[0.02, 0.04]), ["'lstd_ci' is [0.02, 0.04], expected null or {low, high} numbers"]),
+])
+def test_result_problems_lists_every_wrong_key(entry, problems):
+    """Each malformed key is named with what was found and what was expected, all at once; integers,
+    floats and null pass where numbers are expected, booleans do not (JSON true is not a number)."""
+    from benchmark.results import result_problems
+
+    assert result_problems(entry) == problems
+    if problems and isinstance(entry, dict) and "metrics" in entry:
+        with pytest.raises(ValueError, match="x.json is malformed: " + problems[0][:20].replace("[", r"\[")):
+            Result.from_json(entry, "x.json")
+
+
+def test_result_json_writes_intervals_stats_and_baseline_keys_in_order():
+    """Intervals are written beside their values for every metric once any interval is known (a baseline
+    entry keeps only the ends it read), ``stats`` only when recorded; content_hash/protocol (baseline
+    entries) and the scoring device only when set; unknown keys last, unchanged."""
+    from benchmark.stats import Interval
+
+    metrics = {"psnr": MetricResult(25.5, 0.5, True, "FR", gstd_ci=Interval(0.25, 0.75)),
+               "fid": MetricResult(12.0, None, False, "set", std_over_runs=2.0)}
+    r = Result(method="m", dataset="d", runs=2, seed=3, crop_border=4, stochastic=True, num_images=2, metrics=metrics,
+               lstd=0.03, content_hash="abc", protocol="p", extra={"future": 1})
+    data = r.to_json()
+    assert list(data) == ["schema", "method", "dataset", "runs", "seed", "crop_border", "stochastic", "num_images",
+                          "metrics", "skipped", "lstd", "lstd_ci", "content_hash", "protocol", "future"]
+    assert (data["schema"], data["seed"], data["lstd"], data["lstd_ci"], data["future"]) == (SCHEMA, 3, 0.03, None, 1)
+    assert data["metrics"]["psnr"] == {"mean": 25.5, "mean_ci": None, "gstd": 0.5,
+                                       "gstd_ci": {"low": 0.25, "high": 0.75}, "higher_is_better": True, "kind": "FR"}
+    assert data["metrics"]["fid"] == {"mean": 12.0, "mean_ci": None, "gstd": None, "gstd_ci": None,
+                                      "std_over_runs": 2.0, "higher_is_better": False, "kind": "set"}
+    back = Result.from_json(json.loads(json.dumps(data)), "b.json")
+    assert back == r
+    # only the L-STD interval known: still every metric writes its (null) intervals
+    only_lstd = Result(method="m", dataset="d", runs=2, seed=0, crop_border=4, stochastic=True, num_images=2,
+                       metrics={"psnr": MetricResult(25.5, 0.5, True, "FR")}, lstd=0.03, lstd_ci=Interval(0.02, 0.04))
+    assert only_lstd.has_intervals
+    d2 = only_lstd.to_json()
+    assert d2["lstd_ci"] == {"low": 0.02, "high": 0.04} and d2["metrics"]["psnr"]["mean_ci"] is None
+    assert "gstd_ci" in d2["metrics"]["psnr"] and Result.from_json(d2) == only_lstd
+    # stats recorded, no interval defined: the keys are written (null), then stats
+    rec = {"level": 0.95, "resamples": 200}
+    with_stats = Result(method="m", dataset="d", runs=1, seed=0, crop_border=4, stochastic=False, num_images=2,
+                        metrics={"psnr": MetricResult(25.5, None, True, "FR")}, stats=rec, scoring_device="cpu")
+    d3 = with_stats.to_json()
+    assert list(d3)[-4:] == ["lstd", "lstd_ci", "stats", "scoring_device"]
+    assert d3["stats"] == rec and d3["lstd_ci"] is None and d3["metrics"]["psnr"]["mean_ci"] is None
+    assert Result.from_json(d3) == with_stats
+    # nothing known: no interval keys at all
+    plain = Result(method="m", dataset="d", runs=1, seed=0, crop_border=4, stochastic=False, num_images=2,
+                   metrics={"psnr": MetricResult(25.5, None, True, "FR")})
+    assert not plain.has_intervals and "lstd_ci" not in plain.to_json()
+    assert "mean_ci" not in plain.to_json()["metrics"]["psnr"]
+
+
+@pytest.mark.parametrize("change, stochastic", [
+    ({"runs": 1}, False), ({"runs": 2}, True), ({"runs": None}, False),
+    ({"runs": 3, "stochastic": False}, False), ({"runs": 1, "stochastic": True}, True),
+])
+def test_from_json_reads_stochastic_or_infers_it_from_the_runs(change, stochastic):
+    """Files older than the ``stochastic`` key: a method run more than once was stochastic."""
+    data = {"method": "m", "dataset": "d", "metrics": {}, **change}
+    assert Result.from_json(data).stochastic is stochastic
+
+
+def test_from_json_reads_every_field():
+    from benchmark.stats import Interval
+
+    data = _entry(timing={"seconds_per_image_run": 1.5}, config={"metrics": {"psnr": {}}}, versions={"torch": "2"},
+                  content_hash="abc", protocol="p", stats={"level": 0.9}, scoring_device="cuda:0",
+                  skipped={"lpips": "missing file", 3: 4}, lstd=float("nan"), future=[1])
+    r = Result.from_json(data, "r.json")
+    assert (r.method, r.dataset, r.runs, r.seed, r.crop_border, r.stochastic, r.num_images) == \
+        ("m", "d", 2, 0, 4, True, 2)
+    assert r.skipped == {"lpips": "missing file", "3": "4"} and r.lstd is None
+    assert r.lstd_ci == Interval(0.02, 0.04) and r.stats == {"level": 0.9}
+    assert (r.timing, r.config, r.versions) == ({"seconds_per_image_run": 1.5}, {"metrics": {"psnr": {}}},
+                                               {"torch": "2"})
+    assert (r.content_hash, r.protocol, r.scoring_device, r.extra, r.schema) == ("abc", "p", "cuda:0",
+                                                                                 {"future": [1]}, SCHEMA)
+    assert r.metric_options == {"psnr": {}} and r.timing_value("seconds_per_image_run") == 1.5
+    assert r.timing_value("parameters") is None
+    assert list(r.metrics) == ["psnr", "fid"] and r.metrics["psnr"].mean == 25.0
+    assert r.metrics["psnr"].mean_ci == Interval(24.0, 26.5) and r.metrics["fid"].is_set
+    assert Result.from_json(_entry(skipped=None)).skipped == {}
+    assert Result.from_json(_entry(schema=SCHEMA)).schema == SCHEMA  # the newest schema is read
+    with pytest.raises(ValueError, match=f"r.json has results schema {SCHEMA + 1}, this srbench reads up to {SCHEMA}"):
+        Result.from_json(_entry(schema=SCHEMA + 1), "r.json")
+    for key in ("method", "dataset", "metrics"):
+        bad = _entry()
+        del bad[key]
+        with pytest.raises(ValueError, match=f"r.json has no '{key}' key"):
+            Result.from_json(bad, "r.json")
+    with pytest.raises(ValueError, match="^results does not hold a JSON object"):
+        Result.from_json("x")
+
+
+def test_excluded_round_trip():
+    from benchmark.results import Excluded
+
+    e = Excluded("niqe", "img_1", 2, "niqe: undefined below 96x96 px")
+    assert e.to_json() == {"image": "img_1", "run": 2, "reason": "niqe: undefined below 96x96 px"}
+    assert Excluded.from_json("niqe", {"image": 7, "run": "2", "reason": "r"}) == Excluded("niqe", "7", 2, "r")
+    assert Excluded.from_json("niqe", e.to_json()) == e
