@@ -66,7 +66,10 @@ TEST_MAP: dict[str, list[str]] = {
             "test_every_config_file_declares_exactly_the_schema_with_its_defaults",
             "test_presets_use_the_metric_files_and_keep_their_defaults", "test_every_option_is_settable_without_plus",
             "test_a_python_list_of_names_resolves_like_the_metric_files",
-            "test_invalid_options_name_metric_option_value_and_allowed_values", "test_every_problem_is_listed_at_once")],
+            "test_invalid_options_name_metric_option_value_and_allowed_values", "test_every_problem_is_listed_at_once",
+            "test_option_problems_lists_each_problem_of_a_config_as_resolve_finds_it",
+            "test_preset_names_are_the_files_of_conf_metrics",
+            "test_a_metric_module_named_by_its_yaml_is_imported_and_registers_at_test_time")],
     # test_pyiqa_wrappers.py: PSNR's cap, batches, per-run HR, float64, NIQE's file and .npz conversion;
     # the option tests check every option of psnr/ssim/niqe against pyiqa called with it
     "benchmark/metrics/pyiqa_metrics.py": [

@@ -91,6 +91,31 @@ def test_every_direction_and_kind_equals_pyiqa():
         assert (spec.kind if spec.kind != "set" else "NR") == cfg["metric_mode"], name
 
 
+def test_psnr_ssim_niqe_crop_size_cap_and_flatness_facts_are_pyiqas():
+    """The facts the runner acts on: PSNR and SSIM after the border crop, NIQE on the whole image
+    (DESIGN.md); SSIM undefined below pyiqa's 11x11 window (pyiqa scores 11 px and refuses 10),
+    NIQE below its 96x96 block (pyiqa's ``niqe(block_size_h=96, block_size_w=96)``); PSNR saturates at
+    pyiqa's value for identical images; only NIQE is undefined on a flat image."""
+    import inspect
+
+    import pyiqa
+    from pyiqa.archs.niqe_arch import niqe
+
+    psnr, ssim, nq = (METRICS.get(n) for n in ("psnr", "ssim", "niqe"))
+    assert (psnr.crop, ssim.crop, nq.crop) == (True, True, False)
+    ref = pyiqa.create_metric("ssim", test_y_channel=True, color_space="ycbcr", device=CPU)
+    sr, hr = images(1, ssim.min_size, ssim.min_size, seed=1), images(1, ssim.min_size, ssim.min_size, seed=2)
+    assert bool(torch.isfinite(ref(sr, hr)).all())
+    with pytest.raises(RuntimeError, match="Kernel size can't be greater than actual input size"):
+        ref(sr[..., 1:, 1:], hr[..., 1:, 1:])
+    sig = inspect.signature(niqe).parameters
+    assert nq.min_size == sig["block_size_h"].default == sig["block_size_w"].default == 96
+    x = images(1, 16, 16, seed=3)
+    assert psnr.cap == pytest.approx(float(pyiqa.create_metric("psnr", device=CPU)(x, x)), abs=1e-4)
+    assert ssim.cap is None and nq.cap is None
+    assert (psnr.flat_undefined, ssim.flat_undefined, nq.flat_undefined) == (False, False, True)
+
+
 def test_every_config_file_declares_exactly_the_schema_with_its_defaults():
     for name in METRICS.names():
         raw = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "metrics" / f"{name}.yaml"))
@@ -111,6 +136,65 @@ def test_a_python_list_of_names_resolves_like_the_metric_files():
     assert resolve({"psnr": {}, "niqe": {"optional": True}}).optional == frozenset({"niqe"})
     with pytest.raises(ValueError, match=r"metrics\.psnr\.optional='yes': invalid value; allowed: true or false"):
         resolve({"psnr": {"optional": "yes"}})
+
+
+def test_option_problems_lists_each_problem_of_a_config_as_resolve_finds_it():
+    """``option_problems`` (preflight, ``list``): one line per problem, interpolations of a DictConfig
+    resolved against its root first, the empty selection and an unknown metric as one line each."""
+    from benchmark.metrics import option_problems
+
+    cfg = OmegaConf.create({"metrics": {"psnr": {"color_space": "${cs}"}, "lpips": {"net": "resnet"}}, "cs": "ycrcb"})
+    lines = option_problems(cfg.metrics)
+    assert len(lines) == 2
+    assert "metrics.psnr.color_space='ycrcb'" in lines[0] and "yiq, ycbcr, lhm" in lines[0]
+    assert "metrics.lpips.net='resnet'" in lines[1]
+    assert option_problems(OmegaConf.create({"psnr": {}, "niqe": {"optional": True}})) == []
+    assert option_problems({"ssim": {"backend": "fast"}}) == []
+    (empty,) = option_problems({})
+    assert empty.startswith("metrics is empty")
+    (unknown,) = option_problems({"psnrr": {}})
+    assert "unknown metric 'psnrr'" in unknown and "psnr" in unknown
+
+
+def test_preset_names_are_the_files_of_conf_metrics():
+    from benchmark.metrics import preset_names
+
+    files = sorted(p.stem for p in (ROOT / "conf" / "metrics").glob("*.yaml"))
+    assert sorted(preset_names()) == files
+    assert {"fast", "paper", *METRICS.names()} <= set(preset_names())
+
+
+def test_a_metric_module_named_by_its_yaml_is_imported_and_registers_at_test_time(tmp_path, monkeypatch):
+    """``_module_`` (a metric srbench does not ship): the module is imported when the metric is not
+    registered yet, its ``register`` call adds the spec, and the key never reaches the options; for a
+    registered metric the module is not imported at all."""
+    import sys
+
+    from benchmark.metrics import register
+
+    mod = "srbench_toy_metric_for_tests"
+    (tmp_path / f"{mod}.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from benchmark.metrics import MetricSpec, register\n"
+        "from benchmark.metrics.options import MetricOptions, option\n"
+        "@dataclass(frozen=True)\n"
+        "class ToyOptions(MetricOptions):\n"
+        "    size: int = option(3, 'a size', minimum=1)\n"
+        "SPEC = register(MetricSpec('toy_from_yaml', 'NR', False, False, 't', lambda o, d: o, options=ToyOptions))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        sel = resolve({"toy_from_yaml": {"_module_": mod, "size": 5, "optional": True}})
+        spec = METRICS.get("toy_from_yaml")
+        assert spec is sys.modules[mod].SPEC and sel.names == ("toy_from_yaml",)
+        assert sel.optional == {"toy_from_yaml"} and sel.options["toy_from_yaml"] == spec.options(size=5)
+        assert register(spec) is spec  # the same object again is no second registration
+        with pytest.raises(ValueError, match="registered twice"):
+            register(dataclasses.replace(spec))
+        # registered already: the module named is not imported (it does not exist)
+        assert resolve({"psnr": {"_module_": "no_such_module_for_srbench"}}).names == ("psnr",)
+    finally:
+        METRICS._items.pop("toy_from_yaml", None)
+        sys.modules.pop(mod, None)
 
 
 def test_presets_use_the_metric_files_and_keep_their_defaults():
