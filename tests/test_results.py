@@ -199,6 +199,9 @@ def test_run_facts_and_intervals_are_wired_into_the_result():
     assert from_list.lstd_ci == with_ci.lstd_ci and from_list.metrics["psnr"].mean_ci == with_ci.metrics["psnr"].mean_ci
     kw["stochastic"] = False
     assert Result.from_scores(_scores(), lstd, FACTS, **kw).lstd_ci is None  # no L-STD, no interval
+    assert r.scoring_device is None  # the device the per-image metrics ran on, when the runner names it
+    assert Result.from_scores(_scores(), lstd, FACTS, **dict(kw, stats=None), scoring_device="cuda:1").scoring_device \
+        == "cuda:1"
 
 
 def test_a_set_metric_without_values_has_no_mean_and_the_cap_boundary_counts():
