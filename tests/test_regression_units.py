@@ -396,3 +396,42 @@ def test_a_skipped_metric_is_passed_over_and_the_quantities_after_it_are_compare
         "psnr.mean": "ok", "psnr.gstd": "ok", "niqe.mean": "ok", "niqe.gstd": "ok", "fid.mean": "ok",
         "fid.std_over_runs": "ok", "lstd": "regressed"}
     assert comp.exit_code == 1
+
+
+def test_ci_interval_ends_count_as_inside_and_lines_carry_direction_and_values():
+    """--ci: a value exactly at an end of the baseline's interval is inside it (not counted); without --ci no
+    line carries the interval message; each line carries its direction, baseline, current and allowed change."""
+    base = _frame(_result())
+    rules = [("*.mean", Tolerance(abs=0.5, rel=0.0))]
+    at_low = {x.quantity: x for x in compare(_frame(_result(psnr=23.0)), base, rules, ci=True).lines}["psnr.mean"]
+    assert (at_low.status, at_low.message) == ("ok", "inside the baseline's interval")  # 23 - 24.5 = -1.5 > 0.5
+    at_high = {x.quantity: x for x in compare(_frame(_result(psnr=25.0, fid=102.0)), base, rules, ci=True).lines}
+    assert (at_high["psnr.mean"].status, at_high["fid.mean"].status) == ("ok", "ok")  # 102 is FID's high end
+    plain = compare(_frame(_result(psnr=23.75)), base, RULES)
+    assert {x.message for x in plain.lines} == {""}
+    psnr = {x.quantity: x for x in plain.lines}["psnr.mean"]
+    assert (psnr.higher_is_better, psnr.baseline, psnr.current, psnr.allowed, psnr.kind) == (True, 24.5, 23.75, 0.5,
+                                                                                            "quality")
+    niqe = {x.quantity: x for x in plain.lines}["niqe.gstd"]
+    assert (niqe.higher_is_better, niqe.baseline, niqe.current, niqe.allowed, niqe.kind) == (False, 0.5, 0.5, 0.25,
+                                                                                            "stability")
+
+
+def test_a_quantity_defined_on_one_side_only_is_not_comparable_with_its_value():
+    base = _frame(_result())
+    cur = _result()
+    cur.metrics["psnr"].gstd = None
+    comp = compare(_frame(cur), base, RULES)
+    (line,) = [x for x in comp.lines if x.status == "not comparable"]
+    assert (line.quantity, line.baseline, line.current, line.higher_is_better, line.message) == (
+        "psnr.gstd", 0.25, None, False, "defined on one side only")
+    back = compare(base, _frame(cur), RULES)
+    (line,) = [x for x in back.lines if x.status == "not comparable"]
+    assert (line.quantity, line.baseline, line.current) == ("psnr.gstd", None, 0.25)
+
+
+def test_only_user_rules_that_match_nothing_are_reported():
+    rules = regression.DEFAULT_TOLERANCES + [("psnr.std", Tolerance(abs=1.0)), ("psnr.mean", Tolerance(abs=0.1)),
+                                             ("*.gstd", Tolerance(rel=0.2))]
+    comp = compare(_frame(_result()), _frame(_result()), rules)
+    assert comp.unused_rules == ["psnr.std"]  # kid.mean (a default rule) matches nothing here either: not reported
