@@ -94,6 +94,16 @@ def test_a_result_with_a_single_row_becomes_an_entry():
                lstd=0.5)
     (e,) = regression.entries(_frame(r))
     assert (e["dataset"], e["method"], e["runs"], e["lstd"], e["metrics"]) == ("d", "m", 2, 0.5, {})
+    assert [(x.quantity, x.status) for x in compare(_frame(r), _frame(r), RULES).lines] == [("lstd", "ok")]
+
+
+def test_facts_unknown_on_both_sides_are_equal():
+    """Precomputed outputs have no seed: a seed missing on both sides (NaN in a frame where another pair has
+    one) is the same fact, not a difference."""
+    both = _frame(_result(seed=None), _result(dataset="Urban100"))
+    assert both["seed"].isna().any()
+    comp = compare(both, both, RULES)
+    assert comp.exit_code == 0 and {x.status for x in comp.lines} == {"ok"}
 
 
 def test_ci_verdicts_read_the_intervals_stored_in_a_baseline_file(tmp_path):
@@ -108,6 +118,10 @@ def test_ci_verdicts_read_the_intervals_stored_in_a_baseline_file(tmp_path):
     plain = {x.quantity: x.status for x in compare(cur, base, RULES).lines}
     assert plain == {"psnr.mean": "regressed", "psnr.gstd": "regressed", "niqe.mean": "ok", "niqe.gstd": "ok",
                      "fid.mean": "regressed", "fid.std_over_runs": "ok", "lstd": "regressed"}
+    same = {x.quantity: (x.status, x.message) for x in compare(_frame(_result()), base, RULES, ci=True).lines}
+    assert same == {"psnr.mean": ("ok", ""), "psnr.gstd": ("ok", ""), "fid.mean": ("ok", ""),
+                    **{q: ("ok", "no baseline interval: tolerance only")
+                       for q in ("niqe.mean", "niqe.gstd", "fid.std_over_runs")}, "lstd": ("ok", "")}
     ci = {x.quantity: (x.status, x.interval) for x in compare(cur, base, RULES, ci=True).lines}
     assert ci == {"psnr.mean": ("ok", (23.0, 25.0)), "psnr.gstd": ("ok", (0.125, 1.0)), "niqe.mean": ("ok", None),
                   "niqe.gstd": ("ok", None), "fid.mean": ("ok", (98.0, 102.0)), "fid.std_over_runs": ("ok", None),
@@ -130,9 +144,10 @@ def test_run_facts_and_value_counts_of_a_baseline_file_decide_comparability(tmp_
     assert [(x.quantity, x.message) for x in other.lines] == [("content_hash", "data set content: baseline abc123, now def456")]
     fewer = compare(_frame(_result(num_values=5)), base, RULES)
     assert fewer.exit_code == 2
-    assert {x.quantity: x.message for x in fewer.lines if x.status == "not comparable"} == {
-        "psnr.mean": "averaged over 6 values in the baseline, 5 now (excluded values are listed in results.json)",
-        "niqe.mean": "averaged over 6 values in the baseline, 5 now (excluded values are listed in results.json)"}
+    why = "averaged over 6 values in the baseline, 5 now (excluded values are listed in results.json)"
+    assert [(x.dataset, x.method, x.quantity, x.status, x.kind, x.message) for x in fewer.lines
+            if x.status == "not comparable"] == [("Set5", "ccsr", "psnr.mean", "not comparable", "protocol", why),
+                                                 ("Set5", "ccsr", "niqe.mean", "not comparable", "protocol", why)]
 
 
 def test_write_baseline_replaces_its_pairs_and_keeps_the_others_sorted(tmp_path):
