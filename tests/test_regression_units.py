@@ -450,3 +450,10 @@ def test_only_user_rules_that_match_nothing_are_reported():
                                              ("*.gstd", Tolerance(rel=0.2))]
     comp = compare(_frame(_result()), _frame(_result()), rules)
     assert comp.unused_rules == ["psnr.std"]  # kid.mean (a default rule) matches nothing here either: not reported
+
+
+def test_main_without_baseline_is_a_usage_error(tmp_path, capsys):
+    write_results(tmp_path / "r")
+    with pytest.raises(SystemExit) as err:
+        main([str(tmp_path / "r")])
+    assert err.value.code == 2 and "--baseline" in capsys.readouterr().err
