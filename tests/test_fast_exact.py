@@ -298,6 +298,23 @@ def test_separable_terms_of_a_float32_matrix_are_computed_in_float64():
     assert torch.allclose(rebuilt, rem32.to(torch.float64), atol=1e-18, rtol=0)
 
 
+def test_separable_terms_drop_singular_values_up_to_rel_times_the_largest():
+    """diag(1, 1e-3, 1e-8): two terms (1e-8 <= 1e-6); diag(1, 1e-6): one (the boundary is dropped);
+    a rank-1 matrix with an exactly zero second singular value: its one term; the zero matrix: none."""
+    def rebuilt(terms):
+        return sum(torch.outer(torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64))
+                   for a, b in terms)
+
+    d = torch.diag(torch.tensor([1.0, 1e-3, 1e-8], dtype=torch.float64))
+    assert len(separable_terms(d)) == 2
+    assert torch.allclose(rebuilt(separable_terms(d)), torch.diag(torch.tensor([1.0, 1e-3, 0.0], dtype=torch.float64)),
+                          atol=1e-15, rtol=0)
+    assert len(separable_terms(torch.diag(torch.tensor([1.0, 1e-6], dtype=torch.float64)))) == 1
+    e = torch.tensor([[2.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    assert len(separable_terms(e)) == 1 and torch.allclose(rebuilt(separable_terms(e)), e, atol=1e-15, rtol=0)
+    assert separable_terms(torch.zeros(4, 4, dtype=torch.float64)) == []
+
+
 @requires(NIQE_NPZ)
 def test_niqe_equals_pyiqa_with_its_crop_border_and_when_given_the_network():
     """pyiqa's ``crop_border`` option (srbench never sets it; a metric built by hand may) and a flat
