@@ -37,7 +37,7 @@ from benchmark.results import Excluded, Result
 from benchmark.scoring import MetricPlan, build_scorers, score_sets, tidy
 from benchmark.shard import read_json
 from benchmark.stats import StatsConfig
-from benchmark.store import SET_IMAGE, Store, atomic_write_csv, atomic_write_json, config_hash
+from benchmark.store import SET_IMAGE, Store, atomic_write_csv, atomic_write_json, config_hash, read_csv
 
 log = logging.getLogger("srbench")
 
@@ -102,13 +102,9 @@ def _merge_locked(root: Path, device: str) -> Result:
                          f"crop_border, ...); rerun them with one config")
 
     first = results[0]
-    # image ids are strings even when they look like numbers ("001") or like the words pandas reads
-    # as missing by default ("NA", "null", "nan"): only an empty cell (no seed, an undefined L-STD) is
-    read = {"keep_default_na": False, "na_values": [""]}
-    scores = pd.concat([pd.read_csv(root / f"scores.{t}.csv", dtype={"image": str, "metric": str}, **read)
-                        for t in tags], ignore_index=True)
-    lstd_df = pd.concat([pd.read_csv(root / f"lstd.{t}.csv", dtype={"image": str}, **read) for t in tags],
-                        ignore_index=True)
+    # image ids stay strings ("001", "NA", "null": store.read_csv); only an empty cell is missing
+    scores = pd.concat([read_csv(root / f"scores.{t}.csv") for t in tags], ignore_index=True)
+    lstd_df = pd.concat([read_csv(root / f"lstd.{t}.csv") for t in tags], ignore_index=True)
     # an undefined per-image L-STD (one run) is an empty cell: back to None, as the runner holds it
     lstd_df["lstd"] = pd.Series([None if pd.isna(v) else float(v) for v in lstd_df["lstd"]], dtype=object)
     scores["seed"] = scores["seed"].astype("Int64")

@@ -41,6 +41,16 @@ def atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
     atomic_write_bytes(path, buf.getvalue().encode())
 
 
+def read_csv(path: Path) -> pd.DataFrame:
+    """Read back a CSV srbench wrote (scores.csv, lstd.csv, their shard parts).
+
+    Image ids and metric names stay strings exactly as written: ``0801`` keeps its leading zero,
+    and ``NA``, ``null``, ``nan``, ``None`` are ids, not the missing values pandas reads them as by
+    default. Only an empty cell is missing (a source that draws no seeds, an undefined L-STD).
+    """
+    return pd.read_csv(path, dtype={"image": str, "metric": str}, keep_default_na=False, na_values=[""])
+
+
 def config_hash(obj: Any) -> str:
     """Stable hash of a JSON-serialisable config."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

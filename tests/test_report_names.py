@@ -108,3 +108,30 @@ def test_quality_stability_plot_draws_results_values(tmp_path):
         plt.Figure.savefig = orig
     want = points(collect(res), "RealSR", ["bsrgan", "ccsr", "stable_sr"])
     assert sorted(set(shown)) == sorted({(a, b) for a, b in zip(want["mean"], want["gstd"])})
+
+
+IDS_PANDAS_MANGLES = ["0801", "NA", "null", "nan", "None", "N/A", "001"]
+
+
+def test_image_ids_pandas_would_mangle_are_read_back_as_written(tmp_path):
+    """DIV2K-style ids ("0801") keep their zeros and ids that pandas reads as missing by default
+    ("NA", "null", ...) stay ids in every reader of scores.csv / lstd.csv (merge and the report);
+    only an empty cell is missing (no seed, undefined L-STD)."""
+    from benchmark.report import plots, significance
+    from benchmark.store import atomic_write_csv, read_csv
+
+    scores = pd.DataFrame({"image": IDS_PANDAS_MANGLES, "run": 0, "seed": [None] * len(IDS_PANDAS_MANGLES),
+                           "metric": "psnr", "value": [20.0 + i for i in range(len(IDS_PANDAS_MANGLES))]})
+    lstd = pd.DataFrame({"image": IDS_PANDAS_MANGLES, "lstd": [None] + [0.01] * (len(IDS_PANDAS_MANGLES) - 1)})
+    atomic_write_csv(tmp_path / "scores.csv", scores)
+    atomic_write_csv(tmp_path / "lstd.csv", lstd)
+    back = read_csv(tmp_path / "scores.csv")
+    assert list(back["image"]) == IDS_PANDAS_MANGLES and back["seed"].isna().all()
+    assert list(back["value"]) == [20.0 + i for i in range(len(IDS_PANDAS_MANGLES))]
+    back_lstd = read_csv(tmp_path / "lstd.csv")
+    assert list(back_lstd["image"]) == IDS_PANDAS_MANGLES
+    assert pd.isna(back_lstd["lstd"][0]) and back_lstd["lstd"][1] == 0.01
+    significance.clear_cache()
+    assert list(significance._scores(str(tmp_path))["image"]) == IDS_PANDAS_MANGLES
+    assert list(significance._lstd(str(tmp_path))["image"]) == IDS_PANDAS_MANGLES
+    assert list(plots._scores(tmp_path)["image"]) == IDS_PANDAS_MANGLES

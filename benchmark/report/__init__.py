@@ -24,7 +24,7 @@ from benchmark.report import tables
 from benchmark.report.console import format_table  # noqa: F401  (the runner's end-of-run table)
 from benchmark.report.collect import collect, dataset_order, method_order
 from benchmark.stats import StatsConfig
-from benchmark.store import atomic_write_bytes
+from benchmark.store import atomic_write_bytes, read_csv
 from benchmark import datarecord
 from benchmark.report.plots import scores
 from benchmark.report.tables import digits, fmt, label
@@ -120,7 +120,7 @@ def _image_ids(df: pd.DataFrame, dataset: str, methods: Sequence[str]) -> list[s
             continue
         lstd_csv = Path(folder.iloc[0]) / "lstd.csv"
         if lstd_csv.is_file():
-            ids |= set(pd.read_csv(lstd_csv, dtype={"image": str})["image"])
+            ids |= set(read_csv(lstd_csv)["image"])
         sc = scores(df, dataset, m)
         if sc is not None:
             ids |= set(sc["image"])

@@ -34,7 +34,7 @@ import pandas as pd
 from benchmark.images import read_image
 from benchmark.report.collect import LSTD
 from benchmark.report.tables import label
-from benchmark.store import SET_IMAGE, Store, atomic_write_bytes
+from benchmark.store import SET_IMAGE, Store, atomic_write_bytes, read_csv
 
 PDF_META = {"CreationDate": None}  # reproducible PDFs: no time stamp
 DPI = 120
@@ -85,7 +85,7 @@ def _scores(folder: str) -> pd.DataFrame | None:
     path = Path(folder) / "scores.csv"
     if not path.is_file():
         return None
-    df = pd.read_csv(path, dtype={"image": str})
+    df = read_csv(path)
     return df[df["image"] != SET_IMAGE]
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark import stats
+from benchmark.store import read_csv
 from benchmark.report.collect import LSTD
 from benchmark.images import read_image
 from benchmark.report.plots import sample_path
@@ -58,7 +59,7 @@ def curves(df: pd.DataFrame, dataset: str, method: str, draws: int = DEFAULT_DRA
     out: dict[str, np.ndarray] = {}
     sc_path = Path(folder) / "scores.csv"
     if sc_path.is_file():
-        sc = pd.read_csv(sc_path, dtype={"image": str, "metric": str})
+        sc = read_csv(sc_path)
         sc = sc[sc["image"] != stats.SET_IMAGE]
         for metric in dict.fromkeys(sc["metric"]):
             _, values, left = stats.complete_run_matrix(sc, metric)
@@ -70,7 +71,7 @@ def curves(df: pd.DataFrame, dataset: str, method: str, draws: int = DEFAULT_DRA
     else:
         notes.append(f"{dataset}/{method}: no scores.csv in {folder}; G-STD curves left out")
     lstd_path = Path(folder) / "lstd.csv"
-    images = list(pd.read_csv(lstd_path, dtype={"image": str})["image"]) if lstd_path.is_file() else []
+    images = list(read_csv(lstd_path)["image"]) if lstd_path.is_file() else []
 
     absent = [i for i in images for k in range(runs) if not sample_path(folder, i, k).is_file()]
     if not images or absent:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from benchmark import stats
 from benchmark.report.collect import LSTD
+from benchmark.store import read_csv
 
 SEPARATED, TIED, UNTESTED = "separated", "tied", "untested"
 
@@ -45,7 +46,7 @@ def _scores(folder: str) -> pd.DataFrame | None:
     path = Path(folder) / "scores.csv"
     if not path.is_file():
         return None
-    return pd.read_csv(path, dtype={"image": str, "metric": str})
+    return read_csv(path)
 
 
 @lru_cache(maxsize=64)
@@ -53,7 +54,7 @@ def _lstd(folder: str) -> pd.DataFrame | None:
     path = Path(folder) / "lstd.csv"
     if not path.is_file():
         return None
-    return pd.read_csv(path, dtype={"image": str})
+    return read_csv(path)
 
 
 def clear_cache() -> None:
