@@ -332,3 +332,67 @@ def test_junit_message_carries_the_baseline_interval(tmp_path):
                                    "baseline interval [23, 25.5]")
     err = suite.find("testcase[@name='results']/error")
     assert (err.get("message"), err.get("type")) == ("not in the baseline", "not-comparable")
+
+
+# ----------------------------------------------------------------------------- compare: which lines
+
+
+def _lines(comp: Comparison) -> list[tuple]:
+    return [(x.dataset, x.method, x.quantity, x.status, x.kind, x.message) for x in comp.lines]
+
+
+def test_compare_names_each_missing_pair_and_changed_fact_and_compares_the_rest():
+    """Pairs on one side only, a changed run fact and a changed metric set each give one 'not comparable'
+    line naming the pair, the quantity and the reason, and nothing else for that pair; every other pair is
+    still compared (here BSD100/ccsr regresses: PSNR 24.5 -> 23.75 > 0.5 allowed)."""
+    long_hash = "0123456789abcdef" * 4
+    base = _frame(_result("BSD100", "ccsr"), _result("Set14", "ccsr", content_hash=long_hash),
+                  _result("Set5", "ccsr"), _result("Urban100", "ccsr"), _result("Manga109", "ccsr"))
+    set14 = _result("Set14", "ccsr", content_hash="f" * 64)
+    urban = _result("Urban100", "ccsr", seed=8)
+    del urban.metrics["niqe"]  # a fact and the metric set both changed: both named
+    cur = _frame(_result("BSD100", "ccsr", psnr=23.75), set14, _result("Set5", "bsrgan"), urban,
+                 _result("Manga109", "ccsr", runs=5))
+    comp = compare(cur, base, RULES)
+    assert comp.exit_code == 2
+    proto = [x for x in _lines(comp) if x[3] == "not comparable"]
+    assert proto == [
+        ("Set5", "ccsr", "results", "not comparable", "protocol", "in the baseline but not in the results (did the run fail?)"),
+        ("Set5", "bsrgan", "results", "not comparable", "protocol", "not in the baseline (add it with --update-baseline)"),
+        ("Manga109", "ccsr", "runs", "not comparable", "protocol", "runs: baseline 3, now 5"),
+        ("Set14", "ccsr", "content_hash", "not comparable", "protocol",
+         "data set content: baseline 0123456789ab, now ffffffffffff"),
+        ("Urban100", "ccsr", "seed", "not comparable", "protocol", "first seed: baseline 7, now 8"),
+        ("Urban100", "ccsr", "metrics", "not comparable", "protocol",
+         "metric set: baseline ['fid', 'niqe', 'psnr'], now ['fid', 'psnr']"),
+    ]
+    compared = {(x[0], x[1]) for x in _lines(comp) if x[3] != "not comparable"}
+    assert compared == {("BSD100", "ccsr")}  # only the comparable pair has quantity lines
+    assert ("BSD100", "ccsr", "psnr.mean", "regressed", "quality", "") in _lines(comp)
+
+
+def test_unknown_content_hash_or_protocol_does_not_block_but_a_known_difference_does():
+    """A results.json without manifest has no content hash: unknown on one side is not a difference; the
+    facts after it (the metric options) are still checked."""
+    base = _frame(_result())
+    assert compare(_frame(_result(content_hash=None)), base, RULES).exit_code == 0
+    assert compare(_frame(_result(protocol=None)), base, RULES).exit_code == 0
+    assert compare(base, _frame(_result(content_hash=None, protocol=None)), RULES).exit_code == 0
+    comp = compare(_frame(_result(content_hash=None, protocol="psnr:{color_space: yiq}")), base, RULES)
+    assert _lines(comp) == [("Set5", "ccsr", "protocol", "not comparable", "protocol",
+                             "metric options: baseline psnr:{}, now psnr:{color_space: yiq}")]
+    # a fact other than these two is compared even when missing on one side
+    assert compare(_frame(_result(seed=None)), base, RULES).exit_code == 2
+
+
+def test_a_skipped_metric_is_passed_over_and_the_quantities_after_it_are_compared():
+    """lpips is skipped in the baseline (rows: metrics, then skipped ones, then L-STD) and absent from the
+    results; the L-STD after it still regresses: 0.25 -> 0.5 is +0.25 > 0.125 (50 %) allowed."""
+    base = _frame(_result())
+    cur_result = _result(lstd=0.5)
+    cur_result.skipped = {}
+    comp = compare(_frame(cur_result), base, RULES)
+    assert {x.quantity: x.status for x in comp.lines} == {
+        "psnr.mean": "ok", "psnr.gstd": "ok", "niqe.mean": "ok", "niqe.gstd": "ok", "fid.mean": "ok",
+        "fid.std_over_runs": "ok", "lstd": "regressed"}
+    assert comp.exit_code == 1
