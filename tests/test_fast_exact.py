@@ -263,6 +263,58 @@ def test_normalize_without_remainder_terms_is_the_local_gauss_normalisation_by_h
     assert torch.allclose(out, ref, atol=1e-10, rtol=0)
 
 
+def test_niqe_normalisation_equals_pyiqas_normalize_img_with_gauss_in_float64():
+    """NIQE's local normalisation against pyiqa's ``normalize_img_with_gauss(img, padding='replicate')``
+    on a smooth ramp with mild noise (small local variance, where the window's float32 remainder shows):
+    equal to 1e-10, while leaving the remainder out of either moment is off by ~1e-9 to ~1e-7."""
+    from pyiqa.archs.func_util import normalize_img_with_gauss
+    from pyiqa.matlab_utils import fspecial
+
+    from benchmark.metrics.fast_exact import _normalize_with_gauss_separable
+
+    w = fspecial(7, 7.0 / 6, 1).to(torch.float64)[0, 0]
+    g = gaussian_1d_for(w)
+    terms = separable_terms(w - torch.outer(g, g))
+    yy, xx = torch.meshgrid(torch.arange(60.0), torch.arange(70.0), indexing="ij")
+    noise = torch.randn(60, 70, generator=torch.Generator().manual_seed(0))
+    img = (40 + 2 * xx + 1.5 * yy + 0.7 * noise).round().to(torch.float64)[None, None]
+    ref = normalize_img_with_gauss(img, padding="replicate")
+    assert torch.allclose(_normalize_with_gauss_separable(img, g, terms), ref, atol=1e-10, rtol=0)
+    assert not torch.allclose(_normalize_with_gauss_separable(img, g, []), ref, atol=1e-10, rtol=0)
+
+
+def test_separable_terms_of_a_float32_matrix_are_computed_in_float64():
+    """The SVD is taken in float64 whatever the input's dtype: the 4 terms of the NIQE window's remainder
+    stored in float32 rebuild it to 5e-20 (the terms below 1e-6 of the largest dropped; a float32 SVD leaves ~7e-16)."""
+    from pyiqa.matlab_utils import fspecial
+
+    w = fspecial(7, 7.0 / 6, 1).to(torch.float64)[0, 0]
+    g = gaussian_1d_for(w)
+    rem32 = (w - torch.outer(g, g)).to(torch.float32)
+    terms = separable_terms(rem32)
+    rebuilt = sum(torch.outer(torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64))
+                  for a, b in terms)
+    assert len(terms) == 4
+    assert torch.allclose(rebuilt, rem32.to(torch.float64), atol=1e-18, rtol=0)
+
+
+def test_separable_terms_drop_singular_values_up_to_rel_times_the_largest():
+    """diag(1, 1e-3, 1e-8): two terms (1e-8 <= 1e-6); diag(1, 1e-6): one (the boundary is dropped);
+    a rank-1 matrix with an exactly zero second singular value: its one term; the zero matrix: none."""
+    def rebuilt(terms):
+        return sum(torch.outer(torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64))
+                   for a, b in terms)
+
+    d = torch.diag(torch.tensor([1.0, 1e-3, 1e-8], dtype=torch.float64))
+    assert len(separable_terms(d)) == 2
+    assert torch.allclose(rebuilt(separable_terms(d)), torch.diag(torch.tensor([1.0, 1e-3, 0.0], dtype=torch.float64)),
+                          atol=1e-15, rtol=0)
+    assert len(separable_terms(torch.diag(torch.tensor([1.0, 1e-6], dtype=torch.float64)))) == 1
+    e = torch.tensor([[2.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    assert len(separable_terms(e)) == 1 and torch.allclose(rebuilt(separable_terms(e)), e, atol=1e-15, rtol=0)
+    assert separable_terms(torch.zeros(4, 4, dtype=torch.float64)) == []
+
+
 @requires(NIQE_NPZ)
 def test_niqe_equals_pyiqa_with_its_crop_border_and_when_given_the_network():
     """pyiqa's ``crop_border`` option (srbench never sets it; a metric built by hand may) and a flat

@@ -77,7 +77,7 @@ def separable_valid(x: torch.Tensor, g: torch.Tensor | Sequence[float],
 
 def separable_terms(window2d: torch.Tensor, rel: float = 1e-6) -> list[tuple[list[float], list[float]]]:
     """``window2d`` (k x k) as a sum of separable terms: [(column kernel, row kernel), ...] with
-    ``sum(outer(a, b))`` = ``window2d`` to float64 rounding (its SVD; singular values below
+    ``sum(outer(a, b))`` = ``window2d`` to float64 rounding (its SVD; singular values up to
     ``rel`` x the largest are dropped: they are float64 noise of an exactly low-rank matrix).
 
     Used for the float32 rounding remainder of pyiqa's Gaussian window (window - outer(g, g)):
