@@ -443,6 +443,12 @@ def test_a_quantity_defined_on_one_side_only_is_not_comparable_with_its_value():
     back = compare(base, _frame(cur), RULES)
     (line,) = [x for x in back.lines if x.status == "not comparable"]
     assert (line.quantity, line.baseline, line.current) == ("psnr.gstd", None, 0.25)
+    assert (line.dataset, line.method, line.kind) == ("Set5", "ccsr", "protocol")
+    # a mean defined on one side only does not stop the metric's other quantities: its G-STD still regresses
+    no_mean = _result(psnr_gstd=0.75)
+    no_mean.metrics["psnr"].mean = None
+    got = {x.quantity: x.status for x in compare(_frame(no_mean), base, RULES).lines}
+    assert (got["psnr.mean"], got["psnr.gstd"]) == ("not comparable", "regressed")
 
 
 def test_only_user_rules_that_match_nothing_are_reported():
