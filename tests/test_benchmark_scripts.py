@@ -12,12 +12,18 @@ import pytest
 from conftest import NIQE_NPZ, REALSR, ROOT, requires
 
 
+def _run_script(script: str, tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """Run ``benchmarks/<script>`` on a tiny workload in ``tmp_path``; it must exit 0."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args, "--workdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
 @requires(REALSR)
 @requires(NIQE_NPZ)
 def test_scoring_benchmark_smoke(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scoring.py"), "--images", "1", "--runs", "2",
-                           "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = _run_script("scoring.py", tmp_path, "--images", "1", "--runs", "2")
     assert re.search(r"ratio \(official / srbench\): [0-9.]+x", proc.stdout)
     assert "OK: every value equal to 1e-06" in proc.stdout
     assert re.search(r"harness overhead .*: [0-9.]+ ms per image-run", proc.stdout)
@@ -26,9 +32,7 @@ def test_scoring_benchmark_smoke(tmp_path):
 @requires(REALSR)
 @requires(NIQE_NPZ)
 def test_scoring_benchmark_overhead_only(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scoring.py"), "--images", "1", "--runs", "2",
-                           "--overhead-only", "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = _run_script("scoring.py", tmp_path, "--images", "1", "--runs", "2", "--overhead-only")
     assert re.search(r"harness overhead .*: [0-9.]+ ms per image-run \(2 image-runs", proc.stdout)
     assert re.search(r"PNG write \(OpenCV level 1, Paeth, RLE, fsync\) [0-9.]+ ms", proc.stdout)
     assert "official" not in proc.stdout  # the comparison is skipped
@@ -37,9 +41,7 @@ def test_scoring_benchmark_overhead_only(tmp_path):
 @requires(REALSR)
 @requires(NIQE_NPZ)
 def test_pipeline_benchmark_smoke(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pipeline.py"), "--images", "2", "--runs", "2",
-                           "--no-warmup", "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = _run_script("pipeline.py", tmp_path, "--images", "2", "--runs", "2", "--no-warmup")
     assert re.search(r"ratio \(sequential / pipelined wall time\): [0-9.]+x", proc.stdout)
     assert re.search(r"critical-path harness per image-run: pipelined [0-9.]+ ms, sequential [0-9.]+ ms", proc.stdout)
     assert "max |difference| of any score or L-STD value, pipelined vs sequential: 0\n" in proc.stdout
