@@ -26,6 +26,18 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SRBENCH_CACHE", str(cache))
 
 
+@pytest.fixture(autouse=True)
+def _torch_home_restored():
+    """``weights_dir=`` sets TORCH_HOME for the whole process (benchmark.weights.apply_weights_dir:
+    what a run needs); an in-process run in one test must not move later tests' weight lookups."""
+    saved = os.environ.get("TORCH_HOME")
+    yield
+    if saved is None:
+        os.environ.pop("TORCH_HOME", None)
+    else:
+        os.environ["TORCH_HOME"] = saved
+
+
 def write_png(path: Path, arr: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path)

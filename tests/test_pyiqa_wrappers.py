@@ -77,7 +77,14 @@ def test_pyiqa_backend_ssim_scores_each_run_against_its_own_hr():
 def test_niqe_params_file_is_the_option_or_pyiqas_cache(tmp_path, monkeypatch):
     """pyiqa downloads into torch.hub's directory + ``pyiqa`` (its ``DEFAULT_CACHE_DIR``); torch.hub's
     directory is ``$TORCH_HOME/hub``. ``params_path`` (typed or raw) wins, with ``~`` expanded."""
-    from pyiqa.utils.download_util import DEFAULT_CACHE_DIR
+    import importlib
+
+    import pyiqa.utils.download_util as download_util
+
+    # pyiqa computes DEFAULT_CACHE_DIR when it is imported, from the TORCH_HOME of that moment:
+    # recompute it with pyiqa's own code for an environment without TORCH_HOME
+    monkeypatch.delenv("TORCH_HOME", raising=False)
+    DEFAULT_CACHE_DIR = importlib.reload(download_util).DEFAULT_CACHE_DIR
 
     assert pm.pyiqa_cache_dir() == Path(DEFAULT_CACHE_DIR)
     assert pm.niqe_params_file({}) == Path(DEFAULT_CACHE_DIR) / "niqe_modelparameters.mat"
