@@ -38,6 +38,19 @@ def _torch_home_restored():
         os.environ["TORCH_HOME"] = saved
 
 
+@pytest.fixture(autouse=True)
+def _sigint_restored():
+    """A signal left ignored is inherited by every child process, and a Python child whose SIGINT
+    is ignored at start-up never installs its KeyboardInterrupt handler: a test that sends SIGINT
+    to srbench then waits forever. Some libraries set SIGINT to ignored in the test process (seen
+    after the slow torch.compile / GPU-script tests); restore Python's handler after every test."""
+    import signal
+
+    yield
+    if signal.getsignal(signal.SIGINT) != signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def write_png(path: Path, arr: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path)
