@@ -263,7 +263,7 @@ def survivor_diffs(copy: Path, names: list[str], env: dict[str, str]) -> dict[st
 
 def collect(copy: Path, functions: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Statuses and survivor diffs of a mutmut copy left by ``--keep`` (or by an interrupted run)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = mutmut_env()
     res = subprocess.run(["mutmut", "results", "--all", "true"], cwd=copy, env=env, capture_output=True, text=True)
     status = parse_results(res.stdout)
     if functions:
