@@ -25,10 +25,12 @@ score and the survivors are in docs/testing.md.
 from __future__ import annotations
 
 import argparse
+import ast
 import collections
 import fnmatch
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,7 +71,8 @@ TEST_MAP: dict[str, list[str]] = {
             "test_invalid_options_name_metric_option_value_and_allowed_values", "test_every_problem_is_listed_at_once",
             "test_option_problems_lists_each_problem_of_a_config_as_resolve_finds_it",
             "test_preset_names_are_the_files_of_conf_metrics",
-            "test_a_metric_module_named_by_its_yaml_is_imported_and_registers_at_test_time")],
+            "test_a_metric_module_named_by_its_yaml_is_imported_and_registers_at_test_time",
+            "test_a_metric_file_with_interpolations_is_resolved_like_hydra_resolves_it")],
     # test_pyiqa_wrappers.py: PSNR's cap, batches, per-run HR, float64, NIQE's file and .npz conversion;
     # the option tests check every option of psnr/ssim/niqe against pyiqa called with it
     "benchmark/metrics/pyiqa_metrics.py": [
@@ -127,6 +130,64 @@ TESTS = [
     "tests/test_metrics_calibration.py",
     "tests/test_metric_backends.py",
 ]
+
+
+#: prefix of a decorated function's body once :func:`undecorate` has split it from its decorators
+#: (mutant names then read e.g. ``benchmark.regression.xǁComparisonǁ_undecorated_exit_code__mutmut_1``)
+UNDECORATED = "_undecorated_"
+
+
+def undecorate(source: str) -> str:
+    """``source`` with each decorated module-level function and method split from its decorators.
+
+    mutmut 3 does not mutate a function that carries a decorator other than a lone ``@staticmethod``
+    or ``@classmethod`` (mutmut's ``file_mutation.py``: a decorator may change what the function
+    does, and ``@property`` breaks its trampoline), so ``@property``s such as the gate's
+    ``Comparison.exit_code`` and the ``@torch.no_grad()`` ``__call__`` of the SSIM/NIQE/pyiqa
+    scorers were never measured. In the copy only, ::
+
+        @d1
+        @d2(arg)
+        def f(...): body
+
+    becomes ::
+
+        def _undecorated_f(...): body
+        f = d1(d2(arg)(_undecorated_f))
+
+    which binds ``f`` to the same object Python builds for the decorated form (decorators apply
+    bottom-up to the function), except that the function's ``__name__`` is ``_undecorated_f``
+    and the decorator expressions are evaluated after the ``def`` rather than before it.
+    ``_undecorated_f`` carries no decorator, so mutmut mutates it. Lone ``@staticmethod`` /
+    ``@classmethod`` functions (which mutmut handles) and nested functions are left as they are; a
+    name defined twice in one scope (a property and its setter) gets ``_2``, ``_3``, ... so that
+    mutmut's mutant names stay unique.
+    """
+    tree = ast.parse(source)
+    found = []  # (function node, its decorators' source, the new name) of module-level functions and methods
+    for scope in [tree.body, *(c.body for c in tree.body if isinstance(c, ast.ClassDef))]:
+        used: collections.Counter = collections.Counter()  # a property's setter repeats its name
+        for node in scope:
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not node.decorator_list:
+                continue
+            decos = [ast.get_source_segment(source, d) for d in node.decorator_list]
+            if decos in (["staticmethod"], ["classmethod"]):
+                continue
+            used[node.name] += 1
+            suffix = f"_{used[node.name]}" if used[node.name] > 1 else ""
+            found.append((node, decos, UNDECORATED + node.name + suffix))
+    lines = source.splitlines(keepends=True)
+    for node, decos, inner in sorted(found, key=lambda f: -f[0].lineno):  # bottom-up: lines above stay valid
+        first = min(d.lineno for d in node.decorator_list)  # 1-based; decorators fill lines first..lineno-1
+        indent = lines[first - 1][:len(lines[first - 1]) - len(lines[first - 1].lstrip())]
+        name = node.name
+        expr = inner
+        for deco in reversed(decos):
+            expr = f"{deco}({expr})"
+        lines.insert(node.end_lineno, f"{indent}{name} = {expr}\n")
+        lines[node.lineno - 1] = re.sub(rf"\bdef\s+{name}\s*\(", f"def {inner}(", lines[node.lineno - 1], count=1)
+        del lines[first - 1:node.lineno - 1]
+    return "".join(lines)
 
 
 def tracked_files() -> list[str]:
@@ -215,6 +276,8 @@ def run_mutmut(modules: list[str], tests: list[str], functions: list[str], max_c
             (tmp / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, tmp / f)
         link_shared(ROOT.parent / "shared", tmp)
+        for m in modules:
+            (tmp / m).write_text(undecorate((tmp / m).read_text()))
         write_config(tmp, modules, tests, skip)
         env = mutmut_env()
         t0 = time.perf_counter()

@@ -154,6 +154,24 @@ def test_option_problems_lists_each_problem_of_a_config_as_resolve_finds_it():
     assert empty.startswith("metrics is empty")
     (unknown,) = option_problems({"psnrr": {}})
     assert "unknown metric 'psnrr'" in unknown and "psnr" in unknown
+    # one problem: its line alone, without resolve's "invalid metric options:" header
+    (one,) = option_problems({"psnr": {"color_space": "rgb2"}})
+    assert one.startswith("metrics.psnr.color_space='rgb2'") and "invalid metric options" not in one
+
+
+def test_a_metric_file_with_interpolations_is_resolved_like_hydra_resolves_it(tmp_path, monkeypatch):
+    """A metrics file of a user's config folder ($SRBENCH_CONF) may use OmegaConf resolvers, as Hydra
+    resolves them when it composes ``cfg.metrics``; loaded by name from Python it gives the same options."""
+    import shutil
+
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    (conf / "metrics" / "from_env.yaml").write_text(
+        "defaults:\n  - psnr\n  - _self_\npsnr:\n  color_space: ${oc.env:SRBENCH_TEST_COLOUR_SPACE}\n")
+    monkeypatch.setenv("SRBENCH_CONF", str(conf))
+    monkeypatch.setenv("SRBENCH_TEST_COLOUR_SPACE", "yiq")
+    sel = resolve("from_env")
+    assert sel.names == ("psnr",) and sel.options["psnr"].color_space == "yiq"
 
 
 def test_preset_names_are_the_files_of_conf_metrics():

@@ -103,3 +103,87 @@ def test_mutmut_runs_with_one_intra_op_thread_and_the_copys_own_imports(monkeypa
     env = mutation.mutmut_env()
     assert "PYTHONPATH" not in env
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
+
+
+_DECORATED = '''import functools
+
+CALLS = []
+
+
+def trace(tag):
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            CALLS.append(tag)
+            return fn(*a, **k)
+        return wrapper
+    return deco
+
+
+@trace("outer")
+@trace(
+    "inner")
+def area(w, h=2):
+    return w * h
+
+
+class Box:
+    def __init__(self, w):
+        self.w = w
+
+    # a comment above the decorator
+    @property
+    def double(self) -> int:
+        return 2 * self.w
+
+    @double.setter
+    def double(self, v):
+        self.w = v // 2
+
+    @staticmethod
+    def unit():
+        return 1
+
+    @classmethod
+    def make(cls):
+        return cls(3)
+
+    def plain(self):
+        @trace("nested")
+        def inner():
+            return self.w
+        return inner()
+'''
+
+
+def test_undecorate_splits_decorators_so_mutmut_mutates_the_body_and_keeps_what_python_builds():
+    """mutmut 3 skips decorated functions (@property, @torch.no_grad()): in the copy each one's
+    body becomes an undecorated function and the name is bound to the decorators applied to it,
+    bottom-up, as Python does (the language reference, "Function definitions")."""
+    import ast
+
+    m = _script()
+    out = m.undecorate(_DECORATED)
+    before, after = {}, {}
+    exec(compile(_DECORATED, "before", "exec"), before)
+    exec(compile(out, "after", "exec"), after)
+    for ns in (before, after):
+        assert ns["area"](3) == 6 and ns["CALLS"] == ["outer", "inner"]  # outer wraps inner
+        box = ns["Box"](5)
+        assert box.double == 10 and isinstance(vars(ns["Box"])["double"], property)
+        box.double = 8
+        assert box.w == 4 and ns["Box"].unit() == 1 and ns["Box"].make().w == 3 and box.plain() == 4
+        assert ns["CALLS"][-1] == "nested"
+    tree = ast.parse(out)
+    funcs = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    # every module-level function and method left decorated is a lone @staticmethod/@classmethod
+    # (mutmut mutates those); nested functions (mutmut mutates only top-level ones) are left alone
+    assert [ast.unparse(d) for d in funcs["unit"].decorator_list] == ["staticmethod"]
+    assert [ast.unparse(d) for d in funcs["make"].decorator_list] == ["classmethod"]
+    assert [ast.unparse(d) for d in funcs["inner"].decorator_list] == ["trace('nested')"]
+    for name in ("area", "double", "double_2"):  # the setter's body gets a name of its own
+        assert name not in funcs and not funcs[m.UNDECORATED + name].decorator_list
+    assert "area = trace('outer')(trace('inner')(_undecorated_area))" in ast.unparse(tree)
+    assert "double = property(_undecorated_double)" in ast.unparse(tree)
+    assert "double = double.setter(_undecorated_double_2)" in ast.unparse(tree)
+    assert m.undecorate(out) == out  # nothing left to split
