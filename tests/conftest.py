@@ -40,15 +40,24 @@ def _torch_home_restored():
 
 @pytest.fixture(autouse=True)
 def _sigint_restored():
-    """A signal left ignored is inherited by every child process, and a Python child whose SIGINT
-    is ignored at start-up never installs its KeyboardInterrupt handler: a test that sends SIGINT
-    to srbench then waits forever. Some libraries set SIGINT to ignored in the test process (seen
-    after the slow torch.compile / GPU-script tests); restore Python's handler after every test."""
+    """Python's SIGINT handler in the test process before and after every test.
+
+    A signal ignored in a process stays ignored in the programs it starts (POSIX ``exec``), and a
+    Python program whose SIGINT is ignored at start-up never installs its KeyboardInterrupt
+    handler: a test that sends SIGINT to srbench would then wait for a run that cannot be
+    interrupted. pytest starts with SIGINT ignored when a shell without job control runs it in the
+    background (``pytest ... &`` in a script: POSIX sh, "Asynchronous Lists"), and a library may set
+    it to ignored during a test; both are undone here, so srbench starts with SIGINT at its default.
+    """
     import signal
 
+    def restore():
+        if signal.getsignal(signal.SIGINT) != signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    restore()
     yield
-    if signal.getsignal(signal.SIGINT) != signal.default_int_handler:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    restore()
 
 
 def write_png(path: Path, arr: np.ndarray) -> Path:

@@ -25,6 +25,7 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 from PIL import Image
 
+from benchmark import errors
 from benchmark.images import read_image
 from methods import METHODS
 from methods.external import External, normalise_template
@@ -445,9 +446,11 @@ def _alive(pid: int) -> bool:
                                  pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_no_orphan_survives_srbench(tmp_path, fake_repo, sig):
     args = bench(tmp_path, fake_repo, cmd=CMD + " --mode sleep", runs=1)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run_bench.py"), *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # without --debug/HYDRA_FULL_ERROR: Ctrl-C is srbench's one-line "interrupted" exit
+    env = {**{k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}, "PYTHONPATH": str(ROOT)}
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "run_bench.py"), *args], cwd=tmp_path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)
     pid_file = results_dir(tmp_path) / "external" / "pid"
     deadline = time.time() + 60
     while not pid_file.is_file() or not pid_file.read_text():
@@ -456,7 +459,12 @@ def test_no_orphan_survives_srbench(tmp_path, fake_repo, sig):
     child = int(pid_file.read_text())
     assert _alive(child)
     proc.send_signal(sig)
-    proc.wait(timeout=30)
+    # srbench ended because of the signal, not because the 60 s command finished: Ctrl-C is its
+    # "interrupted" exit (130, one line, no traceback); SIGTERM/SIGKILL end it (no handler of its own)
+    assert proc.wait(timeout=30) == (errors.EXIT_INTERRUPTED if sig == signal.SIGINT else -sig)
+    if sig == signal.SIGINT:
+        stderr = (tmp_path / "stderr.txt").read_text()
+        assert "Traceback" not in stderr and "\ninterrupted: 0 sample(s) are stored in " in stderr, stderr
     deadline = time.time() + 10
     while _alive(child) and time.time() < deadline:
         time.sleep(0.1)
