@@ -161,6 +161,10 @@ def test_notes_for_excluded_capped_and_not_computed_values():
         f"results.json)",
         "PSNR of b: 1 value(s) at the cap 80 (identical images; pyiqa's eps, see docs/metrics.md)",
     ]
+    # a hand-written results.json without the value count: no invented "0 of k"
+    hand = frame([row("d", "a", "niqe", 5.0, 0.1, runs=2, excluded=3)])
+    assert tables.build(hand, methods=["a"]).groups[0].notes == [
+        "NIQE of a: 3 value(s) excluded from the mean (metric undefined on them; listed in results.json)"]
     # metrics without any value get no row (only the note); "other" gets no column
     assert [r.metric for r in t.groups[0].rows] == ["psnr", "niqe"]
     assert [c.plain() for c in cells(t, "d", "niqe")] == ["5.00/0.1000", "n/a", "n/a"]

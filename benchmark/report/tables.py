@@ -184,9 +184,13 @@ def _value_notes(sub: pd.DataFrame, methods: Sequence[str]) -> list[str]:
             continue
         k = getattr(r, "excluded", None)
         if isinstance(k, (int, float)) and not pd.isna(k) and k > 0:
-            n = int(r.num_values) if not pd.isna(r.num_values) else 0
-            notes.append(f"{label(r.metric)} of {r.method} averaged over {n} of {n + int(k)} values: {int(k)} "
-                         f"excluded (metric undefined on them; listed in results.json)")
+            n = getattr(r, "num_values", None)
+            if n is None or pd.isna(n):  # a results.json written by hand may lack the count: say only what is known
+                notes.append(f"{label(r.metric)} of {r.method}: {int(k)} value(s) excluded from the mean (metric "
+                             f"undefined on them; listed in results.json)")
+            else:
+                notes.append(f"{label(r.metric)} of {r.method} averaged over {int(n)} of {int(n) + int(k)} values: "
+                             f"{int(k)} excluded (metric undefined on them; listed in results.json)")
         c = getattr(r, "num_capped", None)
         if isinstance(c, (int, float)) and not pd.isna(c) and c > 0:
             notes.append(f"{label(r.metric)} of {r.method}: {int(c)} value(s) at the cap {r.cap:g} "
