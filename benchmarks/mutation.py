@@ -53,7 +53,14 @@ MODULES = [
     "benchmark/merge.py",
     "benchmark/regression.py",
     "benchmark/report/tables.py",
+    "benchmark/sink.py",  # the runner's seeding only (FUNCTIONS)
 ]
+#: modules of which only some functions decide numbers: without ``--functions`` only their mutants
+#: run (mutmut's names; the sink's writer, timing and progress decide no number)
+FUNCTIONS: dict[str, list[str]] = {
+    "benchmark/sink.py": ["benchmark.sink.x_run_seed__mutmut_*", "benchmark.sink.xǁSampleSinkǁseed__mutmut_*",
+                          "benchmark.sink.xǁSampleSinkǁgenerators__mutmut_*"],
+}
 #: the test files that may kill each module's mutants (the fast ones that call its functions
 #: in-process; tests that start srbench in a subprocess cannot see mutmut's trampolines)
 TEST_MAP: dict[str, list[str]] = {
@@ -100,6 +107,11 @@ TEST_MAP: dict[str, list[str]] = {
             "test_tolerances_decide", "test_protocol_changes_exit_2", "test_missing_and_new_results_exit_2",
             "test_results_json_and_folder_work_as_baselines"))],
     # test_tables_units.py: hand-made tidy frames, every cell, rank, mark and note worked out by hand
+    # the rule in-process, then samples of seed=7 runs=2 against the method called directly, and a
+    # source that draws no seeds
+    "benchmark/sink.py": [f"tests/test_runner.py::{t}" for t in (
+        "test_run_r_is_seeded_seed_plus_r_by_the_sink", "test_seed_offset_samples_equal_direct_calls",
+        "test_issue_done_when_precomputed")],
     "benchmark/report/tables.py": [
         "tests/test_tables_units.py",
         *(f"tests/test_report.py::{t}" for t in (
@@ -217,6 +229,20 @@ def tests_for(modules: list[str]) -> list[str]:
     for m in modules:
         out += [t for t in TEST_MAP.get(m, TESTS) if t not in out]
     return out
+
+
+def dotted(module: str) -> str:
+    """``benchmark/metrics/__init__.py`` -> ``benchmark.metrics`` (the prefix of its mutants' names)."""
+    name = module.removesuffix(".py").replace("/", ".")
+    return name.removesuffix(".__init__")
+
+
+def default_functions(modules: list[str]) -> list[str]:
+    """The mutant globs of a run over ``modules`` without ``--functions``: :data:`FUNCTIONS` for the
+    modules listed there, every mutant of the others; [] (every mutant) when none is listed."""
+    if not any(m in FUNCTIONS for m in modules):
+        return []
+    return [g for m in modules for g in FUNCTIONS.get(m, [f"{dotted(m)}.x*"])]
 
 
 def parse_results(text: str) -> dict[str, str]:
@@ -392,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     diffs: dict[str, list[str]] = {}
     record = []
     for modules, tests in runs:
-        st, df, wall, failed = run_mutmut(modules, tests, args.functions, args.max_children, skip, args.keep)
+        functions = args.functions or default_functions(modules)
+        st, df, wall, failed = run_mutmut(modules, tests, functions, args.max_children, skip, args.keep)
         print(f"mutmut over {' '.join(modules)} with {' '.join(tests)}: {len(st)} mutants, {wall:.0f} s wall, "
               f"{args.max_children} worker(s)", flush=True)
         if failed:

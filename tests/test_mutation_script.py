@@ -3,6 +3,7 @@ runs in a separate step, not in the test run)."""
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 from pathlib import Path
 
@@ -187,3 +188,20 @@ def test_undecorate_splits_decorators_so_mutmut_mutates_the_body_and_keeps_what_
     assert "double = property(_undecorated_double)" in ast.unparse(tree)
     assert "double = double.setter(_undecorated_double_2)" in ast.unparse(tree)
     assert m.undecorate(out) == out  # nothing left to split
+
+
+def test_only_the_seeding_functions_of_the_sink_are_mutated_by_default():
+    """The sink decides one number, the seed of each run; its writer and progress bar do not."""
+    m = _script()
+    assert m.dotted("benchmark/metrics/__init__.py") == "benchmark.metrics"
+    assert m.dotted("benchmark/report/tables.py") == "benchmark.report.tables"
+    assert m.default_functions(["benchmark/stability.py"]) == []  # every mutant
+    sink = m.default_functions(["benchmark/sink.py"])
+    names = ["benchmark.sink.x_run_seed__mutmut_1", "benchmark.sink.xǁSampleSinkǁseed__mutmut_2",
+             "benchmark.sink.xǁSampleSinkǁgenerators__mutmut_3"]
+    others = ["benchmark.sink.xǁSampleSinkǁput_batch__mutmut_1", "benchmark.sink.xǁPNGWriterǁ_loop__mutmut_1",
+              "benchmark.sink.xǁSampleSinkǁseeded__mutmut_1"]
+    hit = lambda n, globs: any(fnmatch.fnmatchcase(n, g) for g in globs)
+    assert all(hit(n, sink) for n in names) and not any(hit(n, sink) for n in others)
+    both = m.default_functions(["benchmark/stability.py", "benchmark/sink.py"])  # one --tests run over both
+    assert hit("benchmark.stability.x_gstd__mutmut_3", both) and hit(names[0], both) and not hit(others[0], both)

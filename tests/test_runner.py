@@ -209,6 +209,28 @@ def test_constructor_errors_reach_the_user_unwrapped(tmp_path):
         run_bench(["method=noise_control", "method.sigma=-1", f"output_dir={tmp_path}"])
 
 
+def test_run_r_is_seeded_seed_plus_r_by_the_sink(tmp_path):
+    """The rule itself, in-process (DESIGN.md, Seeds: run r uses ``seed + r``; a source that draws no
+    seeds gets None): the seeds and the generators the sink hands to a method, each generator equal to
+    ``torch.Generator().manual_seed(seed + r)`` by its first draws."""
+    import types
+
+    import torch
+
+    from benchmark.store import Store
+
+    assert [sink_mod.run_seed(7, r) for r in range(3)] == [7, 8, 9]
+    assert sink_mod.run_seed(0, 4) == 4 and sink_mod.run_seed(None, 2) is None
+    method = types.SimpleNamespace(name="m")
+    sink = sink_mod.SampleSink(Store(tmp_path, "d", "m"), method, 7, {})
+    assert [sink.seed(r) for r in (0, 1, 5)] == [7, 8, 12]
+    gens = sink.generators([0, 2], torch.device("cpu"))
+    for g, seed in zip(gens, (7, 9)):
+        assert g.device == torch.device("cpu")
+        assert torch.equal(torch.randn(4, generator=g), torch.randn(4, generator=torch.Generator().manual_seed(seed)))
+    assert sink_mod.SampleSink(Store(tmp_path, "d", "m"), method, None, {}).seed(3) is None
+
+
 def test_seed_offset_samples_equal_direct_calls(tmp_path, pairs):
     """Run r uses seed ``seed + r``: the stored samples of seed=7 runs=2 equal the method called
     directly with generators seeded 7 and 8 (DESIGN.md, Seeds), and differ from seeds 0 and 1."""
