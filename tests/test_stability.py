@@ -90,3 +90,34 @@ def test_lstd_crop_of_one_pixel_is_applied():
     want = float(whole[:, 1:-1, 1:-1].std(axis=0, ddof=0).mean())
     assert stability.lstd_image(runs, crop_border=1) == pytest.approx(want, abs=1e-12)
     assert want != pytest.approx(float(whole.std(axis=0, ddof=0).mean()))
+
+
+def test_streamed_lstd_is_the_one_pass_lstd_whatever_the_chunks():
+    """L-STD from running moments (the pipelined run feeds a few runs at a time) equals lstd_image
+    over all runs at once, for any chunking, empty chunks and a border crop included; by hand, two
+    runs 0 and 255 everywhere have a per-pixel std of 0.5 (population std, ddof=0: CCSR's L-STD)."""
+    from benchmark.stability import RunningMoments, crop, lstd_image, lstd_streamed
+
+    def streamed(runs, border, chunks):
+        m, i = RunningMoments(), 0
+        for k in chunks:
+            m.update(crop(np.stack(runs[i:i + k]).astype(np.float64) / 255.0, border) if k else
+                     np.empty((0, 1, 1, 3)))
+            i += k
+        return lstd_streamed(m, border)
+
+    rng = np.random.default_rng(3)
+    runs = [rng.integers(0, 256, (9, 7, 3), dtype=np.uint8) for _ in range(5)]
+    for border in (0, 2):
+        expect = lstd_image(runs, border)
+        for chunks in ([5], [1] * 5, [2, 0, 3], [0, 4, 1]):
+            assert streamed(runs, border, chunks) == pytest.approx(expect, rel=1e-12, abs=0), (border, chunks)
+    black, white = np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)
+    assert streamed([black, white], 0, [1, 1]) == pytest.approx(0.5, abs=1e-15)
+    assert streamed([black, white, white, white], 1, [3, 1]) == pytest.approx(np.sqrt(3) / 4, abs=1e-15)
+    assert streamed([white], 0, [1]) is None  # one run: L-STD undefined
+    empty = RunningMoments()
+    empty.update(np.empty((0, 4, 4, 3)))
+    assert empty.n == 0
+    with pytest.raises(ValueError, match="no runs"):
+        empty.std()
