@@ -54,7 +54,9 @@ def test_each_module_has_its_own_existing_tests():
             if "::" in t:
                 file, name = t.split("::")
                 assert f"def {name}(" in (ROOT / file).read_text(), t
-    assert m.tests_for(["benchmark/stability.py"]) == ["tests/test_stability.py"]
+    assert m.tests_for(["benchmark/scoring.py"]) == ["tests/test_scoring.py"]
+    assert m.tests_for(["benchmark/stability.py"]) == ["tests/test_stability.py",
+                                                      "tests/test_stored_state.py::test_running_moments_equal_the_two_pass_std"]
     both = m.tests_for(["benchmark/metrics/pyiqa_metrics.py", "benchmark/metrics/fast_exact.py"])
     assert len(both) == len(set(both)) and set(m.TEST_MAP["benchmark/metrics/fast_exact.py"]) <= set(both)
 

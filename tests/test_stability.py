@@ -116,6 +116,15 @@ def test_streamed_lstd_is_the_one_pass_lstd_whatever_the_chunks():
     assert streamed([black, white], 0, [1, 1]) == pytest.approx(0.5, abs=1e-15)
     assert streamed([black, white, white, white], 1, [3, 1]) == pytest.approx(np.sqrt(3) / 4, abs=1e-15)
     assert streamed([white], 0, [1]) is None  # one run: L-STD undefined
+    one = RunningMoments()
+    one.update(np.stack([black]).astype(np.float64) + 0.25)
+    assert np.array_equal(one.std(), np.zeros((4, 4, 3)))  # one run: every pixel's spread is 0
+    # the moments are float64 whatever the runs are given in (float32 sums would drift by ~1e-7)
+    stack32 = (rng.integers(0, 256, (6, 5, 5, 3)) / 255.0 + 100.0).astype(np.float32)
+    m32 = RunningMoments()
+    m32.update(stack32[:4])
+    m32.update(stack32[4:])
+    np.testing.assert_allclose(m32.std(), np.std(stack32.astype(np.float64), axis=0), rtol=1e-12, atol=1e-14)
     empty = RunningMoments()
     empty.update(np.empty((0, 4, 4, 3)))
     assert empty.n == 0
