@@ -3,6 +3,7 @@ old schema-1 files, and blanking for deterministic methods."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -348,6 +349,8 @@ def test_from_json_reads_every_field():
                                                                                  {"future": [1]}, SCHEMA)
     assert r.metric_options == {"psnr": {}} and r.timing_value("seconds_per_image_run") == 1.5
     assert r.timing_value("parameters") is None
+    # a baseline entry carries a protocol and no config: no options to read
+    assert dataclasses.replace(r, config=None).metric_options is None
     assert list(r.metrics) == ["psnr", "fid"] and r.metrics["psnr"].mean == 25.0
     assert r.metrics["psnr"].mean_ci == Interval(24.0, 26.5) and r.metrics["fid"].is_set
     assert Result.from_json(_entry(skipped=None)).skipped == {}
