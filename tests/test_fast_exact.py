@@ -113,6 +113,8 @@ def _edge_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
         ("black vs white", torch.zeros(2, 3, 16, 16), torch.ones(1, 3, 16, 16)),
         ("white vs black", torch.ones(2, 3, 16, 16), torch.zeros(1, 3, 16, 16)),
         ("checker vs inverse", checker.clone(), 1 - checker),
+        # dark means: the luminance term's constant C1 = (0.01 * 255)^2 moves SSIM by ~1e-5 here
+        ("dark grey 20/255 vs black", quantize(torch.full((2, 3, 16, 16), 20 / 255)), torch.zeros(1, 3, 16, 16)),
         ("noise around flat 250/255", quantize(250 / 255 + 0.004 * torch.randn(4, 3, 30, 30, generator=g)),
          torch.full((1, 3, 30, 30), 250 / 255)),
         ("negative structure (ReLU)", quantize(torch.rand(1, 3, 20, 20, generator=g)),
