@@ -138,7 +138,13 @@ class StreamScorer:
         self._raise()
 
     def abort(self) -> None:
-        """End the thread without scoring what is queued (error paths); never blocks for long."""
+        """End the thread without scoring what is queued (error paths, Ctrl-C) and wait for it.
+
+        Waits at most for the chunk being scored (a torch operation cannot be stopped halfway).
+        It must wait: a thread still inside torch's C++ code when the interpreter exits ends the
+        process with "terminate called without an active exception" (SIGABRT, exit 134) instead
+        of srbench's Ctrl-C exit 130.
+        """
         self._aborted = True
         while self._thread.is_alive():
             try:
@@ -150,6 +156,7 @@ class StreamScorer:
                     self._queue.task_done()
                 except queue.Empty:
                     pass
+        self._thread.join()
 
     def finish(self, store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
         """After generation (every sample written): the tidy scores and per-image L-STD of all images.
