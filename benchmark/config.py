@@ -109,6 +109,7 @@ from benchmark.searchpath import close_names, did_you_mean, group_names  # noqa:
 
 MAX_SEED = 2**63 - 1  # largest seed of a run: signed 64-bit, as scores.csv stores it
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+_PATH_CHARS = re.compile(r"[/\\\x00]")  # a name with these would write outside output_dir/<dataset>/<method>
 
 
 def validate(cfg: DictConfig) -> None:
@@ -146,6 +147,12 @@ def problems(cfg: DictConfig) -> list[str]:
         problems.append("output_dir is empty: give a folder, e.g. output_dir=reports")
     if not cfg.metrics:
         problems.append("metrics is empty: choose a preset (metrics=fast) or a list of names (metrics=[psnr,ssim])")
+    for key in ("dataset", "method"):  # each is one folder of output_dir/<dataset>/<method>
+        name = OmegaConf.select(cfg, f"{key}.name", default=None, throw_on_missing=False)
+        if isinstance(name, str) and (_PATH_CHARS.search(name) or name.strip() in (".", "..")):
+            problems.append(f"{key}.name={name}: a {key} name is one folder inside output_dir "
+                            f"(output_dir/<dataset>/<method>): no '/' or '\\', not '.' or '..'; "
+                            f"choose a plain name, e.g. {key}.name=my_{key}")
     shard = cfg.get("shard")
     if shard is not None and not (shard.count >= 1 and 0 <= shard.index < shard.count):
         problems.append(f"shard.index={shard.index} shard.count={shard.count}: need shard.count >= 1 and "

@@ -618,6 +618,10 @@ def test_images_of_different_sizes_lstd_by_hand(tmp_path):
     ("batch_size=0", ["batch_size=0", "batch_size must be an integer >= 1"]),
     ("seed=-3", ["seed=-3", "seed must be an integer >= 0"]),
     ("device=tpu", ["device=tpu", "one of auto, cpu, cuda, cuda:N, mps"]),
+    # a name is one folder of output_dir/<dataset>/<method>: a path would write outside output_dir
+    ("dataset.name=../../evil", ["dataset.name=../../evil: a dataset name is one folder inside output_dir"]),
+    ("method.name=..", ["method.name=..: a method name is one folder inside output_dir"]),
+    ("method.name=a\\b", ["method.name=a\\b: a method name is one folder"]),
 ])
 def test_config_error_names_key_and_allowed_values_before_any_work(tmp_path, override, expected):
     out = tmp_path / "out"
