@@ -125,6 +125,9 @@ def doctor(argv: Sequence[str]) -> int:
         reasons: dict[str, str | None] = {}
         reachable = []
         for w in missing:
+            if not w.has_address:
+                print(f"cannot download {w.name}: {w.no_address}", file=sys.stderr)
+                continue
             url = _probe_urls([w])[0]
             host = str(_host_port(url)) if urlparse(url).hostname else ""
             if host not in reasons:
@@ -153,8 +156,12 @@ def missing_advice(missing: Sequence[WeightFile], overrides: Sequence[str], down
     method = [w for w in missing if w.needed_by.startswith("method ")]
     metric = [w for w in missing if not w.needed_by.startswith("method ") and not w.needed_by.endswith("(optional)")]
     text = f"{len(missing)} file(s) missing."
-    if not downloaded:
+    by_hand = [w for w in missing if not w.has_address]
+    if not downloaded and len(by_hand) < len(missing):
         text += f" Fetch them with `{fetch_command(overrides)}` on a machine with network."
+    if by_hand:
+        text += (f" {len(by_hand)} of them cannot be downloaded by srbench ({by_hand[0].no_address}): put them "
+                 f"at the paths above.")
     if method:
         text += (f" The method needs its {len(method)} file(s) to run: fetch them, or point "
                  f"{path_keys_hint(method)} at where they are.")

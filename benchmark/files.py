@@ -68,6 +68,25 @@ class WeightFile:
         return self.path.is_file()
 
     @property
+    def has_address(self) -> bool:
+        """Whether the file can be downloaded at all: its preset declares sources, or its ``url`` is an
+        http(s)/ftp address (a hub id is given as its https URL). A file of a preset that only
+        describes where it comes from (``url`` "see conf/method/<name>.yaml") or at a path the user
+        gave (no ``url``) has none: the user gets it by hand."""
+        if self.planned is not None:
+            return True
+        from urllib.parse import urlparse
+
+        parts = urlparse(self.url)
+        return parts.scheme in ("http", "https", "ftp") and bool(parts.hostname)
+
+    @property
+    def no_address(self) -> str:
+        """Why :attr:`has_address` is False, for messages."""
+        return (f"no download address is declared for it: get it as {self.url.removeprefix('see ')} describes"
+                if self.url else "no download address is declared for it: it is a path you gave")
+
+    @property
     def status(self) -> str:
         """``present``, ``MISSING`` or what is wrong (``WRONG SIZE``)."""
         if self.present:

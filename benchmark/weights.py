@@ -133,6 +133,9 @@ def download(files: Iterable[WeightFile]) -> dict[str, str]:
     for w in files:
         if w.present:
             continue
+        if not w.has_address:  # nothing to download from (a preset that only describes the file, a path given)
+            errors[str(w.path)] = w.no_address
+            continue
         if w.planned is not None:  # a method file: its preset's sources (official, then mirrors), verified
             try:
                 fetch_planned(w.planned)
@@ -234,7 +237,7 @@ def check_method_files(method_cls: type, method_cfg: Mapping[str, Any]) -> None:
     # each file's own host decides whether it can be fetched now, and is the one a message blames
     probe = dict(zip(map(id, files), _probe_urls(files)))
     reasons = reasons_by_host(probe.values())
-    reason_of = {id(w): reasons[probe[id(w)]] for w in files}
+    reason_of = {id(w): reasons[probe[id(w)]] if w.has_address else w.no_address for w in files}
     ours = [w for w in files if w.planned is not None and reason_of[id(w)] is None]
     errors: dict[str, str] = {}
     if ours:
@@ -256,7 +259,8 @@ def check_method_files(method_cls: type, method_cfg: Mapping[str, Any]) -> None:
             why += f"; download failed: {errors[str(w.path)]}"
         elif reason_of[id(w)] and per_file:
             why += f"; cannot be downloaded: {reason_of[id(w)]}"
-        src = w.planned.sources_text() if w.planned is not None else w.url
+        src = (w.planned.sources_text() if w.planned is not None else w.url if w.has_address
+               else w.url.removeprefix("see ") or "the path you gave")
         lines.append(f"{w.name} -> {w.path} ({why})\n      from {src}")
         if w.planned is not None and w.planned.entry.note and w.planned.entry.note not in notes:
             notes.append(w.planned.entry.note)  # once per source entry, not once per file
@@ -265,10 +269,13 @@ def check_method_files(method_cls: type, method_cfg: Mapping[str, Any]) -> None:
     offline = sorted({r for w in files if (r := reason_of[id(w)])})
     head = (f"method {name} needs files that are missing" + (f" and cannot be downloaded ({'; '.join(offline)})"
             if offline else " and could not be fetched"))
-    raise FileNotFoundError(
-        head + "; nothing was generated:\n  - " + "\n  - ".join(lines)
-        + f"\nFetch them with `{fetch_command(overrides)}` (on a machine with network; then copy "
-          f"{_common_root(files)} here, or set weights_dir=<dir> or {path_keys_hint(files)} to where they are).")
+    if not any(w.has_address for w in files):  # only by hand: `weights --download` could not fetch them either
+        how = (f"\nGet them as conf/method/{name}.yaml describes and put them at the paths above, or set "
+               f"{path_keys_hint(files)} to where they are.")
+    else:
+        how = (f"\nFetch them with `{fetch_command(overrides)}` (on a machine with network; then copy "
+               f"{_common_root(files)} here, or set weights_dir=<dir> or {path_keys_hint(files)} to where they are).")
+    raise FileNotFoundError(head + "; nothing was generated:\n  - " + "\n  - ".join(lines) + how)
 
 
 def path_keys_hint(files: Sequence[WeightFile]) -> str:

