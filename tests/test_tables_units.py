@@ -165,6 +165,14 @@ def test_notes_for_excluded_capped_and_not_computed_values():
     hand = frame([row("d", "a", "niqe", 5.0, 0.1, runs=2, excluded=3)])
     assert tables.build(hand, methods=["a"]).groups[0].notes == [
         "NIQE of a: 3 value(s) excluded from the mean (metric undefined on them; listed in results.json)"]
+    # ... also when another method's count makes the column numeric (NaN, not None, for this one)
+    mixed = frame([row("d", "a", "niqe", 5.0, 0.1, runs=2, excluded=3),
+                   row("d", "b", "niqe", 6.0, 0.1, runs=2, excluded=1, num_values=39)])
+    assert pd.isna(mixed.loc[0, "num_values"]) and mixed.loc[0, "num_values"] is not None
+    assert tables.build(mixed, methods=["a", "b"]).groups[0].notes == [
+        "NIQE of a: 3 value(s) excluded from the mean (metric undefined on them; listed in results.json)",
+        f"NIQE of b averaged over 39 of {39 + 1} values: 1 excluded (metric undefined on them; listed in "
+        f"results.json)"]
     # metrics without any value get no row (only the note); "other" gets no column
     assert [r.metric for r in t.groups[0].rows] == ["psnr", "niqe"]
     assert [c.plain() for c in cells(t, "d", "niqe")] == ["5.00/0.1000", "n/a", "n/a"]

@@ -184,8 +184,8 @@ def _value_notes(sub: pd.DataFrame, methods: Sequence[str]) -> list[str]:
             continue
         k = getattr(r, "excluded", None)
         if isinstance(k, (int, float)) and not pd.isna(k) and k > 0:
-            n = getattr(r, "num_values", None)
-            if n is None or pd.isna(n):  # a results.json written by hand may lack the count: say only what is known
+            n = r.num_values
+            if pd.isna(n):  # a results.json written by hand may lack the count (None or NaN): say only what is known
                 notes.append(f"{label(r.metric)} of {r.method}: {int(k)} value(s) excluded from the mean (metric "
                              f"undefined on them; listed in results.json)")
             else:
