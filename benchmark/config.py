@@ -336,6 +336,17 @@ def check_nested_keys(argv: list[str], conf: str | os.PathLike | None = None) ->
             if len(parts) < 2 or plus:
                 continue  # metrics.<name>=... or +metrics...: options are checked by the metric's schema
             name, key = parts[0], parts[1]
+            chosen: list[str] | None = []  # the metrics the command line selects (any of a sweep's)
+            for choice in _choices(argv, conf, "metrics"):
+                node = searchpath.merged("metrics", choice, conf)
+                if node is None:
+                    chosen = None  # an unknown choice: check_group_choices names it
+                    break
+                chosen += [k for k in node if k not in chosen]
+            if chosen and name not in chosen:
+                raise UserError(f"{arg}: metric {name!r} is not among the chosen metrics ({', '.join(chosen)}), so "
+                                f"it has no options to set; choose it too, e.g. metrics=[{','.join(chosen + [name])}] "
+                                f"{arg}")
             found = searchpath.load("metrics", name, conf)
             if found is None:
                 continue

@@ -65,6 +65,21 @@ def test_nested_keys_unit():
         check_nested_keys(["method=stablesr", "method.timeot=10"], CONF)
 
 
+
+def test_an_option_of_a_metric_that_is_not_chosen_says_to_choose_it():
+    """Hydra's answer is "Could not override 'metrics.lpips.net' ... use +metrics.lpips.net" (and the +
+    form then runs without lpips): name the chosen metrics and the command that adds it (new-user trial)."""
+    check_nested_keys(["metrics=[psnr,lpips]", "metrics.lpips.net=alex"], CONF)
+    check_nested_keys(["metrics=paper", "metrics.lpips.net=alex"], CONF)  # in the preset
+    with pytest.raises(errors.UserError) as err:  # the default preset, fast: psnr, ssim, niqe
+        check_nested_keys(["metrics.lpips.net=alex"], CONF)
+    assert str(err.value) == ("metrics.lpips.net=alex: metric 'lpips' is not among the chosen metrics (psnr, ssim, "
+                              "niqe), so it has no options to set; choose it too, e.g. "
+                              "metrics=[psnr,ssim,niqe,lpips] metrics.lpips.net=alex")
+    with pytest.raises(errors.UserError, match=r"chosen metrics \(psnr\)"):
+        check_nested_keys(["metrics=[psnr]", "metrics.ssim.downsample=true"], CONF)
+
+
 # ----------------------------------------------------------------------------- wrong values, unknown names
 
 
