@@ -56,6 +56,11 @@ class Precomputed(SampleSource):
                                   f"keep one spelling")
             seen: set[int] = set()
             runs = [(n, p) for n, p in runs if not (n in seen or seen.add(n))]
+        if runs and [n for n, _ in runs] != list(range(len(runs))):  # a gap: a run the official script did not write?
+            absent = sorted(set(range(runs[-1][0] + 1)) - {n for n, _ in runs})
+            log.warning("method.path %s has %d run folder(s) (%s) but none numbered %s: they are imported as runs "
+                        "0..%d in numeric order; if a run is missing, generate it first", self.path, len(runs),
+                        ", ".join(p.name for _, p in runs), ", ".join(str(n) for n in absent[:10]), len(runs) - 1)
         self._run_dirs = [p for _, p in runs] or [self.path]
         self.stochastic = len(self._run_dirs) > 1 if stochastic is None else bool(stochastic)
         self._index = [self._list(d, self._problems) for d in self._run_dirs]

@@ -73,3 +73,23 @@ def test_duplicate_run_numbers_listed_with_the_rest(tmp_path):
         preflight.check(_cfg(tmp_path, lr, hr, out))
     text = str(info.value)
     assert "run folders with the same number: sample0, sample00" in text and "is 16x16, expected 32x32" in text
+
+
+def test_a_gap_in_the_run_folders_is_reported_not_silently_renumbered(tmp_path, caplog):
+    """sample00 and sample02 without sample01 (an official run that crashed?): imported as runs 0 and 1,
+    in numeric order, with a warning naming the folders and the absent number (new-user trial)."""
+    from methods.precomputed import Precomputed
+
+    out = tmp_path / "outputs"
+    write_png(out / "sample00" / "a.png", _sr(0))
+    write_png(out / "sample02" / "a.png", _sr(2))
+    with caplog.at_level("WARNING", logger="srbench"):
+        src = Precomputed(str(out))
+    assert src.stored_path("a", 1) == out / "sample02" / "a.png"
+    (msg,) = [r.getMessage() for r in caplog.records]
+    assert f"method.path {out} has 2 run folder(s) (sample00, sample02) but none numbered 1" in msg
+    caplog.clear()
+    write_png(out / "sample01" / "a.png", _sr(1))
+    with caplog.at_level("WARNING", logger="srbench"):
+        assert Precomputed(str(out)).stored_path("a", 1) == out / "sample01" / "a.png"
+    assert not caplog.records
