@@ -271,3 +271,22 @@ def test_one_flat_run_of_a_stochastic_method_keeps_the_other_runs_and_intervals(
 
     build_report(tmp_path / "out", out=tmp_path / "report")  # must not fail on the missing value
     assert (tmp_path / "report" / "table.md").is_file()
+
+
+def test_the_printed_table_says_when_a_metric_covers_fewer_images():
+    """A folder where one LR has no HR: PSNR's mean is over 3 of the 4 images the header counts; the row
+    says so (new-user trial). Excluded values are not counted as images without inputs."""
+    from benchmark.report.console import format_table
+    from benchmark.results import MetricResult, Result
+
+    ex = [{"image": "t", "run": r, "reason": "niqe: undefined"} for r in range(3)]
+    res = Result("m", "d", 3, 0, 4, True, 4, {
+        "psnr": MetricResult(20.0, 0.1, True, "FR", num_images=3, num_values=9),
+        "niqe": MetricResult(5.0, 0.1, False, "NR", num_images=3, num_values=9, excluded=ex),
+        "fid": MetricResult(30.0, None, False, "set", num_values=3),
+        "ssim": MetricResult(0.5, 0.01, True, "FR", num_images=4, num_values=12)})
+    rows = {line.split()[0]: line for line in format_table(res).splitlines()[2:]}
+    assert rows["psnr"].endswith("[over 3 of 4 images: 1 without the inputs it needs (an HR for a full-reference "
+                                 "metric)]")
+    assert "images" not in rows["niqe"] and "[averaged over 9 of 12 values: 3 excluded]" in rows["niqe"]
+    assert "[" not in rows["ssim"] and "[" not in rows["fid"]

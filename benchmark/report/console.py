@@ -13,9 +13,15 @@ def _fmt(v: float | None, digits: int = 4) -> str:
 MAX_EXCLUDED_LINES = 20  # the rest are in results.json
 
 
-def _flags(m) -> str:
-    """Notes of one metric row: averaged over fewer values, values at the metric's cap."""
+def _flags(m, num_images: int | None = None, runs: int | None = None) -> str:
+    """Notes of one metric row: fewer images (some lack what the metric needs, e.g. an HR), averaged
+    over fewer values, values at the metric's cap."""
     notes = []
+    if not m.is_set and m.num_images is not None and m.num_values is not None and num_images and runs:
+        lacking = num_images - (m.num_values + m.num_excluded) // runs  # images with neither a value nor an exclusion
+        if lacking > 0:
+            notes.append(f"[over {num_images - lacking} of {num_images} images: {lacking} without the inputs it "
+                         f"needs (an HR for a full-reference metric)]")
     if m.num_excluded:
         total = (m.num_values or 0) + m.num_excluded
         notes.append(f"[averaged over {m.num_values} of {total} values: {m.num_excluded} excluded]")
@@ -48,9 +54,10 @@ def format_table(result: Result) -> str:
         extra = f"  (std over runs {_fmt(m.std_over_runs)})" if m.is_set else ""
         if ci:
             row = f"{name:<10} {arrow:>2} {_fmt(m.mean):>12} {_ci(m.mean_ci):<22} {_fmt(m.gstd):>10} {_ci(m.gstd_ci)}"
-            lines.append(row.rstrip() + extra + _flags(m))
+            lines.append(row.rstrip() + extra + _flags(m, result.num_images, runs))
         else:
-            lines.append(f"{name:<10} {arrow:>2} {_fmt(m.mean):>12} {_fmt(m.gstd):>10}{extra}{_flags(m)}")
+            lines.append(f"{name:<10} {arrow:>2} {_fmt(m.mean):>12} {_fmt(m.gstd):>10}{extra}"
+                         f"{_flags(m, result.num_images, runs)}")
     lines.append(f"{'L-STD':<10} {'↓':>2} {_fmt(result.lstd):>12} {_ci(result.lstd_ci)}".rstrip() if ci else
                  f"{'L-STD':<10} {'↓':>2} {_fmt(result.lstd):>12}")
     for name, why in result.skipped.items():
