@@ -117,12 +117,17 @@ class Store:
         if old is not None and old.get("generation_hash") != manifest["generation_hash"] and samples.exists():
             if not overwrite:
                 diff = _diff(old.get("generation", {}), manifest["generation"])
+                # a value a sweep varies (-m seed=0,1, -m method.sigma=...): one folder per value
+                keys = [k for k in (d.split(":", 1)[0] for d in diff) if k == "seed" or k.startswith("method.")]
+                sweep = (f" In a sweep (-m {keys[0]}=a,b), give each value its own folder: "
+                         f"'output_dir=<dir>/{keys[0].rsplit('.', 1)[-1]}${{{keys[0]}}}'." if keys else "")
                 raise ValueError(
                     f"{self.root} holds samples generated with a different configuration "
                     f"({'; '.join(diff) or 'hash ' + str(old.get('generation_hash'))[:12]}). They are never reused: "
                     f"pass overwrite=true to delete them ({what} of {self.root}), or write elsewhere with "
                     f"output_dir=<dir>, method.name=<new name> or dataset.name=<new name> (a dataset=folder data "
                     f"set is named after its folders, <parent>-<folder>-<hash>, unless dataset.name is given)"
+                    + sweep
                 )
             shutil.rmtree(samples)
             for f in (self.scores_csv, self.lstd_csv, self.results_json):

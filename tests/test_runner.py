@@ -136,8 +136,11 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, pairs, monkeypat
 def test_different_method_config_never_reuses_samples(tmp_path, pairs):
     lr, hr = pairs
     first = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=2", "method.sigma=0.02"))
-    with pytest.raises(ValueError, match=r"different configuration .*sigma: 0.02 -> 0.2.*overwrite=true"):
+    with pytest.raises(ValueError, match=r"different configuration .*sigma: 0.02 -> 0.2.*overwrite=true") as err:
         run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=2", "method.sigma=0.2"))
+    # a sweep over the value is told how to give each value its own folder (Hydra interpolation)
+    assert str(err.value).endswith("In a sweep (-m method.sigma=a,b), give each value its own folder: "
+                                   "'output_dir=<dir>/sigma${method.sigma}'.")
     second = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=2", "method.sigma=0.2", "overwrite=true"))
     assert second["lstd"] > 3 * first["lstd"]
     # more runs with the same config extend the stored ones
