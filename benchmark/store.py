@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pandas as pd
 
 from benchmark.images import atomic_write_bytes  # noqa: F401  (the store's writes go through it)
 
+log = logging.getLogger("srbench")
 
 SET_IMAGE = "*"  # image column of set-level metric rows (FID, KID) in scores.csv
 
@@ -115,8 +117,8 @@ class Store:
         stored = _count_files(samples)
         what = (f"samples/ ({stored} file(s)) and scores.csv, lstd.csv, results.json")
         if old is not None and old.get("generation_hash") != manifest["generation_hash"] and samples.exists():
+            diff = _diff(old.get("generation", {}), manifest["generation"])
             if not overwrite:
-                diff = _diff(old.get("generation", {}), manifest["generation"])
                 # a value a sweep varies (-m seed=0,1, -m method.sigma=...): one folder per value
                 keys = [k for k in (d.split(":", 1)[0] for d in diff) if k == "seed" or k.startswith("method.")]
                 sweep = (f" In a sweep (-m {keys[0]}=a,b), give each value its own folder: "
@@ -129,6 +131,8 @@ class Store:
                     f"set is named after its folders, <parent>-<folder>-<hash>, unless dataset.name is given)"
                     + sweep
                 )
+            log.warning("overwrite=true: deleting %s of %s (generated with another configuration: %s)", what,
+                        self.root, "; ".join(diff) or "another hash")
             shutil.rmtree(samples)
             for f in (self.scores_csv, self.lstd_csv, self.results_json):
                 f.unlink(missing_ok=True)
@@ -153,6 +157,7 @@ class Store:
                     f"{samples} holds {stored} file(s) but {why}. They are never reused: pass overwrite=true to "
                     f"delete {what} of {self.root}, or choose another output_dir=<dir>")
             else:
+                log.warning("overwrite=true: deleting %s of %s (%s)", what, self.root, why)
                 shutil.rmtree(samples)
         elif old is None and samples.exists() and not stored:
             shutil.rmtree(samples)

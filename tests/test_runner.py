@@ -79,12 +79,14 @@ def test_layout_scores_and_values(tmp_path, pairs):
     assert {"config", "config_hash", "generation_hash", "git_commit", "versions", "device"} <= set(manifest)
 
 
-def test_deterministic_method_runs_once(tmp_path, pairs):
+def test_deterministic_method_runs_once(tmp_path, pairs, caplog):
     lr, hr = pairs
-    res = run_bench(base(lr, hr, tmp_path, "method=bicubic", "runs=5"))
+    with caplog.at_level("INFO", logger="srbench"):
+        res = run_bench(base(lr, hr, tmp_path, "method=bicubic", "runs=5"))
     root = folder_dir(tmp_path, lr, hr) / "bicubic" / "samples"
     assert [p.name for p in root.iterdir()] == ["sample00"]
     assert res["runs"] == 1 and res["lstd"] is None and res["metrics"]["psnr"]["gstd"] is None
+    assert "method bicubic is deterministic: one run (runs=5 ignored" in caplog.text  # said, not silent
 
 
 def test_no_hr_skips_fr_metrics_and_reports_it(tmp_path, capsys):
@@ -133,7 +135,7 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, pairs, monkeypat
     assert resumed == ref_results
 
 
-def test_different_method_config_never_reuses_samples(tmp_path, pairs):
+def test_different_method_config_never_reuses_samples(tmp_path, pairs, caplog):
     lr, hr = pairs
     first = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=2", "method.sigma=0.02"))
     with pytest.raises(ValueError, match=r"different configuration .*sigma: 0.02 -> 0.2.*overwrite=true") as err:
@@ -141,8 +143,14 @@ def test_different_method_config_never_reuses_samples(tmp_path, pairs):
     # a sweep over the value is told how to give each value its own folder (Hydra interpolation)
     assert str(err.value).endswith("In a sweep (-m method.sigma=a,b), give each value its own folder: "
                                    "'output_dir=<dir>/sigma${method.sigma}'.")
-    second = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=2", "method.sigma=0.2", "overwrite=true"))
+    with caplog.at_level("WARNING", logger="srbench"):
+        second = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=2", "method.sigma=0.2",
+                                "overwrite=true"))
     assert second["lstd"] > 3 * first["lstd"]
+    # what overwrite deletes is said, with why
+    (deleted,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("overwrite=true: deleting")]
+    assert "samples/ (6 file(s)) and scores.csv, lstd.csv, results.json" in deleted  # 3 images x 2 runs
+    assert "method.sigma: 0.02 -> 0.2" in deleted
     # more runs with the same config extend the stored ones
     third = run_bench(base(lr, hr, tmp_path, "method=noise_control", "runs=3", "method.sigma=0.2"))
     assert second["timing"]["image_runs_timed"] == 6
