@@ -316,6 +316,18 @@ def renamed_metric_option(metric: str, key: str, value: Any, options: Any) -> st
             f"use metrics.{metric}.{new}={value}")
 
 
+def _chosen_metrics(argv: list[str], conf: str | os.PathLike | None) -> list[str]:
+    """The metric names the command line selects (any of a sweep's), in order; [] when a choice is
+    unknown (check_group_choices names it)."""
+    chosen: list[str] = []
+    for choice in _choices(argv, conf, "metrics"):
+        node = searchpath.merged("metrics", choice, conf)
+        if node is None:
+            return []
+        chosen += [k for k in node if k not in chosen]
+    return chosen
+
+
 def check_nested_keys(argv: list[str], conf: str | os.PathLike | None = None) -> None:
     """Fail early on ``method.<key>=`` / ``dataset.<key>=`` / ``metrics.<name>.<key>=`` typos.
 
@@ -326,6 +338,7 @@ def check_nested_keys(argv: list[str], conf: str | os.PathLike | None = None) ->
     """
     targets = {a.split("=", 1)[0].lstrip("+"): a.split("=", 1)[1] for a in argv
                if re.match(r"^\+{0,2}(method|dataset)\._target_=", a)}
+    chosen_metrics: list[str] | None = None  # read once, at the first metrics.<name>.<key>= override
     for arg in argv:
         m = _NESTED.match(arg)
         if not m or m.group("plus") == "~":
@@ -336,17 +349,12 @@ def check_nested_keys(argv: list[str], conf: str | os.PathLike | None = None) ->
             if len(parts) < 2 or plus:
                 continue  # metrics.<name>=... or +metrics...: options are checked by the metric's schema
             name, key = parts[0], parts[1]
-            chosen: list[str] | None = []  # the metrics the command line selects (any of a sweep's)
-            for choice in _choices(argv, conf, "metrics"):
-                node = searchpath.merged("metrics", choice, conf)
-                if node is None:
-                    chosen = None  # an unknown choice: check_group_choices names it
-                    break
-                chosen += [k for k in node if k not in chosen]
-            if chosen and name not in chosen:
-                raise UserError(f"{arg}: metric {name!r} is not among the chosen metrics ({', '.join(chosen)}), so "
-                                f"it has no options to set; choose it too, e.g. metrics=[{','.join(chosen + [name])}] "
-                                f"{arg}")
+            if chosen_metrics is None:
+                chosen_metrics = _chosen_metrics(argv, conf)
+            if chosen_metrics and name not in chosen_metrics:
+                raise UserError(f"{arg}: metric {name!r} is not among the chosen metrics "
+                                f"({', '.join(chosen_metrics)}), so it has no options to set; choose it too, e.g. "
+                                f"metrics=[{','.join(chosen_metrics + [name])}] {arg}")
             found = searchpath.load("metrics", name, conf)
             if found is None:
                 continue

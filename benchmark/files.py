@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlparse
 
 
 def file_sha256(path: str | os.PathLike) -> bytes:
@@ -75,8 +76,6 @@ class WeightFile:
         gave (no ``url``) has none: the user gets it by hand."""
         if self.planned is not None:
             return True
-        from urllib.parse import urlparse
-
         parts = urlparse(self.url)
         return parts.scheme in ("http", "https", "ftp") and bool(parts.hostname)
 

@@ -182,8 +182,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if fixed is not None and fixed != cfg.runs:
         log.info("method %s holds %d run(s); scoring those (runs=%d ignored)", method.name, fixed, cfg.runs)
     elif fixed is None and not method.stochastic and cfg.runs != 1:
-        log.info("method %s is deterministic: one run (runs=%d ignored; G-STD and L-STD are not defined for it and print as -)",
-                 method.name, cfg.runs)
+        log.info("method %s is deterministic: one run (runs=%d ignored; G-STD and L-STD are not defined for it "
+                 "and print as -)", method.name, cfg.runs)
     if runs == 1 and method.stochastic:
         log.warning("runs=1: G-STD and L-STD are undefined for a single run and are reported as null")
     seed = cfg.seed if method.seeded else None  # None: the source draws no seeds (precomputed outputs)

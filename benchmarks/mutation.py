@@ -107,12 +107,12 @@ TEST_MAP: dict[str, list[str]] = {
             "test_improvements_in_either_direction_pass", "test_lstd_increase_is_a_stability_regression",
             "test_tolerances_decide", "test_protocol_changes_exit_2", "test_missing_and_new_results_exit_2",
             "test_results_json_and_folder_work_as_baselines"))],
-    # test_tables_units.py: hand-made tidy frames, every cell, rank, mark and note worked out by hand
     # the rule in-process, then samples of seed=7 runs=2 against the method called directly, and a
     # source that draws no seeds
     "benchmark/sink.py": [f"tests/test_runner.py::{t}" for t in (
         "test_run_r_is_seeded_seed_plus_r_by_the_sink", "test_seed_offset_samples_equal_direct_calls",
         "test_issue_done_when_precomputed")],
+    # test_tables_units.py: hand-made tidy frames, every cell, rank, mark and note worked out by hand
     "benchmark/report/tables.py": [
         "tests/test_tables_units.py",
         *(f"tests/test_report.py::{t}" for t in (
